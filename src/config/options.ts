@@ -1,0 +1,121 @@
+/**
+ * The hub's options: one table that is the schema. From it come the CLI flags of `serve`, the
+ * environment variables, validation at start-up and the README's reference, so they cannot
+ * drift apart. Values are parsed and checked once, then frozen and passed explicitly.
+ */
+
+/** Every option of `sse-relay serve`, validated. */
+export interface ServeOptions {
+  readonly host: string;
+  readonly port: number;
+  readonly store: 'sqlite' | 'memory';
+  readonly dataDir: string;
+  readonly fsync: 'normal' | 'full';
+  readonly retentionCount: number;
+  readonly retentionAge: number;
+  readonly memoryMaxMessages: number;
+  readonly heartbeatInterval: number;
+  readonly retry: number;
+  readonly maxBodySize: number;
+  readonly maxBacklog: number;
+  readonly loopInterval: number;
+  readonly shutdownTimeout: number;
+  readonly logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+}
+
+/** How one option is named, documented and parsed. */
+export interface OptionSpec<K extends keyof ServeOptions = keyof ServeOptions> {
+  readonly key: K;
+  /** Long flag without dashes, kebab-case: `data-dir`. */
+  readonly flag: string;
+  /** Environment variable: `SSE_RELAY_` + the flag in upper snake case. */
+  readonly env: string;
+  /** Placeholder shown in help: `<ms>`. */
+  readonly value: string;
+  readonly description: string;
+  /** Default, as it would be written on the command line. */
+  readonly defaultText: string;
+  /** Parses a textual value; throws an Error whose message says what is expected. */
+  parse(raw: string): ServeOptions[K];
+}
+
+const ENV_PREFIX = 'SSE_RELAY_';
+
+function spec<K extends keyof ServeOptions>(
+  key: K,
+  value: string,
+  defaultText: string,
+  description: string,
+  parse: (raw: string) => ServeOptions[K],
+): OptionSpec<K> {
+  const flag = key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
+  return { key, flag, env: ENV_PREFIX + flag.replace(/-/g, '_').toUpperCase(), value, defaultText, description, parse };
+}
+
+function integer(min: number, max: number): (raw: string) => number {
+  return (raw) => {
+    if (!/^\d+$/.test(raw.trim())) throw new Error(`expected an integer from ${min} to ${max}, got "${raw}"`);
+    const n = Number(raw);
+    if (n < min || n > max) throw new Error(`expected an integer from ${min} to ${max}, got ${n}`);
+    return n;
+  };
+}
+
+const DURATION_UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
+
+/** `1500`, `1500ms`, `15s`, `5m`, `24h`, `7d` → milliseconds. */
+export function parseDuration(raw: string): number {
+  const match = /^(\d+)(ms|s|m|h|d)?$/.exec(raw.trim());
+  if (!match) throw new Error(`expected a duration such as 1500, 15s, 5m, 24h or 7d, got "${raw}"`);
+  const ms = Number(match[1]) * DURATION_UNITS[match[2] ?? 'ms']!;
+  if (!Number.isSafeInteger(ms)) throw new Error(`duration "${raw}" is too large`);
+  return ms;
+}
+
+const SIZE_UNITS: Record<string, number> = { b: 1, kb: 1024, kib: 1024, mb: 1024 ** 2, mib: 1024 ** 2, gb: 1024 ** 3, gib: 1024 ** 3 };
+
+/** `1048576`, `512kb`, `1MiB` → bytes. */
+export function parseSize(raw: string): number {
+  const match = /^(\d+)\s*([a-z]+)?$/i.exec(raw.trim());
+  const unit = SIZE_UNITS[(match?.[2] ?? 'b').toLowerCase()];
+  if (!match || unit === undefined) throw new Error(`expected a size such as 65536, 512KiB or 1MiB, got "${raw}"`);
+  const bytes = Number(match[1]) * unit;
+  if (!Number.isSafeInteger(bytes) || bytes < 1) throw new Error(`size "${raw}" is out of range`);
+  return bytes;
+}
+
+function oneOf<T extends string>(...values: T[]): (raw: string) => T {
+  return (raw) => {
+    if (!(values as string[]).includes(raw)) throw new Error(`expected one of ${values.join(', ')}, got "${raw}"`);
+    return raw as T;
+  };
+}
+
+function nonEmpty(raw: string): string {
+  if (raw.trim().length === 0) throw new Error('must not be empty');
+  return raw;
+}
+
+/** The schema, in the order the help and the README list it. */
+export const OPTION_SPECS: readonly OptionSpec[] = [
+  spec('host', '<address>', '127.0.0.1', 'Address to listen on.', nonEmpty),
+  spec('port', '<number>', '3000', 'TCP port to listen on (0 picks a free one).', integer(0, 65535)),
+  spec('store', '<kind>', 'sqlite', 'Where messages are kept: `sqlite` (durable, in --data-dir) or `memory` (ephemeral, bounded).', oneOf('sqlite', 'memory')),
+  spec('dataDir', '<path>', './data', 'Directory of the SQLite store.', nonEmpty),
+  spec('fsync', '<mode>', 'normal', '`normal`: an acknowledged message survives a crash of the hub process; `full`: it also survives power loss (slower).', oneOf('normal', 'full')),
+  spec('retentionCount', '<n>', '1000', 'Messages kept per topic for replay (0: no count limit).', integer(0, 1e9)),
+  spec('retentionAge', '<duration>', '24h', 'How long messages are kept for replay (0: no age limit).', parseDuration),
+  spec('memoryMaxMessages', '<n>', '10000', 'With `--store memory`: messages kept in all.', integer(1, 1e8)),
+  spec('heartbeatInterval', '<duration>', '15s', 'Interval of comment heartbeats on idle streams (0 disables them).', parseDuration),
+  spec('retry', '<duration>', '3000', 'Reconnection delay hint sent to clients as the SSE `retry` field.', parseDuration),
+  spec('maxBodySize', '<size>', '1MiB', 'Largest accepted request body; larger ones get 413.', parseSize),
+  spec('maxBacklog', '<size>', '256KiB', 'Bytes the hub may hold for one subscriber that does not read; past this it is disconnected as a slow consumer.', parseSize),
+  spec('loopInterval', '<duration>', '5s', 'Interval of the article\'s demo stream `GET /messages/sse/:id`.', parseDuration),
+  spec('shutdownTimeout', '<duration>', '5s', 'On SIGINT/SIGTERM, how long to wait for open requests before exiting.', parseDuration),
+  spec('logLevel', '<level>', 'info', 'Log level: fatal, error, warn, info, debug, trace or silent.', oneOf('fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent')),
+];
+
+/** The defaults, parsed from the same table. */
+export const DEFAULT_SERVE_OPTIONS: ServeOptions = Object.freeze(
+  Object.fromEntries(OPTION_SPECS.map((s) => [s.key, s.parse(s.defaultText)])) as unknown as ServeOptions,
+);

@@ -1,0 +1,14 @@
+import type { ServeOptions } from '../config/options.js';
+import type { Hub } from '../hub/hub.js';
+import type { SseStream } from '../sse/stream.js';
+import type { Ticker } from '../sse/ticker.js';
+
+/** What protocol adapters get from the server: the hub, the options, the shared tickers. */
+export interface AdapterContext {
+  readonly hub: Hub;
+  readonly options: ServeOptions;
+  /** One timer writing heartbeats to every open stream. */
+  readonly heartbeats: Ticker<SseStream>;
+  /** Streams that are not hub subscriptions (the demo loop), ended on shutdown. */
+  readonly extraStreams: Set<SseStream>;
+}

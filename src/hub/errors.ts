@@ -1,0 +1,42 @@
+/**
+ * Every error the hub can report, in one table. Each code is stable (clients may match on it),
+ * carries the HTTP status the error handler answers with, and a default message.
+ * `test/hub/errors.test.ts` keeps codes unique and documented in the README.
+ */
+export const ERROR_CODES = {
+  HUB_ERR_TOPIC_INVALID: { status: 400, message: 'Invalid id' },
+  HUB_ERR_MESSAGE_MISSING: { status: 400, message: 'No message given' },
+  HUB_ERR_MESSAGE_INVALID: { status: 400, message: 'Invalid message' },
+  HUB_ERR_EVENT_TYPE_INVALID: { status: 400, message: 'Invalid event type' },
+  HUB_ERR_EVENT_ID_INVALID: { status: 400, message: 'Invalid event id' },
+  HUB_ERR_BAD_REQUEST: { status: 400, message: 'Bad request' },
+  HUB_ERR_NOT_FOUND: { status: 404, message: 'Not found' },
+  HUB_ERR_METHOD_NOT_ALLOWED: { status: 405, message: 'Method not allowed' },
+  HUB_ERR_BODY_TOO_LARGE: { status: 413, message: 'Request body is too large' },
+  HUB_ERR_UNSUPPORTED_MEDIA_TYPE: { status: 415, message: 'Unsupported media type' },
+  HUB_ERR_SHUTTING_DOWN: { status: 503, message: 'The hub is shutting down' },
+  HUB_ERR_STORE_UNAVAILABLE: { status: 503, message: 'The message store is unavailable' },
+  HUB_ERR_STORE_FULL: { status: 507, message: 'The message store is out of space' },
+  HUB_ERR_STORE_OPEN: { status: 500, message: 'The message store could not be opened' },
+  HUB_ERR_CONFIG_INVALID: { status: 500, message: 'Invalid configuration' },
+  HUB_ERR_INTERNAL: { status: 500, message: 'Internal error' },
+} as const satisfies Record<string, { status: number; message: string }>;
+
+export type ErrorCode = keyof typeof ERROR_CODES;
+
+/** An error with a stable code and an HTTP status; the one error type thrown across the hub. */
+export class RelayError extends Error {
+  readonly code: ErrorCode;
+  readonly status: number;
+
+  constructor(code: ErrorCode, message?: string, options?: { cause?: unknown }) {
+    super(message ?? ERROR_CODES[code].message, options);
+    this.name = 'RelayError';
+    this.code = code;
+    this.status = ERROR_CODES[code].status;
+  }
+}
+
+export function isRelayError(value: unknown): value is RelayError {
+  return value instanceof RelayError;
+}

@@ -1,0 +1,192 @@
+import { encodeMessage } from '../sse/encode.js';
+import type { Cursor, Store } from '../store/store.js';
+import { RelayError } from './errors.js';
+import { assertValidDraft, type Message, type MessageDraft } from './message.js';
+import { Subscription, type SubscriberSink, type SubscriptionSelector } from './subscription.js';
+
+/** Options of the hub core. */
+export interface HubOptions {
+  /** Messages read from the store per replay page (default 500). */
+  readonly replayPageSize: number;
+  /**
+   * Live messages held for one subscriber while its history replays (default 10,000); past
+   * that it is disconnected as a slow consumer rather than let memory grow.
+   */
+  readonly maxHeldDuringReplay: number;
+}
+
+export const DEFAULT_HUB_OPTIONS: HubOptions = Object.freeze({ replayPageSize: 500, maxHeldDuringReplay: 10_000 });
+
+/** A sink the hub can also close. */
+export interface ClosableSink extends SubscriberSink {
+  /** Ends the subscriber's stream; `slow-consumer` when it could not keep up. */
+  close(reason: 'slow-consumer' | 'shutdown'): void;
+}
+
+/**
+ * The hub: numbers published messages through its store and dispatches each committed message
+ * to every live subscription whose topics it was published to, in commit order. Knows nothing
+ * of HTTP; protocol adapters open subscriptions with a sink and publish drafts.
+ *
+ * Guarantees: every subscriber of a topic receives every message committed to it after the
+ * subscription opened, once, in `seq` order; a resuming subscriber receives what was retained
+ * after its cursor, then the live stream, with no gap and no duplicate (see `resume`).
+ */
+export class Hub {
+  private readonly byTopic = new Map<string, Set<Subscription>>();
+  /** Subscriptions to every topic (no topic index): Mercure's `*`, for instance. */
+  private readonly everyTopic = new Set<Subscription>();
+  private readonly sinks = new Map<Subscription, ClosableSink>();
+  private closing = false;
+
+  constructor(
+    readonly store: Store,
+    private readonly options: HubOptions = DEFAULT_HUB_OPTIONS,
+  ) {
+    store.setAppendListener((message) => this.dispatch(message));
+  }
+
+  /** Opens the store. */
+  async start(): Promise<void> {
+    await this.store.open();
+  }
+
+  /** True while the hub accepts publishes and subscriptions. */
+  isReady(): boolean {
+    return !this.closing && this.store.isReady();
+  }
+
+  /** Validates and stores a message; resolves once it is committed (and dispatched). */
+  async publish(draft: MessageDraft): Promise<Message> {
+    assertValidDraft(draft);
+    if (this.closing) throw new RelayError('HUB_ERR_SHUTTING_DOWN');
+    return this.store.append(draft);
+  }
+
+  /**
+   * Turns a client's last event id into a cursor. `earliest` replays all that is retained;
+   * undefined means "live only" and returns undefined.
+   */
+  async resolveCursor(lastEventId: string | undefined, topics: readonly string[] | undefined): Promise<Cursor | undefined> {
+    if (lastEventId === undefined) return undefined;
+    if (lastEventId === 'earliest') return { afterSeq: 0, gap: false };
+    return this.store.resolveCursor(lastEventId, topics);
+  }
+
+  /**
+   * Registers a subscription at once, so that nothing committed from now on can be missed.
+   * It holds live messages until {@link resume} has replayed history.
+   */
+  open(selector: SubscriptionSelector, sink: ClosableSink): Subscription {
+    if (this.closing) throw new RelayError('HUB_ERR_SHUTTING_DOWN');
+    const subscription = new Subscription(selector, sink, this.options.maxHeldDuringReplay);
+    this.sinks.set(subscription, sink);
+    if (selector.topics === undefined) {
+      this.everyTopic.add(subscription);
+    } else {
+      for (const topic of new Set(selector.topics)) {
+        let set = this.byTopic.get(topic);
+        if (!set) this.byTopic.set(topic, (set = new Set()));
+        set.add(subscription);
+      }
+    }
+    return subscription;
+  }
+
+  /**
+   * Replays retained history after `cursor` (none when undefined), then goes live: the messages
+   * held while replaying are sent, skipping those replay already sent.
+   */
+  async resume(subscription: Subscription, cursor: Cursor | undefined): Promise<void> {
+    if (cursor !== undefined) {
+      let afterSeq = cursor.afterSeq;
+      for (;;) {
+        if (subscription.state === 'closed') return;
+        const page = await this.store.read({
+          afterSeq,
+          topics: subscription.selector.topics,
+          limit: this.options.replayPageSize,
+        });
+        for (const message of page) {
+          if (!subscription.replay(message, encodeMessage(message))) {
+            this.evict(subscription);
+            return;
+          }
+        }
+        if (page.length < this.options.replayPageSize) break;
+        afterSeq = page[page.length - 1]!.seq;
+      }
+    }
+    if (subscription.state === 'closed') return;
+    subscription.goLive(encodeMessage);
+    if (subscription.sink.closed) this.evict(subscription);
+  }
+
+  /** Removes a subscription (its client went away). Idempotent. */
+  unsubscribe(subscription: Subscription): void {
+    if (subscription.state === 'closed' && !this.sinks.has(subscription)) return;
+    subscription.markClosed();
+    this.sinks.delete(subscription);
+    if (subscription.selector.topics === undefined) {
+      this.everyTopic.delete(subscription);
+      return;
+    }
+    for (const topic of new Set(subscription.selector.topics)) {
+      const set = this.byTopic.get(topic);
+      if (!set) continue;
+      set.delete(subscription);
+      if (set.size === 0) this.byTopic.delete(topic);
+    }
+  }
+
+  /** Live subscriptions listening to `topic` by name. */
+  subscriberCount(topic: string): number {
+    return this.byTopic.get(topic)?.size ?? 0;
+  }
+
+  /** All open subscriptions. */
+  get subscriptionCount(): number {
+    return this.sinks.size;
+  }
+
+  /** Number of topics with at least one subscription (for leak checks). */
+  get indexedTopicCount(): number {
+    return this.byTopic.size;
+  }
+
+  /** Stops accepting publishes and subscriptions and ends every open subscription. */
+  beginShutdown(): void {
+    this.closing = true;
+    for (const [subscription, sink] of [...this.sinks]) {
+      this.unsubscribe(subscription);
+      sink.close('shutdown');
+    }
+  }
+
+  /** Ends everything and closes the store (after in-flight publishes have been answered). */
+  async shutdown(): Promise<void> {
+    this.beginShutdown();
+    await this.store.close();
+  }
+
+  private dispatch(message: Message): void {
+    let frame: Buffer | undefined;
+    const encode = (): Buffer => (frame ??= encodeMessage(message));
+    for (const topic of message.topics) {
+      const set = this.byTopic.get(topic);
+      if (!set) continue;
+      for (const subscription of set) {
+        if (!subscription.offer(message, encode)) this.evict(subscription);
+      }
+    }
+    for (const subscription of this.everyTopic) {
+      if (!subscription.offer(message, encode)) this.evict(subscription);
+    }
+  }
+
+  private evict(subscription: Subscription): void {
+    const sink = this.sinks.get(subscription);
+    this.unsubscribe(subscription);
+    if (sink && !sink.closed) sink.close('slow-consumer');
+  }
+}

@@ -1,0 +1,85 @@
+import { RelayError } from './errors.js';
+
+/**
+ * A message the hub accepted: stored, numbered, and ready to dispatch.
+ * Immutable once created; the same object is handed to every subscriber.
+ */
+export interface Message {
+  /**
+   * The store's sequence number: a positive safe integer, strictly increasing in the order
+   * the store committed messages. Comparable within one store; it orders replay and live.
+   */
+  readonly seq: number;
+  /** The SSE event id sent to clients: a custom id given by the publisher, or `String(seq)`. */
+  readonly id: string;
+  /** Topics (the article's ids) the message was published to; the first is canonical. */
+  readonly topics: readonly string[];
+  /** The payload, as published (line breaks are normalised only when framed as SSE). */
+  readonly data: string;
+  /** The SSE event type; undefined means the default `message` event. */
+  readonly type?: string | undefined;
+  /** Private messages go only to subscribers authorised for them (Mercure). */
+  readonly private?: boolean | undefined;
+  /** A reconnection delay hint, in milliseconds, sent as the SSE `retry` field. */
+  readonly retry?: number | undefined;
+  /** When the hub accepted the message, in milliseconds since the epoch. */
+  readonly time: number;
+}
+
+/** What a publisher hands to the hub; the store turns it into a {@link Message}. */
+export interface MessageDraft {
+  readonly topics: readonly string[];
+  readonly data: string;
+  readonly type?: string | undefined;
+  readonly private?: boolean | undefined;
+  readonly retry?: number | undefined;
+  /** A publisher-chosen event id (Mercure); the store assigns `String(seq)` when absent. */
+  readonly id?: string | undefined;
+}
+
+/** Longest topic (the article's id) in characters. */
+export const MAX_TOPIC_LENGTH = 256;
+
+// C0 controls, DEL and C1 controls: never part of a printable id; CR/LF would break SSE framing
+// and log lines, NUL is forbidden in SSE ids.
+// eslint-disable-next-line no-control-regex
+const CONTROL_CHARACTERS = /[\u0000-\u001f\u007f-\u009f]/;
+// eslint-disable-next-line no-control-regex
+const LINE_BREAK_OR_NUL = /[\r\n\u0000]/;
+
+/** Throws HUB_ERR_TOPIC_INVALID unless `topic` is a usable id. */
+export function assertValidTopic(topic: string): void {
+  if (topic.length === 0) throw new RelayError('HUB_ERR_TOPIC_INVALID', 'The id must not be empty');
+  if (topic.length > MAX_TOPIC_LENGTH) {
+    throw new RelayError('HUB_ERR_TOPIC_INVALID', `The id must be at most ${MAX_TOPIC_LENGTH} characters long`);
+  }
+  if (CONTROL_CHARACTERS.test(topic)) {
+    throw new RelayError('HUB_ERR_TOPIC_INVALID', 'The id must not contain control characters');
+  }
+}
+
+/** Throws unless the draft can be framed as one SSE event without injecting fields. */
+export function assertValidDraft(draft: MessageDraft): void {
+  if (draft.topics.length === 0) throw new RelayError('HUB_ERR_TOPIC_INVALID', 'At least one topic is required');
+  for (const topic of draft.topics) assertValidTopic(topic);
+  if (typeof draft.data !== 'string') throw new RelayError('HUB_ERR_MESSAGE_INVALID', 'The message must be a string');
+  if (draft.type !== undefined) {
+    if (draft.type.length === 0 || draft.type.length > MAX_TOPIC_LENGTH) {
+      throw new RelayError('HUB_ERR_EVENT_TYPE_INVALID', `The event type must be 1 to ${MAX_TOPIC_LENGTH} characters long`);
+    }
+    if (LINE_BREAK_OR_NUL.test(draft.type)) {
+      throw new RelayError('HUB_ERR_EVENT_TYPE_INVALID', 'The event type must not contain CR, LF or NUL');
+    }
+  }
+  if (draft.id !== undefined) {
+    if (draft.id.length === 0 || draft.id.length > MAX_TOPIC_LENGTH) {
+      throw new RelayError('HUB_ERR_EVENT_ID_INVALID', `The event id must be 1 to ${MAX_TOPIC_LENGTH} characters long`);
+    }
+    if (LINE_BREAK_OR_NUL.test(draft.id)) {
+      throw new RelayError('HUB_ERR_EVENT_ID_INVALID', 'The event id must not contain CR, LF or NUL');
+    }
+  }
+  if (draft.retry !== undefined && (!Number.isSafeInteger(draft.retry) || draft.retry < 0)) {
+    throw new RelayError('HUB_ERR_MESSAGE_INVALID', 'retry must be a non-negative integer');
+  }
+}

@@ -1,0 +1,54 @@
+import type { FastifyInstance } from 'fastify';
+import { RelayError } from '../../hub/errors.js';
+import { assertValidTopic } from '../../hub/message.js';
+import type { AdapterContext } from '../../http/context.js';
+
+interface PublishRequest {
+  Params: { id: string };
+  Querystring: { message?: unknown; event?: unknown };
+  Body: unknown;
+}
+
+/** The answer to an accepted publish. */
+export interface PublishReply {
+  /** The event id the message carries on every stream (`id:` field). */
+  id: string;
+}
+
+/**
+ * `POST /messages/:id`: publishes a message to a topic. The message comes as a `text/plain`
+ * body, a JSON body `{"message": "...", "event": "type"}`, a form field `message` (with an
+ * optional `event`), or, as in the article, `?message=`. A body wins over the query.
+ * Answers `{"id": "<event id>"}` once the store committed the message.
+ */
+export function registerPublishRoute(app: FastifyInstance, context: AdapterContext): void {
+  const { hub } = context;
+  app.post<PublishRequest>('/messages/:id', async (request): Promise<PublishReply> => {
+    const topic = request.params.id;
+    assertValidTopic(topic);
+    const { message, event } = extractMessage(request.body, request.query);
+    const accepted = await hub.publish({ topics: [topic], data: message, type: event });
+    return { id: accepted.id };
+  });
+}
+
+function extractMessage(body: unknown, query: PublishRequest['Querystring']): { message: string; event: string | undefined } {
+  let message: unknown;
+  let event: unknown;
+  if (typeof body === 'string') {
+    message = body;
+  } else if (body !== null && typeof body === 'object' && !Array.isArray(body)) {
+    ({ message, event } = body as { message?: unknown; event?: unknown });
+  }
+  if (message === undefined) message = query.message;
+  if (event === undefined) event = query.event;
+
+  if (message === undefined || message === '') {
+    throw new RelayError('HUB_ERR_MESSAGE_MISSING', 'No message given: send a text/plain body, JSON {"message": "..."}, a form field "message" or ?message=');
+  }
+  if (typeof message !== 'string') throw new RelayError('HUB_ERR_MESSAGE_INVALID', 'The message must be a single string');
+  if (event !== undefined && typeof event !== 'string') {
+    throw new RelayError('HUB_ERR_EVENT_TYPE_INVALID', 'The event type must be a single string');
+  }
+  return { message, event: event === '' ? undefined : (event as string | undefined) };
+}

@@ -1,0 +1,14 @@
+import type { FastifyInstance } from 'fastify';
+import type { AdapterContext } from '../../http/context.js';
+import { registerDemoLoopRoute } from './demo-loop.js';
+import { registerPublishRoute } from './publish.js';
+import { registerSubscribeRoute } from './subscribe.js';
+import { registerTopicInfoRoute } from './topic-info.js';
+
+/** The article's API: `/messages/subscribe/:id`, `/messages/:id`, `/messages/sse/:id`. */
+export function registerMessagesProtocol(app: FastifyInstance, context: AdapterContext): void {
+  registerSubscribeRoute(app, context);
+  registerPublishRoute(app, context);
+  registerDemoLoopRoute(app, context);
+  registerTopicInfoRoute(app, context);
+}

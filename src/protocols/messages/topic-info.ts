@@ -1,0 +1,26 @@
+import type { FastifyInstance } from 'fastify';
+import { assertValidTopic } from '../../hub/message.js';
+import type { AdapterContext } from '../../http/context.js';
+
+/** What `GET /messages/:id` answers. */
+export interface TopicInfo {
+  id: string;
+  /** Messages retained for replay. */
+  retained: number;
+  /** Event id of the oldest and newest retained message, null when none. */
+  firstId: string | null;
+  lastId: string | null;
+  /** Subscribers connected to this hub process now. */
+  subscribers: number;
+}
+
+/** `GET /messages/:id`: what the hub holds for a topic. */
+export function registerTopicInfoRoute(app: FastifyInstance, context: AdapterContext): void {
+  const { hub } = context;
+  app.get<{ Params: { id: string } }>('/messages/:id', async (request): Promise<TopicInfo> => {
+    const topic = request.params.id;
+    assertValidTopic(topic);
+    const stats = await hub.store.topicStats(topic);
+    return { id: topic, ...stats, subscribers: hub.subscriberCount(topic) };
+  });
+}

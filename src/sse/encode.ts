@@ -1,0 +1,74 @@
+/**
+ * SSE framing, per the HTML Living Standard ("server-sent events", event stream interpretation).
+ * Every byte the hub sends on an event stream is produced here; nothing else builds frames.
+ *
+ * - A data value is split on CRLF, CR or LF into several `data:` lines; the client joins them
+ *   with LF, so line breaks arrive normalised to LF and nothing can inject a field or an event.
+ * - `data: ` is written with the space: a parser strips exactly one leading space, so a value
+ *   that itself starts with a space survives.
+ * - `id` and `event` values must not contain CR or LF (and `id` no NUL): callers validate them
+ *   at the API (HUB_ERR_EVENT_*); this module refuses them as a last line of defence.
+ * - No BOM is ever written.
+ */
+import type { Message } from '../hub/message.js';
+
+/** One event to frame. */
+export interface SseEvent {
+  readonly id?: string | undefined;
+  readonly event?: string | undefined;
+  readonly data: string;
+  readonly retry?: number | undefined;
+}
+
+const LINE_BREAK = /\r\n|\r|\n/;
+// eslint-disable-next-line no-control-regex
+const UNSAFE_FIELD = /[\r\n\u0000]/;
+
+/** Frames one event as text, ending with the blank line that dispatches it. */
+export function encodeEvent(event: SseEvent): string {
+  let out = '';
+  if (event.id !== undefined) out += `id: ${safeField('id', event.id)}\n`;
+  if (event.event !== undefined) out += `event: ${safeField('event', event.event)}\n`;
+  if (event.retry !== undefined) out += `retry: ${Math.max(0, Math.trunc(event.retry))}\n`;
+  out += encodeData(event.data);
+  return `${out}\n`;
+}
+
+/** `data:` lines for a value (without the terminating blank line). */
+export function encodeData(data: string): string {
+  // Fast path: most payloads have no line break.
+  if (!data.includes('\n') && !data.includes('\r')) return `data: ${data}\n`;
+  let out = '';
+  for (const line of data.split(LINE_BREAK)) out += `data: ${line}\n`;
+  return out;
+}
+
+/** A comment line (ignored by clients): heartbeats and notices. Line breaks become spaces. */
+export function encodeComment(text: string): string {
+  return text.length === 0 ? ':\n\n' : `: ${text.replace(/[\r\n]+/g, ' ')}\n\n`;
+}
+
+/** A stand-alone `retry:` hint. */
+export function encodeRetry(ms: number): string {
+  return `retry: ${Math.max(0, Math.trunc(ms))}\n\n`;
+}
+
+const frames = new WeakMap<Message, Buffer>();
+
+/**
+ * The frame of a stored message, as bytes, computed once per message and shared by every
+ * subscriber it is written to (and by every replay of it while it stays in memory).
+ */
+export function encodeMessage(message: Message): Buffer {
+  let frame = frames.get(message);
+  if (frame === undefined) {
+    frame = Buffer.from(encodeEvent({ id: message.id, event: message.type, data: message.data, retry: message.retry }), 'utf8');
+    frames.set(message, frame);
+  }
+  return frame;
+}
+
+function safeField(name: string, value: string): string {
+  if (UNSAFE_FIELD.test(value)) throw new TypeError(`SSE ${name} must not contain CR, LF or NUL`);
+  return value;
+}

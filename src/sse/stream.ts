@@ -1,0 +1,143 @@
+import type { ServerResponse } from 'node:http';
+import { encodeComment } from './encode.js';
+
+/** Options of one event stream. */
+export interface SseStreamOptions {
+  /**
+   * Bytes the hub may hold for this subscriber (queued here plus buffered in the socket) before
+   * it is disconnected as a slow consumer.
+   */
+  readonly maxBacklogBytes: number;
+  /** Extra response headers (e.g. the replay-gap signal). */
+  readonly headers?: Readonly<Record<string, string>> | undefined;
+}
+
+/** Why a stream ended. */
+export type SseCloseReason = 'client' | 'slow-consumer' | 'shutdown' | 'error';
+
+const BASE_HEADERS = {
+  'Content-Type': 'text/event-stream',
+  'Cache-Control': 'no-cache',
+  Connection: 'keep-alive',
+  // Proxies (nginx) buffer streamed responses unless told not to.
+  'X-Accel-Buffering': 'no',
+};
+
+/**
+ * One open `text/event-stream` response.
+ *
+ * Writes are coalesced: everything queued during one event-loop turn goes out in one
+ * `write()` at the end of the turn (one shared `setImmediate` for all streams, not one per
+ * stream). Under load this turns many small syscalls into one; an idle hub still sends at once.
+ *
+ * The backlog (queued bytes plus what the socket has not yet handed to the kernel) is bounded
+ * by `maxBacklogBytes`: past it the subscriber is cut off with a final comment and its memory
+ * released, so one stalled client cannot grow the hub or delay the others.
+ */
+export class SseStream {
+  private pending: Buffer[] = [];
+  private pendingBytes = 0;
+  private scheduled = false;
+  private ended = false;
+  private closeListener: ((reason: SseCloseReason) => void) | undefined;
+
+  constructor(
+    private readonly res: ServerResponse,
+    private readonly options: SseStreamOptions,
+  ) {
+    res.on('close', () => this.finish('client'));
+    res.on('error', () => this.finish('error'));
+  }
+
+  /** Sends the status line and headers now, so the client's `open` fires at once. */
+  open(): void {
+    this.res.writeHead(200, { ...BASE_HEADERS, ...this.options.headers });
+    this.res.flushHeaders();
+    // Events are small and latency matters more than packet count.
+    this.res.socket?.setNoDelay(true);
+  }
+
+  get closed(): boolean {
+    return this.ended;
+  }
+
+  /** Called once when the stream ends, for whatever reason. */
+  onClose(listener: (reason: SseCloseReason) => void): void {
+    this.closeListener = listener;
+  }
+
+  /** Queues framed bytes (from `encode.ts`) for the end of this event-loop turn. */
+  send(frame: Buffer): void {
+    if (this.ended) return;
+    const backlog = this.pendingBytes + frame.length + this.res.writableLength;
+    if (backlog > this.options.maxBacklogBytes) {
+      this.close('slow-consumer');
+      return;
+    }
+    this.pending.push(frame);
+    this.pendingBytes += frame.length;
+    if (!this.scheduled) {
+      this.scheduled = true;
+      flushQueue.push(this);
+      if (flushQueue.length === 1) setImmediate(flushAll);
+    }
+  }
+
+  /** The hub's sink interface: the frame is already encoded, once for all subscribers. */
+  deliver(_message: unknown, frame: Buffer): void {
+    this.send(frame);
+  }
+
+  /** Sends a comment (heartbeat, notice). */
+  comment(text: string): void {
+    this.send(Buffer.from(encodeComment(text)));
+  }
+
+  /** Ends the stream: flushes what is queued (unless evicted), adds a final comment, closes. */
+  close(reason: SseCloseReason): void {
+    if (this.ended) return;
+    if (reason === 'slow-consumer') {
+      // Drop what the client could not take; tell it why, then let go of the socket.
+      this.pending = [];
+      this.pendingBytes = 0;
+      this.res.end(encodeComment('closed: slow consumer'));
+      const socket = this.res.socket;
+      // The client is not reading, so the final comment may never drain: release the socket
+      // soon regardless (one timer per eviction, never per message).
+      if (socket) setTimeout(() => socket.destroy(), 1000).unref();
+    } else {
+      this.flush();
+      if (reason === 'shutdown') this.res.end(encodeComment('closed: hub shutting down'));
+      else this.res.end();
+    }
+    this.finish(reason);
+  }
+
+  /** Writes the queued bytes in one call. */
+  flush(): void {
+    this.scheduled = false;
+    if (this.pendingBytes === 0 || this.ended) return;
+    const chunk = this.pending.length === 1 ? this.pending[0]! : Buffer.concat(this.pending, this.pendingBytes);
+    this.pending = [];
+    this.pendingBytes = 0;
+    this.res.write(chunk);
+  }
+
+  private finish(reason: SseCloseReason): void {
+    if (this.ended) return;
+    this.ended = true;
+    this.pending = [];
+    this.pendingBytes = 0;
+    const listener = this.closeListener;
+    this.closeListener = undefined;
+    listener?.(reason);
+  }
+}
+
+let flushQueue: SseStream[] = [];
+
+function flushAll(): void {
+  const queue = flushQueue;
+  flushQueue = [];
+  for (const stream of queue) stream.flush();
+}

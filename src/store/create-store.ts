@@ -1,0 +1,15 @@
+import type { ServeOptions } from '../config/options.js';
+import { MemoryStore } from './memory-store.js';
+import { SqliteStore } from './sqlite-store.js';
+import type { Store } from './store.js';
+
+/** Builds the store chosen by `--store` (not yet opened). */
+export function createStore(options: ServeOptions): Store {
+  const retention = { maxMessagesPerTopic: options.retentionCount, maxAgeMs: options.retentionAge };
+  switch (options.store) {
+    case 'memory':
+      return new MemoryStore({ ...retention, maxMessages: options.memoryMaxMessages });
+    case 'sqlite':
+      return new SqliteStore({ ...retention, dataDir: options.dataDir, fsync: options.fsync });
+  }
+}

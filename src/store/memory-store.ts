@@ -1,0 +1,178 @@
+import { RelayError } from '../hub/errors.js';
+import type { Message, MessageDraft } from '../hub/message.js';
+import { RingBuffer } from './ring-buffer.js';
+import type { AppendListener, Cursor, ReadQuery, RetentionOptions, Store, TopicStats } from './store.js';
+
+/** Options of the in-memory store. */
+export interface MemoryStoreOptions extends RetentionOptions {
+  /** Messages kept in all (default 10,000): the bound on the store's memory. */
+  readonly maxMessages: number;
+  /** How often age-based pruning runs, in milliseconds (default 1000). */
+  readonly pruneIntervalMs?: number;
+}
+
+/**
+ * History in process memory: ephemeral, bounded by `maxMessages` in all and by the per-topic
+ * retention limits. Sequence numbers start from the current time in microseconds so that a
+ * restarted hub never reissues an id a client may still hold as its cursor.
+ */
+export class MemoryStore implements Store {
+  readonly kind = 'memory';
+  private listener: AppendListener = () => {};
+  private lastSeq = Date.now() * 1000;
+  private readonly all = new RingBuffer<Message>(1024);
+  private readonly byTopic = new Map<string, RingBuffer<Message>>();
+  /** Highest seq pruned per topic; a topic without retained messages is dropped from the maps. */
+  private readonly prunedThrough = new Map<string, number>();
+  /** Highest seq pruned from any topic: the conservative answer for dropped topics. */
+  private prunedThroughAny = 0;
+  private readonly customIds = new Map<string, number>();
+  private closed = false;
+  private pruneTimer: NodeJS.Timeout | undefined;
+
+  constructor(private readonly options: MemoryStoreOptions) {}
+
+  async open(): Promise<void> {
+    if (this.options.maxAgeMs > 0) {
+      this.pruneTimer = setInterval(() => this.pruneByAge(), this.options.pruneIntervalMs ?? 1000);
+      this.pruneTimer.unref();
+    }
+  }
+
+  setAppendListener(listener: AppendListener): void {
+    this.listener = listener;
+  }
+
+  isReady(): boolean {
+    return !this.closed;
+  }
+
+  async append(draft: MessageDraft): Promise<Message> {
+    if (this.closed) throw new RelayError('HUB_ERR_STORE_UNAVAILABLE', 'The store is closed');
+    const seq = ++this.lastSeq;
+    const message: Message = {
+      seq,
+      id: draft.id ?? String(seq),
+      topics: [...draft.topics],
+      data: draft.data,
+      type: draft.type,
+      private: draft.private,
+      retry: draft.retry,
+      time: Date.now(),
+    };
+    this.all.push(message);
+    if (draft.id !== undefined) this.customIds.set(draft.id, seq);
+    for (const topic of new Set(message.topics)) {
+      let ring = this.byTopic.get(topic);
+      if (!ring) this.byTopic.set(topic, (ring = new RingBuffer<Message>()));
+      ring.push(message);
+      const limit = this.options.maxMessagesPerTopic;
+      if (limit > 0 && ring.length > limit) this.prune(topic, ring.shift()!.seq);
+    }
+    while (this.all.length > this.options.maxMessages) this.evictOldest();
+    this.listener(message);
+    return message;
+  }
+
+  async resolveCursor(lastEventId: string, topics?: readonly string[]): Promise<Cursor> {
+    let seq = this.customIds.get(lastEventId);
+    if (seq === undefined && /^[1-9][0-9]{0,15}$/.test(lastEventId)) {
+      const numeric = Number(lastEventId);
+      if (Number.isSafeInteger(numeric) && numeric <= this.lastSeq) seq = numeric;
+    }
+    if (seq === undefined) return { afterSeq: 0, gap: true };
+    return { afterSeq: seq, gap: this.prunedAfter(seq, topics) };
+  }
+
+  async read(query: ReadQuery): Promise<Message[]> {
+    const sources = query.topics === undefined
+      ? [this.all]
+      : [...new Set(query.topics)].map((t) => this.byTopic.get(t)).filter((r): r is RingBuffer<Message> => !!r);
+    const out: Message[] = [];
+    const seen = new Set<number>();
+    for (const ring of sources) {
+      for (let i = firstAfter(ring, query.afterSeq); i < ring.length; i++) {
+        const message = ring.at(i)!;
+        if (sources.length > 1) {
+          if (seen.has(message.seq)) continue;
+          seen.add(message.seq);
+        }
+        if (query.topics === undefined && !this.isRetained(message)) continue;
+        out.push(message);
+      }
+    }
+    if (sources.length > 1) out.sort((a, b) => a.seq - b.seq);
+    return out.length > query.limit ? out.slice(0, query.limit) : out;
+  }
+
+  async topicStats(topic: string): Promise<TopicStats> {
+    const ring = this.byTopic.get(topic);
+    if (!ring || ring.length === 0) return { retained: 0, firstId: null, lastId: null };
+    return { retained: ring.length, firstId: ring.peek()!.id, lastId: ring.at(ring.length - 1)!.id };
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    if (this.pruneTimer) clearInterval(this.pruneTimer);
+  }
+
+  private prunedAfter(seq: number, topics: readonly string[] | undefined): boolean {
+    if (topics === undefined) return this.prunedThroughAny > seq;
+    return topics.some((t) => (this.prunedThrough.get(t) ?? (this.byTopic.has(t) ? 0 : this.prunedThroughAny)) > seq);
+  }
+
+  /** A message in `all` may already be gone from every topic it was published to. */
+  private isRetained(message: Message): boolean {
+    return message.topics.some((t) => {
+      const ring = this.byTopic.get(t);
+      return !!ring && ring.length > 0 && ring.peek()!.seq <= message.seq;
+    });
+  }
+
+  private prune(topic: string, seq: number): void {
+    this.prunedThrough.set(topic, Math.max(this.prunedThrough.get(topic) ?? 0, seq));
+    this.prunedThroughAny = Math.max(this.prunedThroughAny, seq);
+    const ring = this.byTopic.get(topic);
+    if (ring && ring.length === 0) {
+      this.byTopic.delete(topic);
+      this.prunedThrough.delete(topic);
+    }
+  }
+
+  private evictOldest(): void {
+    const message = this.all.shift();
+    if (!message) return;
+    if (message.id !== String(message.seq) && this.customIds.get(message.id) === message.seq) {
+      this.customIds.delete(message.id);
+    }
+    for (const topic of new Set(message.topics)) {
+      const ring = this.byTopic.get(topic);
+      if (ring && ring.peek()?.seq === message.seq) {
+        ring.shift();
+        this.prune(topic, message.seq);
+      }
+    }
+  }
+
+  private pruneByAge(): void {
+    const oldest = Date.now() - this.options.maxAgeMs;
+    // Bounded slice per tick so a large expiry does not hold the event loop.
+    for (let i = 0; i < 10_000; i++) {
+      const head = this.all.peek();
+      if (!head || head.time >= oldest) return;
+      this.evictOldest();
+    }
+  }
+}
+
+/** Index of the first message with `seq > afterSeq` in a seq-ordered ring (binary search). */
+function firstAfter(ring: RingBuffer<Message>, afterSeq: number): number {
+  let lo = 0;
+  let hi = ring.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (ring.at(mid)!.seq <= afterSeq) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}

@@ -1,0 +1,82 @@
+import type { Message, MessageDraft } from '../hub/message.js';
+
+/**
+ * Where a subscriber resumes: replay every retained message with `seq > afterSeq`.
+ * `gap` is true when messages the subscriber should have received may be gone (the cursor was
+ * unknown, pruned, or from another store); the subscriber is told so.
+ */
+export interface Cursor {
+  readonly afterSeq: number;
+  readonly gap: boolean;
+}
+
+/** What to replay. */
+export interface ReadQuery {
+  /** Only messages with `seq > afterSeq`. */
+  readonly afterSeq: number;
+  /** Only messages published to at least one of these topics; undefined reads every topic. */
+  readonly topics?: readonly string[] | undefined;
+  /** At most this many messages, the oldest first. */
+  readonly limit: number;
+}
+
+/** What `GET /messages/:id` reports about one topic. */
+export interface TopicStats {
+  readonly retained: number;
+  readonly firstId: string | null;
+  readonly lastId: string | null;
+}
+
+/** Called with each committed message, once, in `seq` order. */
+export type AppendListener = (message: Message) => void;
+
+/** How long and how much history is kept. 0 disables a limit. */
+export interface RetentionOptions {
+  /** Messages kept per topic (default 1000). */
+  readonly maxMessagesPerTopic: number;
+  /** Age in milliseconds after which messages are pruned (default 24 h). */
+  readonly maxAgeMs: number;
+}
+
+/**
+ * The hub's message log. Guarantees every implementation keeps (checked by
+ * `test/contract/store-contract.ts`, run against each of them):
+ *
+ * - **Ordering.** `seq` is a positive safe integer, strictly increasing in commit order and
+ *   never reused, also across restarts of a durable store.
+ * - **Durability at acknowledgement.** `append` resolves only once the message is committed to
+ *   the store's medium (memory: the process; SQLite: the WAL; Redis: the server). A rejected
+ *   append stored nothing.
+ * - **Dispatch.** The append listener sees every committed message exactly once, in `seq`
+ *   order, before the `append` promise of that message resolves (so a publisher's 200 never
+ *   overtakes delivery). With several hub processes on one store it also sees other nodes'
+ *   messages.
+ * - **Replay.** `read` returns committed messages in `seq` order; a message the listener has
+ *   seen is visible to `read` (until retention prunes it).
+ * - **Retention.** Per-topic count and age limits are applied incrementally in the background;
+ *   pruning a topic's messages is remembered so that `resolveCursor` can report the gap.
+ */
+export interface Store {
+  /** A short name for logs and metrics: `memory`, `sqlite`, `redis`. */
+  readonly kind: string;
+  /** Opens the medium; rejects with HUB_ERR_STORE_OPEN naming the problem. */
+  open(): Promise<void>;
+  /** Sets the one listener that receives committed messages (the hub's dispatcher). */
+  setAppendListener(listener: AppendListener): void;
+  /** Stores a validated draft and resolves with the message once it is durable. */
+  append(draft: MessageDraft): Promise<Message>;
+  /**
+   * Turns a client's `Last-Event-ID` into a cursor for the given topics (undefined: all).
+   * An id the store does not know (never issued, pruned, or from another store) yields
+   * `{ afterSeq: 0, gap: true }`.
+   */
+  resolveCursor(lastEventId: string, topics?: readonly string[]): Promise<Cursor>;
+  /** Reads retained history, see {@link ReadQuery}. */
+  read(query: ReadQuery): Promise<Message[]>;
+  /** Counts what is retained for one topic. */
+  topicStats(topic: string): Promise<TopicStats>;
+  /** True when the store can accept appends now. */
+  isReady(): boolean;
+  /** Flushes and releases the medium; appends after close reject. */
+  close(): Promise<void>;
+}
