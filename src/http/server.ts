@@ -1,5 +1,5 @@
 import formbody from '@fastify/formbody';
-import Fastify, { type FastifyInstance } from 'fastify';
+import Fastify, { LogController, type FastifyInstance } from 'fastify';
 import type { ServeOptions } from '../config/options.js';
 import { RelayError } from '../hub/errors.js';
 import { Hub } from '../hub/hub.js';
@@ -39,10 +39,10 @@ export async function startRelayServer(options: ServeOptions, parts: RelayServer
   const app = Fastify({
     logger: options.logLevel === 'silent' ? false : { level: options.logLevel },
     // Request logs would add two log lines to every publish; errors are logged by the handler.
-    disableRequestLogging: true,
+    logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: options.maxBodySize,
     // Ids up to 256 characters, percent-encoded (x3): longer ones get our 400, not a 404.
-    maxParamLength: 4096,
+    routerOptions: { maxParamLength: 4096 },
     // Close keep-alive connections on shutdown so `close()` does not wait for idle clients.
     forceCloseConnections: 'idle',
     return503OnClosing: true,

@@ -20,6 +20,8 @@ export class MemoryStore implements Store {
   readonly kind = 'memory';
   private listener: AppendListener = () => {};
   private lastSeq = Date.now() * 1000;
+  /** Ids below this were issued by an earlier process (or never): unknown to this store. */
+  private readonly firstSeq = this.lastSeq + 1;
   private readonly all = new RingBuffer<Message>(1024);
   private readonly byTopic = new Map<string, RingBuffer<Message>>();
   /** Highest seq pruned per topic; a topic without retained messages is dropped from the maps. */
@@ -78,7 +80,7 @@ export class MemoryStore implements Store {
     let seq = this.customIds.get(lastEventId);
     if (seq === undefined && /^[1-9][0-9]{0,15}$/.test(lastEventId)) {
       const numeric = Number(lastEventId);
-      if (Number.isSafeInteger(numeric) && numeric <= this.lastSeq) seq = numeric;
+      if (Number.isSafeInteger(numeric) && numeric >= this.firstSeq && numeric <= this.lastSeq) seq = numeric;
     }
     if (seq === undefined) return { afterSeq: 0, gap: true };
     return { afterSeq: seq, gap: this.prunedAfter(seq, topics) };
