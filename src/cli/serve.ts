@@ -12,16 +12,19 @@ export function registerServeCommand(program: Command): void {
   const command = program.command('serve').description('Start the hub (SQLite store in ./data by default).');
   for (const spec of OPTION_SPECS) {
     command.addOption(
-      new Option(`--${spec.flag} ${spec.value}`, `${spec.description} [env ${spec.env}] (default: ${spec.defaultText})`),
+      new Option(
+        spec.value ? `--${spec.flag} ${spec.value}` : `--${spec.flag}`,
+        `${spec.description} [env ${spec.env}]${spec.defaultText ? ` (default: ${spec.defaultText})` : ''}`,
+      ),
     );
   }
-  command.action(async (flags: Record<string, string | undefined>) => {
+  command.action(async (flags: Record<string, string | boolean | undefined>) => {
     process.exitCode = await serve(flags);
   });
 }
 
 /** Runs the hub until a signal; resolves with the process exit code. */
-export async function serve(flags: Record<string, string | undefined>): Promise<number> {
+export async function serve(flags: Record<string, string | boolean | undefined>): Promise<number> {
   let server;
   try {
     const options = loadServeOptions({ env: process.env, flags });

@@ -6,7 +6,7 @@ export interface OptionSources {
   /** Environment variables, e.g. `process.env` (read here and nowhere else). */
   readonly env?: Readonly<Record<string, string | undefined>>;
   /** Textual values by option key, e.g. from parsed CLI flags. */
-  readonly flags?: Readonly<Record<string, string | undefined>>;
+  readonly flags?: Readonly<Record<string, string | boolean | undefined>>;
 }
 
 /**
@@ -16,9 +16,11 @@ export interface OptionSources {
 export function loadServeOptions(sources: OptionSources): ServeOptions {
   const values: Record<string, unknown> = { ...DEFAULT_SERVE_OPTIONS };
   for (const spec of OPTION_SPECS) {
-    const fromEnv = sources.env?.[spec.env];
+    // REDIS_URL is the conventional name; the hub's own variable still wins over it.
+    const fromEnv = sources.env?.[spec.env] ?? (spec.key === 'store' ? sources.env?.REDIS_URL : undefined);
     const fromFlag = sources.flags?.[spec.key];
-    const [raw, origin] = fromFlag !== undefined ? [fromFlag, `--${spec.flag}`] : fromEnv !== undefined ? [fromEnv, spec.env] : [undefined, ''];
+    const [raw, origin] =
+      fromFlag !== undefined ? [fromFlag, `--${spec.flag}`] : fromEnv !== undefined ? [fromEnv, spec.env] : [undefined, ''];
     if (raw === undefined) continue;
     try {
       values[spec.key] = spec.parse(String(raw));

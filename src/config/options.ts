@@ -8,7 +8,9 @@
 export interface ServeOptions {
   readonly host: string;
   readonly port: number;
-  readonly store: 'sqlite' | 'memory';
+  /** `sqlite`, `memory`, or a `redis://` / `rediss://` URL. */
+  readonly store: 'sqlite' | 'memory' | `redis://${string}` | `rediss://${string}`;
+  readonly redisKeyPrefix: string;
   readonly dataDir: string;
   readonly fsync: 'normal' | 'full';
   readonly retentionCount: number;
@@ -21,6 +23,17 @@ export interface ServeOptions {
   readonly loopInterval: number;
   readonly shutdownTimeout: number;
   readonly logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+  readonly publisherJwtKey: string | undefined;
+  readonly subscriberJwtKey: string | undefined;
+  readonly jwtAlgorithm: string;
+  readonly jwksUrl: string | undefined;
+  readonly jwtIssuer: string | undefined;
+  readonly jwtAudience: string | undefined;
+  readonly anonymous: boolean;
+  readonly insecureOpen: boolean;
+  readonly corsOrigins: readonly string[];
+  readonly publicUrl: string | undefined;
+  readonly metricsToken: string | undefined;
 }
 
 /** How one option is named, documented and parsed. */
@@ -30,7 +43,7 @@ export interface OptionSpec<K extends keyof ServeOptions = keyof ServeOptions> {
   readonly flag: string;
   /** Environment variable: `SSE_RELAY_` + the flag in upper snake case. */
   readonly env: string;
-  /** Placeholder shown in help: `<ms>`. */
+  /** Placeholder shown in help: `<ms>`; empty for a boolean switch. */
   readonly value: string;
   readonly description: string;
   /** Default, as it would be written on the command line. */
@@ -91,6 +104,46 @@ function oneOf<T extends string>(...values: T[]): (raw: string) => T {
   };
 }
 
+function boolean(raw: string): boolean {
+  if (/^(true|1|yes|on)$/i.test(raw.trim())) return true;
+  if (/^(false|0|no|off|)$/i.test(raw.trim())) return false;
+  throw new Error(`expected true or false, got "${raw}"`);
+}
+
+/** An optional text value: the default (and an empty string) means "not set". */
+function optionalText(raw: string): string | undefined {
+  return raw.length === 0 ? undefined : raw;
+}
+
+function list(raw: string): readonly string[] {
+  return Object.freeze(raw.split(',').map((s) => s.trim()).filter((s) => s.length > 0));
+}
+
+function storeKind(raw: string): ServeOptions['store'] {
+  if (raw === 'sqlite' || raw === 'memory') return raw;
+  if (/^rediss?:\/\/[^\s]+$/.test(raw)) {
+    try {
+      new URL(raw);
+      return raw as ServeOptions['store'];
+    } catch {
+      // fall through to the error below
+    }
+  }
+  throw new Error(`expected sqlite, memory or a redis://host:port[/db] URL, got "${raw}"`);
+}
+
+function httpUrl(raw: string): string | undefined {
+  if (raw.length === 0) return undefined;
+  let url: URL;
+  try {
+    url = new URL(raw);
+  } catch {
+    throw new Error(`expected an http(s) URL, got "${raw}"`);
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new Error(`expected an http(s) URL, got "${raw}"`);
+  return raw;
+}
+
 function nonEmpty(raw: string): string {
   if (raw.trim().length === 0) throw new Error('must not be empty');
   return raw;
@@ -100,7 +153,8 @@ function nonEmpty(raw: string): string {
 export const OPTION_SPECS: readonly OptionSpec[] = [
   spec('host', '<address>', '127.0.0.1', 'Address to listen on.', nonEmpty),
   spec('port', '<number>', '3000', 'TCP port to listen on (0 picks a free one).', integer(0, 65535)),
-  spec('store', '<kind>', 'sqlite', 'Where messages are kept: `sqlite` (durable, in --data-dir) or `memory` (ephemeral, bounded).', oneOf('sqlite', 'memory')),
+  spec('store', '<kind>', 'sqlite', 'Where messages are kept: `sqlite` (durable, in --data-dir), `memory` (ephemeral, bounded) or `redis://host:port[/db]` (shared by several hub processes; also read from `REDIS_URL`).', storeKind),
+  spec('redisKeyPrefix', '<prefix>', 'sse-relay:', 'Prefix of every Redis key, so several hubs can share one Redis.', nonEmpty),
   spec('dataDir', '<path>', './data', 'Directory of the SQLite store.', nonEmpty),
   spec('fsync', '<mode>', 'normal', '`normal`: an acknowledged message survives a crash of the hub process; `full`: it also survives power loss (slower).', oneOf('normal', 'full')),
   spec('retentionCount', '<n>', '1000', 'Messages kept per topic for replay (0: no count limit).', integer(0, 1e9)),
@@ -113,6 +167,17 @@ export const OPTION_SPECS: readonly OptionSpec[] = [
   spec('loopInterval', '<duration>', '5s', 'Interval of the article\'s demo stream `GET /messages/sse/:id`.', parseDuration),
   spec('shutdownTimeout', '<duration>', '5s', 'On SIGINT/SIGTERM, how long to wait for open requests before exiting.', parseDuration),
   spec('logLevel', '<level>', 'info', 'Log level: fatal, error, warn, info, debug, trace or silent.', oneOf('fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent')),
+  spec('publisherJwtKey', '<key>', '', 'Key verifying publishers\' JWTs: an HMAC secret, a PEM public key, or `@path` to read it from a file. Unset: publishing needs no token.', optionalText),
+  spec('subscriberJwtKey', '<key>', '', 'Key verifying subscribers\' JWTs (same forms). Unset: the publisher key is used.', optionalText),
+  spec('jwtAlgorithm', '<alg>', 'HS256', 'The only JWT algorithm accepted (never taken from the token): HS256/384/512, RS256/384/512, PS256/384/512, ES256/384/512, EdDSA.', oneOf('HS256', 'HS384', 'HS512', 'RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA')),
+  spec('jwksUrl', '<url>', '', 'A JWKS URL to fetch verification keys from (instead of the keys above).', httpUrl),
+  spec('jwtIssuer', '<iss>', '', 'Trusted issuer (`iss`) of RFC 9068 access tokens.', optionalText),
+  spec('jwtAudience', '<aud>', '', 'This hub\'s resource identifier, the required audience (`aud`) of RFC 9068 access tokens.', optionalText),
+  spec('anonymous', '', 'false', 'Allow subscribers without a token (public updates only).', boolean),
+  spec('insecureOpen', '', 'false', 'Allow listening on a non-loopback address without a publisher key (anyone could publish).', boolean),
+  spec('corsOrigins', '<origins>', '', 'Comma-separated origins allowed by CORS (credentials only for these); empty: no CORS headers.', list),
+  spec('publicUrl', '<url>', '', 'The hub\'s public base URL (behind a proxy), used in Mercure discovery `Link` headers.', httpUrl),
+  spec('metricsToken', '<token>', '', 'Bearer token required to read /metrics; unset: /metrics is open.', optionalText),
 ];
 
 /** The defaults, parsed from the same table. */

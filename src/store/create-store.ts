@@ -1,4 +1,5 @@
 import type { ServeOptions } from '../config/options.js';
+import { RelayError } from '../hub/errors.js';
 import { MemoryStore } from './memory-store.js';
 import { SqliteStore } from './sqlite-store.js';
 import type { Store } from './store.js';
@@ -11,5 +12,7 @@ export function createStore(options: ServeOptions): Store {
       return new MemoryStore({ ...retention, maxMessages: options.memoryMaxMessages });
     case 'sqlite':
       return new SqliteStore({ ...retention, dataDir: options.dataDir, fsync: options.fsync });
+    default:
+      throw new RelayError('HUB_ERR_CONFIG_INVALID', `Unsupported store: ${options.store}`);
   }
 }
