@@ -17,6 +17,25 @@ export interface HubOptions {
 
 export const DEFAULT_HUB_OPTIONS: HubOptions = Object.freeze({ replayPageSize: 500, maxHeldDuringReplay: 10_000 });
 
+/**
+ * Hooks for metrics. Called on the hot path, so implementations only add to numbers; the
+ * default does nothing.
+ */
+export interface HubObserver {
+  /** A publish was committed by the store after `appendMs` milliseconds. */
+  published(message: Message, appendMs: number): void;
+  /** A committed message was dispatched, `lagMs` after the store accepted it. */
+  dispatched(message: Message, lagMs: number): void;
+  /** Live messages written to subscribers (including those held during a replay). */
+  delivered(count: number): void;
+  /** Messages sent from history to a resuming subscriber. */
+  replayed(count: number): void;
+  /** A subscriber was disconnected for not keeping up. */
+  evicted(): void;
+}
+
+const NO_OBSERVER: HubObserver = { published() {}, dispatched() {}, delivered() {}, replayed() {}, evicted() {} };
+
 /** A sink the hub can also close. */
 export interface ClosableSink extends SubscriberSink {
   /** Ends the subscriber's stream; `slow-consumer` when it could not keep up. */
@@ -38,12 +57,18 @@ export class Hub {
   private readonly everyTopic = new Set<Subscription>();
   private readonly sinks = new Map<Subscription, ClosableSink>();
   private closing = false;
+  private observer: HubObserver = NO_OBSERVER;
 
   constructor(
     readonly store: Store,
     private readonly options: HubOptions = DEFAULT_HUB_OPTIONS,
   ) {
     store.setAppendListener((message) => this.dispatch(message));
+  }
+
+  /** Sets the one observer (metrics). */
+  observe(observer: HubObserver): void {
+    this.observer = observer;
   }
 
   /** Opens the store. */
@@ -60,7 +85,10 @@ export class Hub {
   async publish(draft: MessageDraft): Promise<Message> {
     assertValidDraft(draft);
     if (this.closing) throw new RelayError('HUB_ERR_SHUTTING_DOWN');
-    return this.store.append(draft);
+    const started = performance.now();
+    const message = await this.store.append(draft);
+    this.observer.published(message, performance.now() - started);
+    return message;
   }
 
   /**
@@ -107,18 +135,22 @@ export class Hub {
           topics: subscription.selector.topics,
           limit: this.options.replayPageSize,
         });
+        let sent = 0;
         for (const message of page) {
           if (!subscription.replay(message, encodeMessage(message))) {
+            this.observer.replayed(sent);
             this.evict(subscription);
             return;
           }
+          sent++;
         }
+        this.observer.replayed(sent);
         if (page.length < this.options.replayPageSize) break;
         afterSeq = page[page.length - 1]!.seq;
       }
     }
     if (subscription.state === 'closed') return;
-    subscription.goLive(encodeMessage);
+    this.observer.delivered(subscription.goLive(encodeMessage));
     if (subscription.sink.closed) this.evict(subscription);
   }
 
@@ -172,21 +204,29 @@ export class Hub {
   private dispatch(message: Message): void {
     let frame: Buffer | undefined;
     const encode = (): Buffer => (frame ??= encodeMessage(message));
+    let delivered = 0;
     for (const topic of message.topics) {
       const set = this.byTopic.get(topic);
       if (!set) continue;
       for (const subscription of set) {
-        if (!subscription.offer(message, encode)) this.evict(subscription);
+        const outcome = subscription.offer(message, encode);
+        if (outcome < 0) this.evict(subscription);
+        else delivered += outcome;
       }
     }
     for (const subscription of this.everyTopic) {
-      if (!subscription.offer(message, encode)) this.evict(subscription);
+      const outcome = subscription.offer(message, encode);
+      if (outcome < 0) this.evict(subscription);
+      else delivered += outcome;
     }
+    this.observer.dispatched(message, Date.now() - message.time);
+    if (delivered > 0) this.observer.delivered(delivered);
   }
 
   private evict(subscription: Subscription): void {
     const sink = this.sinks.get(subscription);
     this.unsubscribe(subscription);
+    this.observer.evicted();
     if (sink && !sink.closed) sink.close('slow-consumer');
   }
 }

@@ -37,19 +37,22 @@ export class Subscription {
     private readonly maxHeld: number,
   ) {}
 
-  /** Live dispatch: deliver now, or hold while replaying. Returns false when the sink closed. */
-  offer(message: Message, frame: () => Buffer): boolean {
-    if (this.state === 'closed' || this.sink.closed) return false;
-    if (message.seq <= this.lastSeq) return true;
-    if (this.selector.accepts && !this.selector.accepts(message)) return true;
+  /**
+   * Live dispatch: deliver now, or hold while replaying. Returns 1 when delivered, 0 when
+   * skipped or held, -1 when the subscriber cannot take it (closed, or too much held).
+   */
+  offer(message: Message, frame: () => Buffer): 1 | 0 | -1 {
+    if (this.state === 'closed' || this.sink.closed) return -1;
+    if (message.seq <= this.lastSeq) return 0;
+    if (this.selector.accepts && !this.selector.accepts(message)) return 0;
     if (this.state === 'replaying') {
-      if (this.held.length >= this.maxHeld) return false;
+      if (this.held.length >= this.maxHeld) return -1;
       this.held.push(message);
-      return true;
+      return 0;
     }
     this.lastSeq = message.seq;
     this.sink.deliver(message, frame());
-    return !this.sink.closed;
+    return this.sink.closed ? -1 : 1;
   }
 
   /** Replay: deliver a stored message directly (skipping what is already sent). */
@@ -62,15 +65,22 @@ export class Subscription {
     return !this.sink.closed;
   }
 
-  /** Ends replay: sends what was held during it (skipping duplicates) and goes live. */
-  goLive(encode: (message: Message) => Buffer): void {
-    if (this.state !== 'replaying') return;
+  /**
+   * Ends replay: sends what was held during it (skipping duplicates) and goes live. Returns how
+   * many held messages were delivered.
+   */
+  goLive(encode: (message: Message) => Buffer): number {
+    if (this.state !== 'replaying') return 0;
     const held = this.held;
     this.held = [];
+    let delivered = 0;
     for (const message of held) {
+      const before = this.lastSeq;
       if (!this.replay(message, encode(message))) break;
+      if (this.lastSeq !== before) delivered++;
     }
     if (this.state === 'replaying') this.state = 'live';
+    return delivered;
   }
 
   markClosed(): void {
