@@ -181,6 +181,16 @@ export class Hub {
     return this.sinks.size;
   }
 
+  /** Open subscriptions by the protocol that opened them. */
+  subscriptionsByApi(): Map<string, number> {
+    const counts = new Map<string, number>();
+    for (const subscription of this.sinks.keys()) {
+      const api = subscription.selector.api ?? 'unknown';
+      counts.set(api, (counts.get(api) ?? 0) + 1);
+    }
+    return counts;
+  }
+
   /** Number of topics with at least one subscription (for leak checks). */
   get indexedTopicCount(): number {
     return this.byTopic.size;

@@ -12,6 +12,8 @@ export interface SubscriberSink {
 
 /** Decides whether a message is for a subscription (topic matching, authorisation). */
 export interface SubscriptionSelector {
+  /** Which protocol opened it (`messages`, `mercure`), for metrics. */
+  readonly api?: string | undefined;
   /** Exact topics this subscription listens to, used to index it; undefined: every topic. */
   readonly topics?: readonly string[] | undefined;
   /** Extra test applied after the topic index (e.g. Mercure matchers, private updates). */

@@ -39,7 +39,7 @@ export function registerSubscribeRoute(app: FastifyInstance, context: AdapterCon
     };
     // Register before resolving the cursor and reading history: whatever is committed from now
     // on is held for this subscriber, so the replay-to-live hand-over has no gap.
-    const subscription = hub.open({ topics: [topic] }, sink);
+    const subscription = hub.open({ api: 'messages', topics: [topic] }, sink);
     let cursor;
     try {
       cursor = await hub.resolveCursor(lastEventId, [topic]);
