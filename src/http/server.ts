@@ -1,15 +1,17 @@
 import formbody from '@fastify/formbody';
 import Fastify, { LogController, type FastifyInstance } from 'fastify';
 import type { ServeOptions } from '../config/options.js';
-import { RelayError } from '../hub/errors.js';
 import { Hub } from '../hub/hub.js';
+import { RelayMetrics } from '../metrics/metrics.js';
 import { registerMessagesProtocol } from '../protocols/messages/routes.js';
 import type { SseStream } from '../sse/stream.js';
 import { Ticker } from '../sse/ticker.js';
 import { createStore } from '../store/create-store.js';
 import type { Store } from '../store/store.js';
 import type { AdapterContext } from './context.js';
-import { installErrorHandling, sendError } from './error-handler.js';
+import { registerConsoleRoutes } from './console.js';
+import { installErrorHandling } from './error-handler.js';
+import { registerOperationsRoutes } from './operations.js';
 
 /** A running hub: its HTTP server, core and address. */
 export interface RelayServer {
@@ -18,6 +20,7 @@ export interface RelayServer {
   /** Base URL, e.g. `http://127.0.0.1:3000`. */
   readonly url: string;
   readonly options: ServeOptions;
+  readonly metrics: RelayMetrics;
   /** Graceful stop: refuse new work, end streams, answer in-flight requests, close the store. */
   close(): Promise<void>;
 }
@@ -34,6 +37,7 @@ const HEARTBEAT = Buffer.from(':\n\n');
 export async function startRelayServer(options: ServeOptions, parts: RelayServerParts = {}): Promise<RelayServer> {
   const store = parts.store ?? createStore(options);
   const hub = new Hub(store);
+  const metrics = new RelayMetrics(hub);
   await hub.start();
 
   const app = Fastify({
@@ -53,10 +57,15 @@ export async function startRelayServer(options: ServeOptions, parts: RelayServer
   const heartbeats = new Ticker<SseStream>(options.heartbeatInterval, (stream) => stream.send(HEARTBEAT));
   const context: AdapterContext = { hub, options, heartbeats, extraStreams: new Set() };
 
-  app.get('/healthz', async (_request, reply) => {
-    if (!hub.isReady()) return sendError(reply, new RelayError('HUB_ERR_SHUTTING_DOWN', 'The hub is not ready'));
-    return { status: 'ok', store: store.kind };
+  let shuttingDown = false;
+  registerOperationsRoutes(app, {
+    hub,
+    metrics,
+    metricsToken: options.metricsToken,
+    isShuttingDown: () => shuttingDown,
+    startedAt: Date.now(),
   });
+  await registerConsoleRoutes(app);
   registerMessagesProtocol(app, context);
 
   try {
@@ -73,6 +82,7 @@ export async function startRelayServer(options: ServeOptions, parts: RelayServer
   let closing: Promise<void> | undefined;
   const close = (): Promise<void> =>
     (closing ??= (async () => {
+      shuttingDown = true;
       hub.beginShutdown();
       for (const stream of [...context.extraStreams]) stream.close('shutdown');
       heartbeats.stop();
@@ -80,5 +90,5 @@ export async function startRelayServer(options: ServeOptions, parts: RelayServer
       await hub.shutdown();
     })());
 
-  return { app, hub, url, options, close };
+  return { app, hub, url, options, metrics, close };
 }

@@ -10,6 +10,8 @@ export const ERROR_CODES = {
   HUB_ERR_EVENT_TYPE_INVALID: { status: 400, message: 'Invalid event type' },
   HUB_ERR_EVENT_ID_INVALID: { status: 400, message: 'Invalid event id' },
   HUB_ERR_BAD_REQUEST: { status: 400, message: 'Bad request' },
+  HUB_ERR_UNAUTHORIZED: { status: 401, message: 'Authentication required' },
+  HUB_ERR_FORBIDDEN: { status: 403, message: 'Not allowed' },
   HUB_ERR_NOT_FOUND: { status: 404, message: 'Not found' },
   HUB_ERR_METHOD_NOT_ALLOWED: { status: 405, message: 'Method not allowed' },
   HUB_ERR_BODY_TOO_LARGE: { status: 413, message: 'Request body is too large' },

@@ -56,6 +56,7 @@ export function assertValidTopic(topic: string): void {
   if (CONTROL_CHARACTERS.test(topic)) {
     throw new RelayError('HUB_ERR_TOPIC_INVALID', 'The id must not contain control characters');
   }
+  if (!isWellFormed(topic)) throw new RelayError('HUB_ERR_TOPIC_INVALID', 'The id is not valid Unicode (lone surrogate)');
 }
 
 /** Throws unless the draft can be framed as one SSE event without injecting fields. */
@@ -63,6 +64,9 @@ export function assertValidDraft(draft: MessageDraft): void {
   if (draft.topics.length === 0) throw new RelayError('HUB_ERR_TOPIC_INVALID', 'At least one topic is required');
   for (const topic of draft.topics) assertValidTopic(topic);
   if (typeof draft.data !== 'string') throw new RelayError('HUB_ERR_MESSAGE_INVALID', 'The message must be a string');
+  // A lone surrogate cannot be encoded as UTF-8: stores would keep U+FFFD while the live
+  // stream sent something else, so replayed and live copies would differ.
+  if (!isWellFormed(draft.data)) throw new RelayError('HUB_ERR_MESSAGE_INVALID', 'The message is not valid Unicode (lone surrogate)');
   if (draft.type !== undefined) {
     if (draft.type.length === 0 || draft.type.length > MAX_TOPIC_LENGTH) {
       throw new RelayError('HUB_ERR_EVENT_TYPE_INVALID', `The event type must be 1 to ${MAX_TOPIC_LENGTH} characters long`);
@@ -70,6 +74,7 @@ export function assertValidDraft(draft: MessageDraft): void {
     if (LINE_BREAK_OR_NUL.test(draft.type)) {
       throw new RelayError('HUB_ERR_EVENT_TYPE_INVALID', 'The event type must not contain CR, LF or NUL');
     }
+    if (!isWellFormed(draft.type)) throw new RelayError('HUB_ERR_EVENT_TYPE_INVALID', 'The event type is not valid Unicode');
   }
   if (draft.id !== undefined) {
     if (draft.id.length === 0 || draft.id.length > MAX_TOPIC_LENGTH) {
@@ -78,8 +83,14 @@ export function assertValidDraft(draft: MessageDraft): void {
     if (LINE_BREAK_OR_NUL.test(draft.id)) {
       throw new RelayError('HUB_ERR_EVENT_ID_INVALID', 'The event id must not contain CR, LF or NUL');
     }
+    if (!isWellFormed(draft.id)) throw new RelayError('HUB_ERR_EVENT_ID_INVALID', 'The event id is not valid Unicode');
   }
   if (draft.retry !== undefined && (!Number.isSafeInteger(draft.retry) || draft.retry < 0)) {
     throw new RelayError('HUB_ERR_MESSAGE_INVALID', 'retry must be a non-negative integer');
   }
+}
+
+/** False for strings with lone surrogates (not representable in UTF-8). */
+function isWellFormed(text: string): boolean {
+  return (text as string & { isWellFormed(): boolean }).isWellFormed();
 }

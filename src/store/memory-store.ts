@@ -66,7 +66,11 @@ export class MemoryStore implements Store {
     if (draft.id !== undefined) this.customIds.set(draft.id, seq);
     for (const topic of new Set(message.topics)) {
       let ring = this.byTopic.get(topic);
-      if (!ring) this.byTopic.set(topic, (ring = new RingBuffer<Message>()));
+      if (!ring) {
+        this.byTopic.set(topic, (ring = new RingBuffer<Message>()));
+        // A topic that was emptied earlier may have lost messages a stale cursor still expects.
+        if (this.prunedThroughAny > 0) this.prunedThrough.set(topic, this.prunedThroughAny);
+      }
       ring.push(message);
       const limit = this.options.maxMessagesPerTopic;
       if (limit > 0 && ring.length > limit) this.prune(topic, ring.shift()!.seq);

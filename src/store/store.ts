@@ -27,7 +27,10 @@ export interface TopicStats {
   readonly lastId: string | null;
 }
 
-/** Called with each committed message, once, in `seq` order. */
+/**
+ * Called with each committed message, once, in `seq` order. It must not throw (the hub's
+ * dispatcher does not); a store treats a throw as a bug, not as a failed append.
+ */
 export type AppendListener = (message: Message) => void;
 
 /** How long and how much history is kept. 0 disables a limit. */
@@ -53,6 +56,7 @@ export interface RetentionOptions {
  *   messages.
  * - **Replay.** `read` returns committed messages in `seq` order; a message the listener has
  *   seen is visible to `read` (until retention prunes it).
+ * - **Topics.** A topic listed twice in one draft counts once.
  * - **Retention.** Per-topic count and age limits are applied incrementally in the background;
  *   pruning a topic's messages is remembered so that `resolveCursor` can report the gap.
  */

@@ -7,7 +7,7 @@ import { spawnHub, type HubProcess } from '../helpers/hub-process.js';
 import { openStream, publish } from '../helpers/sse-client.js';
 
 const messageEvents = (events: { id?: string | undefined; data: string }[]): { id: string; data: string }[] =>
-  events.filter((e): e is { id: string; data: string } => e.id !== undefined);
+  events.filter((e) => e.id !== undefined).map((e) => ({ id: e.id!, data: e.data }));
 
 describe('the SQLite store across restarts and crashes (hub as a child process)', () => {
   let dataDir: string;

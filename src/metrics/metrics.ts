@@ -1,0 +1,106 @@
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import type { Hub, HubObserver } from '../hub/hub.js';
+import type { Message } from '../hub/message.js';
+
+/** Optional sources of state the hub core does not own. */
+export interface MetricsSources {
+  /** 1 when the store's backing service is reachable (Redis), for `sse_relay_store_up`. */
+  readonly storeUp?: () => boolean;
+}
+
+/**
+ * The hub's Prometheus metrics. Counters are plain additions on the hot path (the hub calls
+ * the observer once per message, never per subscriber); gauges are read when scraped.
+ */
+export class RelayMetrics implements HubObserver {
+  readonly registry = new Registry();
+  private readonly publishedTotal: Counter;
+  private readonly deliveredTotal: Counter;
+  private readonly replayedTotal: Counter;
+  private readonly droppedTotal: Counter;
+  private readonly dispatchLag: Histogram;
+  private readonly appendLatency: Histogram;
+
+  constructor(hub: Hub, sources: MetricsSources = {}) {
+    const registers = [this.registry];
+    collectDefaultMetrics({ register: this.registry, eventLoopMonitoringPrecision: 20 });
+    this.publishedTotal = new Counter({ name: 'sse_relay_messages_published_total', help: 'Messages accepted and committed by the store.', registers });
+    this.deliveredTotal = new Counter({ name: 'sse_relay_messages_delivered_total', help: 'Live messages written to subscribers (one per subscriber per message).', registers });
+    this.replayedTotal = new Counter({ name: 'sse_relay_messages_replayed_total', help: 'Messages sent from history to resuming subscribers.', registers });
+    this.droppedTotal = new Counter({ name: 'sse_relay_subscribers_dropped_total', help: 'Subscribers disconnected because they did not keep up (slow consumers).', registers });
+    this.dispatchLag = new Histogram({
+      name: 'sse_relay_publish_to_dispatch_seconds',
+      help: 'Time from the store accepting a message to the hub dispatching it.',
+      buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1],
+      registers,
+    });
+    this.appendLatency = new Histogram({
+      name: 'sse_relay_store_append_seconds',
+      help: 'Time for the store to commit a published message.',
+      buckets: [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5],
+      registers,
+    });
+    new Gauge({
+      name: 'sse_relay_subscribers',
+      help: 'Subscribers connected now.',
+      registers,
+      collect() {
+        this.set(hub.subscriptionCount);
+      },
+    });
+    new Gauge({
+      name: 'sse_relay_subscriptions',
+      help: 'Open subscriptions by API.',
+      labelNames: ['api'],
+      registers,
+      collect() {
+        this.reset();
+        for (const [api, count] of hub.subscriptionsByApi()) this.set({ api }, count);
+      },
+    });
+    new Gauge({
+      name: 'sse_relay_ready',
+      help: '1 while the hub accepts publishes and subscriptions.',
+      registers,
+      collect() {
+        this.set(hub.isReady() ? 1 : 0);
+      },
+    });
+    new Gauge({
+      name: 'sse_relay_store_up',
+      help: `1 when the store (${hub.store.kind}) can accept writes.`,
+      labelNames: ['store'],
+      registers,
+      collect() {
+        this.set({ store: hub.store.kind }, (sources.storeUp?.() ?? hub.store.isReady()) ? 1 : 0);
+      },
+    });
+    hub.observe(this);
+  }
+
+  published(_message: Message, appendMs: number): void {
+    this.publishedTotal.inc();
+    this.appendLatency.observe(appendMs / 1000);
+  }
+
+  dispatched(_message: Message, lagMs: number): void {
+    this.dispatchLag.observe(lagMs / 1000);
+  }
+
+  delivered(count: number): void {
+    this.deliveredTotal.inc(count);
+  }
+
+  replayed(count: number): void {
+    if (count > 0) this.replayedTotal.inc(count);
+  }
+
+  evicted(): void {
+    this.droppedTotal.inc();
+  }
+
+  /** The exposition text and its content type. */
+  async render(): Promise<{ contentType: string; body: string }> {
+    return { contentType: this.registry.contentType, body: await this.registry.metrics() };
+  }
+}
