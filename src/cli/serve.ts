@@ -10,6 +10,7 @@ import { startRelayServer } from '../http/server.js';
  */
 export function registerServeCommand(program: Command): void {
   const command = program.command('serve').description('Start the hub (SQLite store in ./data by default).');
+  command.addOption(new Option('--config <file>', 'Read options from a JSON or YAML file [env SSE_RELAY_CONFIG]; env and flags override it.'));
   for (const spec of OPTION_SPECS) {
     command.addOption(
       new Option(
@@ -27,8 +28,11 @@ export function registerServeCommand(program: Command): void {
 export async function serve(flags: Record<string, string | boolean | undefined>): Promise<number> {
   let server;
   try {
-    const options = loadServeOptions({ env: process.env, flags });
-    server = await startRelayServer(options);
+    const { config, ...optionFlags } = flags;
+    const configFile = typeof config === 'string' ? config : process.env.SSE_RELAY_CONFIG;
+    const options = loadServeOptions({ env: process.env, flags: optionFlags, configFile });
+    // Pretty logs for a person at a terminal, JSON lines for everything else.
+    server = await startRelayServer(options, { prettyLogs: process.stdout.isTTY === true });
   } catch (error) {
     process.stderr.write(`sse-relay: ${describeStartupError(error)}\n`);
     return 1;

@@ -1,8 +1,12 @@
+import { readFileSync } from 'node:fs';
+import { parse as parseYaml } from 'yaml';
 import { RelayError } from '../hub/errors.js';
-import { DEFAULT_SERVE_OPTIONS, OPTION_SPECS, type ServeOptions } from './options.js';
+import { DEFAULT_SERVE_OPTIONS, OPTION_SPECS, type OptionSpec, type ServeOptions } from './options.js';
 
 /** Where option values come from; later sources win (environment, then flags). */
 export interface OptionSources {
+  /** A JSON or YAML file of options (keys: `dataDir` or `data-dir`); overridden by env and flags. */
+  readonly configFile?: string | undefined;
   /** Environment variables, e.g. `process.env` (read here and nowhere else). */
   readonly env?: Readonly<Record<string, string | undefined>>;
   /** Textual values by option key, e.g. from parsed CLI flags. */
@@ -10,11 +14,15 @@ export interface OptionSources {
 }
 
 /**
- * Builds the frozen options of `serve`: defaults, overridden by environment variables, then by
- * flags. An invalid value stops start-up with HUB_ERR_CONFIG_INVALID naming the option.
+ * Builds the frozen options of `serve`: defaults, overridden by the config file, then by
+ * environment variables, then by flags. An unknown or invalid option stops start-up with
+ * HUB_ERR_CONFIG_INVALID naming the option and where it came from.
  */
 export function loadServeOptions(sources: OptionSources): ServeOptions {
   const values: Record<string, unknown> = { ...DEFAULT_SERVE_OPTIONS };
+  if (sources.configFile !== undefined) {
+    for (const [spec, raw, origin] of readConfigFile(sources.configFile)) values[spec.key] = parseValue(spec, raw, origin);
+  }
   for (const spec of OPTION_SPECS) {
     // REDIS_URL is the conventional name; the hub's own variable still wins over it.
     const fromEnv = sources.env?.[spec.env] ?? (spec.key === 'store' ? sources.env?.REDIS_URL : undefined);
@@ -22,13 +30,53 @@ export function loadServeOptions(sources: OptionSources): ServeOptions {
     const [raw, origin] =
       fromFlag !== undefined ? [fromFlag, `--${spec.flag}`] : fromEnv !== undefined ? [fromEnv, spec.env] : [undefined, ''];
     if (raw === undefined) continue;
-    try {
-      values[spec.key] = spec.parse(String(raw));
-    } catch (error) {
-      throw new RelayError('HUB_ERR_CONFIG_INVALID', `Invalid value for ${origin}: ${(error as Error).message}`);
-    }
+    values[spec.key] = parseValue(spec, String(raw), origin);
   }
   return Object.freeze(values) as unknown as ServeOptions;
+}
+
+function parseValue(spec: OptionSpec, raw: string, origin: string): unknown {
+  try {
+    return spec.parse(raw);
+  } catch (error) {
+    throw new RelayError('HUB_ERR_CONFIG_INVALID', `Invalid value for ${origin}: ${(error as Error).message}`);
+  }
+}
+
+/** Reads a JSON or YAML options file into (spec, textual value, origin) triples. */
+function readConfigFile(path: string): [OptionSpec, string, string][] {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (error) {
+    throw new RelayError('HUB_ERR_CONFIG_INVALID', `Cannot read config file ${path}: ${(error as Error).message}`);
+  }
+  let document: unknown;
+  try {
+    // YAML is a superset of JSON, so one parser reads both.
+    document = parseYaml(text);
+  } catch (error) {
+    throw new RelayError('HUB_ERR_CONFIG_INVALID', `Config file ${path} is not valid JSON or YAML: ${(error as Error).message}`);
+  }
+  if (document === null || document === undefined) return [];
+  if (typeof document !== 'object' || Array.isArray(document)) {
+    throw new RelayError('HUB_ERR_CONFIG_INVALID', `Config file ${path} must contain an object of options`);
+  }
+  const byName = new Map<string, OptionSpec>();
+  for (const spec of OPTION_SPECS) {
+    byName.set(spec.key, spec);
+    byName.set(spec.flag, spec);
+  }
+  return Object.entries(document as Record<string, unknown>).map(([name, value]) => {
+    const spec = byName.get(name);
+    if (!spec) throw new RelayError('HUB_ERR_CONFIG_INVALID', `Unknown option "${name}" in config file ${path}`);
+    const origin = `"${name}" in ${path}`;
+    if (value !== null && typeof value === 'object') {
+      if (!Array.isArray(value)) throw new RelayError('HUB_ERR_CONFIG_INVALID', `Invalid value for ${origin}: expected a scalar or a list`);
+      return [spec, value.map(String).join(','), origin];
+    }
+    return [spec, value === null ? '' : String(value), origin];
+  });
 }
 
 /** Merges programmatic overrides (already typed) onto defaults, for embedding and tests. */
