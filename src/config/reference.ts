@@ -4,7 +4,7 @@ import { OPTION_SPECS } from './options.js';
 /** The README's option reference, rendered from the schema (`npm run docs` writes it). */
 export function renderOptionsReference(): string {
   const rows = OPTION_SPECS.map(
-    (s) => `| \`--${s.flag} ${s.value}\` | \`${s.env}\` | \`${s.defaultText}\` | ${s.description.replace(/\|/g, '\\|')} |`,
+    (s) => `| \`--${s.flag}${s.value ? ` ${s.value}` : ''}\` | \`${s.env}\` | ${s.defaultText ? `\`${s.defaultText}\`` : '(none)'} | ${s.description.replace(/\|/g, '\\|')} |`,
   );
   return ['| flag | environment variable | default | meaning |', '|---|---|---|---|', ...rows].join('\n');
 }
