@@ -5,7 +5,7 @@ import { RelayClientError } from './errors.js';
  * (`https://example.com/relay`), with or without a trailing slash; the id is percent-encoded,
  * so any id the hub accepts (`/`, `?`, `#`, spaces, emoji) reaches it unchanged.
  */
-export function messagesUrl(base: string, route: 'subscribe' | 'publish', id: string): URL {
+export function messagesUrl(base: string, route: 'subscribe' | 'publish', id: string | undefined): URL {
   if (typeof id !== 'string' || id.length === 0) {
     throw new RelayClientError('CLIENT_ERR_INVALID_OPTIONS', 'The id must be a non-empty string');
   }

@@ -31,6 +31,8 @@ export function toRelayError(error: unknown): RelayError {
 /** Sends an error in the project's shape. */
 export function sendError(reply: FastifyReply, error: RelayError): FastifyReply {
   const body: ErrorBody = { error: { code: error.code, message: error.message } };
+  // Clients (the SDK included) back off by this much before retrying a temporary failure.
+  if (error.status === 503 && !reply.hasHeader('Retry-After')) void reply.header('Retry-After', '1');
   return reply.code(error.status).type('application/json; charset=utf-8').send(body);
 }
 

@@ -69,8 +69,10 @@ export class SseStream {
   /** Queues framed bytes (from `encode.ts`) for the end of this event-loop turn. */
   send(frame: Buffer): void {
     if (this.ended) return;
-    const backlog = this.pendingBytes + frame.length + this.res.writableLength;
-    if (backlog > this.options.maxBacklogBytes) {
+    const waiting = this.pendingBytes + this.res.writableLength;
+    // One frame always fits when nothing is waiting, so a message larger than the backlog limit
+    // (up to the body limit) is still delivered to a subscriber that keeps up.
+    if (waiting > 0 && waiting + frame.length > this.options.maxBacklogBytes) {
       this.close('slow-consumer');
       return;
     }

@@ -1,0 +1,30 @@
+#!/usr/bin/env node
+import { readFileSync } from 'node:fs';
+import { Command } from 'commander';
+import { registerPublishCommand } from './publish.js';
+import { registerServeCommand } from './serve.js';
+import { registerSubscribeCommand } from './subscribe.js';
+
+/** The `sse-relay` program with all its subcommands. */
+export function createProgram(): Command {
+  const program = new Command('sse-relay')
+    .description('A Server-Sent Events message hub: publish over HTTP, subscribe over text/event-stream.')
+    .version(readVersion(), '-V, --version')
+    .showHelpAfterError('(add --help for usage)');
+  registerServeCommand(program);
+  registerSubscribeCommand(program);
+  registerPublishCommand(program);
+  return program;
+}
+
+function readVersion(): string {
+  try {
+    // dist/src/cli/main.js → the package root.
+    const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version?: string };
+    return pkg.version ?? '0.0.0';
+  } catch {
+    return '0.0.0';
+  }
+}
+
+await createProgram().parseAsync(process.argv);

@@ -1,0 +1,76 @@
+import { Command, Option } from 'commander';
+import { publish, RelayClientError } from '../client/index.js';
+
+/** Options of `sse-relay publish`, as commander parses them. */
+export interface PublishCommandOptions {
+  url: string;
+  event?: string;
+}
+
+/** Where `runPublish` reads and writes; the process streams by default. */
+export interface PublishIo {
+  stdin: NodeJS.ReadableStream & { isTTY?: boolean };
+  stdout: NodeJS.WritableStream;
+  stderr: NodeJS.WritableStream;
+}
+
+/**
+ * `sse-relay publish <id> [message]`: posts one message (the argument, or all of stdin) and
+ * prints its event id. Exit code 1 with the hub's error code when it refuses, or when it
+ * cannot be reached.
+ */
+export function registerPublishCommand(program: Command): void {
+  program
+    .command('publish')
+    .description('Publish a message to an id and print its event id.')
+    .argument('<id>', 'the id (topic) to publish to')
+    .argument('[message]', 'the message; read from stdin when absent (one trailing newline is removed)')
+    .option('--event <type>', 'event type (the SSE `event:` field)')
+    .addOption(new Option('--url <hub>', 'base URL of the hub').env('SSE_RELAY_URL').default('http://127.0.0.1:3000'))
+    .action(async (id: string, message: string | undefined, options: PublishCommandOptions) => {
+      process.exitCode = await runPublish(id, message, options);
+    });
+}
+
+/** Publishes one message; resolves with the exit code. */
+export async function runPublish(
+  id: string,
+  message: string | undefined,
+  options: PublishCommandOptions,
+  io: PublishIo = { stdin: process.stdin, stdout: process.stdout, stderr: process.stderr },
+): Promise<number> {
+  if (message === undefined) {
+    if (io.stdin.isTTY) io.stderr.write('sse-relay: reading the message from stdin, end it with Ctrl-D\n');
+    message = stripOneTrailingNewline(await readAll(io.stdin));
+  }
+  try {
+    const { id: eventId } = await publish({ url: options.url, id, message, event: options.event });
+    io.stdout.write(`${eventId}\n`);
+    return 0;
+  } catch (error) {
+    if (!(error instanceof RelayClientError)) throw error;
+    io.stderr.write(`sse-relay: cannot publish to ${quoteId(id)}: ${describe(error)}\n`);
+    return 1;
+  }
+}
+
+async function readAll(stream: NodeJS.ReadableStream): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of stream) chunks.push(typeof chunk === 'string' ? Buffer.from(chunk) : chunk);
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+/** `echo hello | sse-relay publish demo` publishes `hello`, as `$(...)` would. */
+function stripOneTrailingNewline(text: string): string {
+  if (text.endsWith('\r\n')) return text.slice(0, -2);
+  return text.endsWith('\n') ? text.slice(0, -1) : text;
+}
+
+function describe(error: RelayClientError): string {
+  const status = error.status === undefined ? '' : `, HTTP ${error.status}`;
+  return `${error.message} (${error.code}${status})`;
+}
+
+function quoteId(id: string): string {
+  return JSON.stringify(id.length > 40 ? `${id.slice(0, 40)}…` : id);
+}

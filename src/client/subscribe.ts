@@ -1,0 +1,404 @@
+import { createParser, type EventSourceMessage, type ParseError } from 'eventsource-parser';
+import { messagesUrl, resolveHeaders, type HeadersOption } from './endpoints.js';
+import { errorFromResponse, RelayClientError, unreachableError } from './errors.js';
+import { EventQueue } from './event-queue.js';
+import {
+  DEFAULT_INITIAL_DELAY_MS,
+  DEFAULT_MAX_DELAY_MS,
+  reconnectDelay,
+  retryAfterMs,
+  wait,
+  type ReconnectOptions,
+} from './reconnect.js';
+
+/** One event of a subscription. */
+export interface RelayEvent {
+  /** The event id (`id:` field); absent on the hub's notices, such as `gap`. */
+  id?: string;
+  /** The event type: `message` unless the publisher gave one; `gap` when a resume was not exact. */
+  event: string;
+  /** The data; a multi-line message arrives with its lines joined by LF. */
+  data: string;
+}
+
+/** Passed to `onOpen` each time the stream opens. */
+export interface OpenInfo {
+  /** False for the first connection, true for every reconnection. */
+  reconnect: boolean;
+  /** The `Last-Event-ID` this connection resumed from, if any. */
+  lastEventId: string | undefined;
+}
+
+/** Passed to `onRetry` before each wait for a reconnection. */
+export interface RetryInfo {
+  /** Why the previous attempt failed or the stream ended. */
+  error: RelayClientError;
+  /** How long the subscription waits before the next attempt. */
+  delayMs: number;
+  /** Failed attempts since the stream was last open (0 for the first retry after a drop). */
+  attempt: number;
+  /** Whether the stream has been open at least once. */
+  everOpened: boolean;
+}
+
+/** Options of {@link subscribe}. */
+export interface SubscribeOptions {
+  /** Base URL of the hub, e.g. `http://127.0.0.1:3000` (a path prefix is kept). */
+  url: string;
+  /** The id (topic) to subscribe to; percent-encoded into the URL. Required unless `streamUrl`. */
+  id?: string;
+  /**
+   * An event-stream URL to read instead of `/messages/subscribe/:id`, resolved against `url`:
+   * for instance the hub's Mercure endpoint, `/.well-known/mercure?topic=...`.
+   */
+  streamUrl?: string;
+  /** Resume after this event id (sent as `Last-Event-ID`); `earliest` replays all retained. */
+  lastEventId?: string;
+  /** Extra request headers, or a function called before every connection (fresh tokens). */
+  headers?: HeadersOption;
+  /** Aborting it closes the subscription, like `close()`. */
+  signal?: AbortSignal;
+  /**
+   * Reconnection after a drop, a network error, a 5xx or a 429, resuming with `Last-Event-ID`.
+   * The hub's `retry:` hint replaces `initialDelayMs` once received. `false`: the first such
+   * failure ends the subscription with an error. Default `{}` (500 ms doubling up to 30 s).
+   */
+  reconnect?: ReconnectOptions | false;
+  /** The `fetch` to use. Default: `globalThis.fetch`. */
+  fetch?: typeof fetch;
+  /**
+   * Events the async iterator may hold before the subscription stops reading the socket (so
+   * nothing is lost; a hub that then drops the slow consumer is resumed from the last event).
+   * Default 1000.
+   */
+  maxBufferedEvents?: number;
+  /** Largest event accepted, in characters; a larger one ends the subscription. Default 16 Mi. */
+  maxEventSize?: number;
+  /** Called each time the stream opens (the hub has registered the subscription by then). */
+  onOpen?: (info: OpenInfo) => void;
+  /**
+   * Called for each event. When given, events are not buffered for the async iterator unless
+   * one has been created.
+   */
+  onMessage?: (event: RelayEvent) => void;
+  /** Called before each reconnection wait. */
+  onRetry?: (info: RetryInfo) => void;
+  /**
+   * Called once when the subscription ends on an error it does not retry: a 4xx answer other
+   * than 429 (with the hub's code, e.g. `HUB_ERR_TOPIC_INVALID`), a response that is not an
+   * event stream, an oversized event, or any failure when `reconnect` is `false`.
+   */
+  onError?: (error: RelayClientError) => void;
+}
+
+/**
+ * A live subscription: an async iterable of events (one iterator per subscription) and/or a
+ * source of callbacks. `close()`, the `signal`, or leaving a `for await` loop ends it; the
+ * iterator then finishes without throwing. A fatal error is thrown by the iterator after the
+ * events received before it.
+ */
+export interface Subscription extends AsyncIterable<RelayEvent> {
+  /** The id of the last event received (or the one given at start); sent on reconnection. */
+  readonly lastEventId: string | undefined;
+  /** True once closed by the user or ended by a fatal error. */
+  readonly closed: boolean;
+  /** Closes the connection and cancels any pending reconnection. Idempotent. */
+  close(): void;
+}
+
+/**
+ * Subscribes to `GET /messages/subscribe/:id` over `fetch` (Node 20 and browsers), parsing the
+ * stream with eventsource-parser. The hub's greeting (`Subscribed to id ...`) is consumed, not
+ * delivered: `onOpen` says when the subscription is live.
+ */
+export function subscribe(options: SubscribeOptions): Subscription {
+  return new RelaySubscription(options);
+}
+
+const DEFAULT_MAX_BUFFERED_EVENTS = 1000;
+const DEFAULT_MAX_EVENT_SIZE = 16 * 1024 * 1024;
+const GREETING_PREFIX = 'Subscribed to id ';
+// A value fetch accepts as a header; anything else goes in `?lastEventId=` (the hub reads both).
+const HEADER_SAFE = /^[\x21-\x7e](?:[\x20-\x7e]*[\x21-\x7e])?$/;
+
+/** A stream open this long counts as healthy (backoff reset) even if it carried no event. */
+const HEALTHY_CONNECTION_MS = 10_000;
+
+interface ConnectionOutcome {
+  /** The hub answered with an event stream. */
+  opened: boolean;
+  /** It delivered an event or stayed open a while: the next wait starts from the base delay. */
+  healthy: boolean;
+  /** Not worth retrying (4xx, not an event stream, oversized event). */
+  fatal: boolean;
+  error: RelayClientError;
+  /** From `Retry-After`. */
+  retryAfterMs?: number;
+}
+
+type Waiter = { resolve: (result: IteratorResult<RelayEvent>) => void; reject: (error: unknown) => void };
+
+class RelaySubscription implements Subscription {
+  private readonly options: SubscribeOptions;
+  private readonly url: URL;
+  private readonly fetchImpl: typeof fetch;
+  private readonly stop = new AbortController();
+  private readonly queue = new EventQueue<RelayEvent>();
+  private readonly waiters: Waiter[] = [];
+  private readonly maxBuffered: number;
+  private readonly maxEventSize: number;
+  private currentLastEventId: string | undefined;
+  private retryBaseMs: number;
+  private iterating = false;
+  private state: 'open' | 'closed' | 'failed' = 'open';
+  private failure: RelayClientError | undefined;
+  private failureDelivered = false;
+  private wakeReader: (() => void) | undefined;
+
+  constructor(options: SubscribeOptions) {
+    this.options = options;
+    this.url = streamUrl(options);
+    this.fetchImpl = options.fetch ?? globalThis.fetch.bind(globalThis);
+    this.currentLastEventId = options.lastEventId;
+    this.retryBaseMs = (options.reconnect || {}).initialDelayMs ?? DEFAULT_INITIAL_DELAY_MS;
+    this.maxBuffered = Math.max(1, options.maxBufferedEvents ?? DEFAULT_MAX_BUFFERED_EVENTS);
+    this.maxEventSize = options.maxEventSize ?? DEFAULT_MAX_EVENT_SIZE;
+
+    const { signal } = options;
+    if (signal?.aborted) {
+      this.state = 'closed';
+      return;
+    }
+    signal?.addEventListener('abort', this.close, { once: true });
+    void this.run();
+  }
+
+  get lastEventId(): string | undefined {
+    return this.currentLastEventId;
+  }
+
+  get closed(): boolean {
+    return this.state !== 'open';
+  }
+
+  readonly close = (): void => {
+    if (this.state === 'open') this.state = 'closed';
+    this.queue.clear();
+    this.shutdown();
+  };
+
+  [Symbol.asyncIterator](): AsyncIterator<RelayEvent> {
+    if (this.iterating) throw new TypeError('A subscription can be iterated only once');
+    this.iterating = true;
+    return {
+      next: () => this.next(),
+      return: () => {
+        this.close();
+        return Promise.resolve({ done: true, value: undefined });
+      },
+    };
+  }
+
+  private next(): Promise<IteratorResult<RelayEvent>> {
+    const event = this.queue.shift();
+    if (event !== undefined) {
+      if (this.queue.size < this.maxBuffered) this.wakeReader?.();
+      return Promise.resolve({ done: false, value: event });
+    }
+    if (this.state === 'failed' && !this.failureDelivered) {
+      this.failureDelivered = true;
+      return Promise.reject(this.failure);
+    }
+    if (this.state !== 'open') return Promise.resolve({ done: true, value: undefined });
+    return new Promise((resolve, reject) => this.waiters.push({ resolve, reject }));
+  }
+
+  /** Stops the network side and settles pending `next()` calls. */
+  private shutdown(): void {
+    this.options.signal?.removeEventListener('abort', this.close);
+    this.stop.abort();
+    this.wakeReader?.();
+    for (const waiter of this.waiters.splice(0)) {
+      if (this.state === 'failed' && !this.failureDelivered) {
+        this.failureDelivered = true;
+        waiter.reject(this.failure);
+      } else {
+        waiter.resolve({ done: true, value: undefined });
+      }
+    }
+  }
+
+  private fail(error: RelayClientError): void {
+    if (this.state !== 'open') return;
+    this.state = 'failed';
+    this.failure = error;
+    // Nobody will ever see an error thrown by an iterator that does not exist.
+    if (!this.iterating && this.options.onError !== undefined) this.failureDelivered = true;
+    this.shutdown();
+    invoke(this.options.onError, error);
+  }
+
+  private deliver(event: RelayEvent): void {
+    if (this.state !== 'open') return;
+    invoke(this.options.onMessage, event);
+    if (this.state !== 'open' || (this.options.onMessage !== undefined && !this.iterating)) return;
+    const waiter = this.waiters.shift();
+    if (waiter !== undefined) waiter.resolve({ done: false, value: event });
+    else this.queue.push(event);
+  }
+
+  private async run(): Promise<void> {
+    const reconnect = this.options.reconnect ?? {};
+    const maxDelayMs = reconnect === false ? 0 : reconnect.maxDelayMs ?? DEFAULT_MAX_DELAY_MS;
+    let attempt = 0;
+    let everOpened = false;
+    while (this.state === 'open') {
+      const outcome = await this.connect(everOpened);
+      if (this.state !== 'open') return;
+      if (outcome.opened) everOpened = true;
+      // A stream that opens and drops at once (a hub refusing us after the headers) must not
+      // reset the backoff, or the client would hammer it at the base delay forever.
+      if (outcome.healthy) attempt = 0;
+      if (outcome.fatal || reconnect === false) {
+        this.fail(outcome.error);
+        return;
+      }
+      const delayMs = reconnectDelay(this.retryBaseMs, maxDelayMs, attempt, outcome.retryAfterMs);
+      invoke(this.options.onRetry, { error: outcome.error, delayMs, attempt, everOpened });
+      if (this.state !== 'open') return;
+      attempt++;
+      await wait(delayMs, this.stop.signal);
+    }
+  }
+
+  /** One connection, from the request to the end of the stream. Never throws. */
+  private async connect(
+    reconnecting: boolean,
+  ): Promise<ConnectionOutcome> {
+    const url = new URL(this.url);
+    let headers: Record<string, string>;
+    try {
+      headers = { ...resolveHeaders(this.options.headers), Accept: 'text/event-stream' };
+    } catch (cause) {
+      const error = new RelayClientError('CLIENT_ERR_INVALID_OPTIONS', 'The headers function threw', { cause });
+      return { opened: false, healthy: false, fatal: true, error };
+    }
+    const resumeFrom = this.currentLastEventId;
+    if (resumeFrom !== undefined && resumeFrom !== '') {
+      if (HEADER_SAFE.test(resumeFrom)) headers['Last-Event-ID'] = resumeFrom;
+      else url.searchParams.set('lastEventId', resumeFrom);
+    }
+
+    let response: Response;
+    try {
+      response = await this.fetchImpl(url, { headers, signal: this.stop.signal });
+    } catch (cause) {
+      return { opened: false, healthy: false, fatal: false, error: unreachableError(this.options.url, cause) };
+    }
+
+    if (!response.ok) {
+      const error = await errorFromResponse(response);
+      const retryable = response.status === 429 || response.status >= 500;
+      const atLeastMs = retryAfterMs(response.headers.get('retry-after'));
+      return { opened: false, healthy: false, fatal: !retryable, error, retryAfterMs: atLeastMs };
+    }
+    const contentType = response.headers.get('content-type') ?? '';
+    if (!/^text\/event-stream\b/i.test(contentType) || response.body === null) {
+      void response.body?.cancel().catch(() => undefined);
+      const error = new RelayClientError(
+        'CLIENT_ERR_PROTOCOL',
+        `Expected an event stream, got ${contentType ? `"${contentType}"` : 'no content type'} (HTTP ${response.status})`,
+        { status: response.status },
+      );
+      return { opened: false, healthy: false, fatal: true, error };
+    }
+
+    invoke(this.options.onOpen, { reconnect: reconnecting, lastEventId: resumeFrom });
+    const openedAt = Date.now();
+    const { error, delivered } = await this.read(response.body);
+    const healthy = delivered > 0 || Date.now() - openedAt >= HEALTHY_CONNECTION_MS;
+    return { opened: true, healthy, fatal: error.code === 'CLIENT_ERR_EVENT_TOO_LARGE', error };
+  }
+
+  /** Reads one stream to its end; returns why it ended. */
+  private async read(body: ReadableStream<Uint8Array>): Promise<{ error: RelayClientError; delivered: number }> {
+    const reader = body.getReader();
+    const decoder = new TextDecoder();
+    let firstEvent = true;
+    let delivered = 0;
+    const end = (error: RelayClientError) => ({ error, delivered });
+    let tooLarge: ParseError | undefined;
+    const parser = createParser({
+      maxBufferSize: this.maxEventSize,
+      onRetry: (ms) => {
+        this.retryBaseMs = ms;
+      },
+      onError: (error) => {
+        if (error.type === 'max-buffer-size-exceeded') tooLarge = error;
+        // Unknown fields and bad `retry:` values are ignored, as the standard says.
+      },
+      onEvent: (message: EventSourceMessage) => {
+        const isGreeting =
+          firstEvent && message.id === undefined && message.event === undefined && message.data.startsWith(GREETING_PREFIX);
+        firstEvent = false;
+        if (message.id !== undefined) this.currentLastEventId = message.id;
+        if (isGreeting) return;
+        const event: RelayEvent = { event: message.event ?? 'message', data: message.data };
+        if (message.id !== undefined) event.id = message.id;
+        delivered++;
+        this.deliver(event);
+      },
+    });
+
+    try {
+      for (;;) {
+        if (this.queue.size >= this.maxBuffered) await this.spaceInQueue();
+        if (this.state !== 'open') return end(new RelayClientError('CLIENT_ERR_STREAM_LOST', 'Closed'));
+        const { done, value } = await reader.read();
+        if (done) return end(new RelayClientError('CLIENT_ERR_STREAM_LOST', 'The hub closed the event stream'));
+        parser.feed(decoder.decode(value, { stream: true }));
+        if (tooLarge !== undefined) {
+          const message = `An event exceeded ${this.maxEventSize} characters`;
+          return end(new RelayClientError('CLIENT_ERR_EVENT_TOO_LARGE', message, { cause: tooLarge }));
+        }
+      }
+    } catch (cause) {
+      const reason = String((cause as Error | undefined)?.message ?? cause);
+      return end(new RelayClientError('CLIENT_ERR_STREAM_LOST', `The event stream broke: ${reason}`, { cause }));
+    } finally {
+      // An incomplete event at the end of a stream is dropped, as the standard says.
+      parser.reset();
+      reader.cancel().catch(() => undefined);
+    }
+  }
+
+  private spaceInQueue(): Promise<void> {
+    return new Promise((resolve) => {
+      this.wakeReader = () => {
+        this.wakeReader = undefined;
+        resolve();
+      };
+    });
+  }
+}
+
+function streamUrl(options: SubscribeOptions): URL {
+  if (options.streamUrl === undefined) return messagesUrl(options.url, 'subscribe', options.id);
+  try {
+    return new URL(options.streamUrl, options.url);
+  } catch (cause) {
+    throw new RelayClientError('CLIENT_ERR_INVALID_OPTIONS', `Invalid stream URL: ${JSON.stringify(options.streamUrl)}`, { cause });
+  }
+}
+
+/** Listener errors must not break the stream: report them the way EventTarget does. */
+function invoke<A>(callback: ((arg: A) => void) | undefined, arg: A): void {
+  if (callback === undefined) return;
+  try {
+    callback(arg);
+  } catch (error) {
+    queueMicrotask(() => {
+      throw error;
+    });
+  }
+}

@@ -1,0 +1,211 @@
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createServer } from 'node:net';
+import { fileURLToPath } from 'node:url';
+import { after, before, describe, test } from 'node:test';
+import { startHub, type TestHub } from '../helpers/hub.js';
+
+const CLI = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
+const TIMEOUT_MS = 15_000;
+
+/** A running `sse-relay` child process whose output is collected as it comes. */
+interface Cli {
+  readonly child: ChildProcess;
+  stdout: string;
+  stderr: string;
+  /** Resolves with the exit code (or the signal name). */
+  readonly exited: Promise<number | string>;
+  /** Resolves once `predicate` holds on the output so far; rejects at the deadline or on exit. */
+  waitFor(predicate: (cli: Cli) => boolean, what: string): Promise<void>;
+}
+
+const children = new Set<ChildProcess>();
+
+function startCli(args: string[], options: { input?: string; env?: Record<string, string> } = {}): Cli {
+  const child = spawn(process.execPath, [CLI, ...args], {
+    env: { ...process.env, SSE_RELAY_URL: '', ...options.env },
+    stdio: ['pipe', 'pipe', 'pipe'],
+  });
+  children.add(child);
+  const listeners = new Set<() => void>();
+  const notify = (): void => {
+    for (const listener of listeners) listener();
+  };
+  const cli: Cli = {
+    child,
+    stdout: '',
+    stderr: '',
+    exited: new Promise((resolve) =>
+      child.on('exit', (code, signal) => {
+        children.delete(child);
+        resolve(code ?? signal ?? -1);
+        notify();
+      }),
+    ),
+    waitFor(predicate, what) {
+      return new Promise((resolve, reject) => {
+        const check = (): void => {
+          if (predicate(cli)) finish();
+          else if (child.exitCode !== null || child.signalCode !== null) finish(new Error(`exited before ${what}`));
+        };
+        const timer = setTimeout(() => finish(new Error(`timed out waiting for ${what}`)), TIMEOUT_MS);
+        const finish = (error?: Error): void => {
+          clearTimeout(timer);
+          listeners.delete(check);
+          if (error) reject(new Error(`${error.message}\nstdout: ${cli.stdout}\nstderr: ${cli.stderr}`));
+          else resolve();
+        };
+        listeners.add(check);
+        check();
+      });
+    },
+  };
+  child.stdout!.setEncoding('utf8').on('data', (chunk: string) => {
+    cli.stdout += chunk;
+    notify();
+  });
+  child.stderr!.setEncoding('utf8').on('data', (chunk: string) => {
+    cli.stderr += chunk;
+    notify();
+  });
+  if (options.input !== undefined) child.stdin!.end(options.input);
+  else child.stdin!.end();
+  return cli;
+}
+
+/** Runs a command to completion. */
+async function runCli(args: string[], options: { input?: string; env?: Record<string, string> } = {}) {
+  const cli = startCli(args, options);
+  let timer: NodeJS.Timeout | undefined;
+  const code = await Promise.race([
+    cli.exited,
+    new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`sse-relay ${args.join(' ')} did not exit; stderr: ${cli.stderr}`)), TIMEOUT_MS);
+    }),
+  ]).finally(() => clearTimeout(timer));
+  return { code, stdout: cli.stdout, stderr: cli.stderr };
+}
+
+/** Starts `sse-relay subscribe` and resolves once the hub has registered it. */
+async function startSubscriber(args: string[]): Promise<Cli> {
+  const cli = startCli(['subscribe', ...args]);
+  await cli.waitFor((c) => c.stderr.includes('sse-relay: subscribed to'), 'the subscription to open');
+  return cli;
+}
+
+async function closedPort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as { port: number };
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return port;
+}
+
+/** `<local time> <message>`: something date-like (digits and a colon) before the message. */
+function timedLine(message: string): RegExp {
+  return new RegExp(`^(?=[^\\n]*\\d)(?=[^\\n]*:)[^\\n]+ ${message}$`, 'm');
+}
+
+describe('sse-relay CLI against a real hub', () => {
+  let hub: TestHub;
+
+  before(async () => {
+    hub = await startHub({ store: 'memory' });
+  });
+  after(async () => {
+    for (const child of children) child.kill('SIGKILL');
+    await hub.close();
+  });
+
+  test('two subscribers print a published message with the local time; SIGINT exits 0', async () => {
+    const first = await startSubscriber(['demo', '--url', hub.url]);
+    const second = await startSubscriber(['demo', '--url', hub.url]);
+
+    const published = await runCli(['publish', 'demo', 'hello', '--url', hub.url]);
+    assert.equal(published.code, 0, published.stderr);
+    assert.match(published.stdout, /^\S+\n$/);
+
+    for (const subscriber of [first, second]) {
+      await subscriber.waitFor((c) => timedLine('hello').test(c.stdout), 'the message');
+      assert.equal(subscriber.stdout.split('\n').filter(Boolean).length, 1, 'only the message goes to stdout');
+      subscriber.child.kill('SIGINT');
+      // Exiting on its own after SIGINT also shows that no socket or timer was left behind.
+      assert.equal(await subscriber.exited, 0);
+    }
+  });
+
+  test('publish reads the message from stdin; --json prints {time,id,event,data}', async () => {
+    const subscriber = await startSubscriber(['stdin-demo', '--json', '--url', hub.url]);
+    const published = await runCli(['publish', 'stdin-demo', '--event', 'note', '--url', hub.url], {
+      input: 'from stdin\nsecond line 😀\n',
+    });
+    assert.equal(published.code, 0, published.stderr);
+    const eventId = published.stdout.trim();
+
+    await subscriber.waitFor((c) => c.stdout.endsWith('\n'), 'a JSON line');
+    const line = JSON.parse(subscriber.stdout.split('\n')[0]!) as Record<string, unknown>;
+    assert.deepEqual(
+      { id: line.id, event: line.event, data: line.data },
+      { id: eventId, event: 'note', data: 'from stdin\nsecond line 😀' },
+    );
+    assert.ok(!Number.isNaN(Date.parse(String(line.time))), `time ${String(line.time)}`);
+    subscriber.child.kill('SIGINT');
+    assert.equal(await subscriber.exited, 0);
+  });
+
+  test('multi-line messages are printed as they are', async () => {
+    const subscriber = await startSubscriber(['multi', '--url', hub.url]);
+    const published = await runCli(['publish', 'multi', 'first\nsecond', '--url', hub.url]);
+    assert.equal(published.code, 0, published.stderr);
+    await subscriber.waitFor((c) => c.stdout.includes('second\n'), 'the second line');
+    assert.match(subscriber.stdout, timedLine('first'));
+    assert.match(subscriber.stdout, /first\nsecond\n$/);
+    subscriber.child.kill('SIGINT');
+    assert.equal(await subscriber.exited, 0);
+  });
+
+  test('--url defaults to SSE_RELAY_URL', async () => {
+    const published = await runCli(['publish', 'env-demo', 'via env'], { env: { SSE_RELAY_URL: hub.url } });
+    assert.equal(published.code, 0, published.stderr);
+  });
+
+  test('publish to an unreachable hub exits 1 with a clear message', async () => {
+    const url = `http://127.0.0.1:${await closedPort()}`;
+    const result = await runCli(['publish', 'demo', 'hello', '--url', url]);
+    assert.equal(result.code, 1);
+    assert.equal(result.stdout, '');
+    assert.match(result.stderr, new RegExp(`Cannot reach the hub at ${url.replace(/\./g, '\\.')}: .*ECONNREFUSED`));
+    assert.match(result.stderr, /CLIENT_ERR_UNREACHABLE/);
+  });
+
+  test('subscribe to an unreachable hub fails fast with exit 1', async () => {
+    const url = `http://127.0.0.1:${await closedPort()}`;
+    const result = await runCli(['subscribe', 'demo', '--url', url]);
+    assert.equal(result.code, 1);
+    assert.match(result.stderr, /Cannot reach the hub at .*CLIENT_ERR_UNREACHABLE/);
+  });
+
+  test('an invalid id exits 1 showing the hub error code', async () => {
+    const id = 'x'.repeat(300);
+    const published = await runCli(['publish', id, 'hello', '--url', hub.url]);
+    assert.equal(published.code, 1);
+    assert.match(published.stderr, /HUB_ERR_TOPIC_INVALID/);
+    assert.match(published.stderr, /HTTP 400/);
+
+    const subscribed = await runCli(['subscribe', id, '--url', hub.url]);
+    assert.equal(subscribed.code, 1);
+    assert.match(subscribed.stderr, /HUB_ERR_TOPIC_INVALID/);
+  });
+
+  test('an empty message exits 1 with the hub error code', async () => {
+    const result = await runCli(['publish', 'demo', '--url', hub.url], { input: '' });
+    assert.equal(result.code, 1);
+    assert.match(result.stderr, /HUB_ERR_MESSAGE_MISSING/);
+  });
+
+  test('--help lists the commands', async () => {
+    const result = await runCli(['--help']);
+    assert.equal(result.code, 0);
+    for (const command of ['serve', 'subscribe', 'publish']) assert.match(result.stdout, new RegExp(`^\\s+${command}\\b`, 'm'));
+  });
+});
