@@ -72,3 +72,22 @@ function safeField(name: string, value: string): string {
   if (UNSAFE_FIELD.test(value)) throw new TypeError(`SSE ${name} must not contain CR, LF or NUL`);
   return value;
 }
+
+const chunks = new WeakMap<Buffer, Buffer>();
+
+/**
+ * The bytes of `frame` as one HTTP/1.1 chunk (`<hex length>\r\n<frame>\r\n`), computed once per
+ * frame and shared: the hot path writes these straight to each socket (see stream.ts).
+ */
+export function chunkOf(frame: Buffer): Buffer {
+  let chunk = chunks.get(frame);
+  if (chunk === undefined) {
+    const head = `${frame.length.toString(16)}\r\n`;
+    chunk = Buffer.allocUnsafe(head.length + frame.length + 2);
+    chunk.write(head, 0, 'latin1');
+    frame.copy(chunk, head.length);
+    chunk.write('\r\n', head.length + frame.length, 'latin1');
+    chunks.set(frame, chunk);
+  }
+  return chunk;
+}

@@ -1,5 +1,6 @@
 import type { ServerResponse } from 'node:http';
-import { encodeComment } from './encode.js';
+import type { Socket } from 'node:net';
+import { chunkOf, encodeComment } from './encode.js';
 
 /** Options of one event stream. */
 export interface SseStreamOptions {
@@ -37,6 +38,13 @@ const BASE_HEADERS = {
 export class SseStream {
   private pending: Buffer[] = [];
   private pendingBytes = 0;
+  /**
+   * Set when the response is chunked (HTTP/1.1): frames are then written, already framed as
+   * chunks (encoded once per message, see `chunkOf`), straight to the socket. This skips
+   * `ServerResponse.write`, which re-frames every write and corks/uncorks the socket.
+   * `res.end()` still writes the final zero-length chunk, so the response ends cleanly.
+   */
+  private socket: Socket | undefined;
   private scheduled = false;
   private ended = false;
   private closeListener: ((reason: SseCloseReason) => void) | undefined;
@@ -53,8 +61,10 @@ export class SseStream {
   open(): void {
     this.res.writeHead(200, { ...BASE_HEADERS, ...this.options.headers });
     this.res.flushHeaders();
+    const socket = this.res.socket;
     // Events are small and latency matters more than packet count.
-    this.res.socket?.setNoDelay(true);
+    socket?.setNoDelay(true);
+    if (socket && (this.res as ServerResponse & { chunkedEncoding?: boolean }).chunkedEncoding === true) this.socket = socket;
   }
 
   get closed(): boolean {
@@ -69,7 +79,8 @@ export class SseStream {
   /** Queues framed bytes (from `encode.ts`) for the end of this event-loop turn. */
   send(frame: Buffer): void {
     if (this.ended) return;
-    const waiting = this.pendingBytes + this.res.writableLength;
+    if (this.socket) frame = chunkOf(frame);
+    const waiting = this.pendingBytes + (this.socket ? this.socket.writableLength : this.res.writableLength);
     // One frame always fits when nothing is waiting, so a message larger than the backlog limit
     // (up to the body limit) is still delivered to a subscriber that keeps up.
     if (waiting > 0 && waiting + frame.length > this.options.maxBacklogBytes) {
@@ -122,7 +133,8 @@ export class SseStream {
     const chunk = this.pending.length === 1 ? this.pending[0]! : Buffer.concat(this.pending, this.pendingBytes);
     this.pending = [];
     this.pendingBytes = 0;
-    this.res.write(chunk);
+    if (this.socket) this.socket.write(chunk);
+    else this.res.write(chunk);
   }
 
   private finish(reason: SseCloseReason): void {

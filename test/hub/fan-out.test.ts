@@ -68,6 +68,19 @@ describe('fan-out and connection lifecycle', () => {
     assert.ok(timers() <= timersBefore, `timers: ${timers()} now, ${timersBefore} before`);
   });
 
+  it('delivers a message larger than the backlog limit to a subscriber that keeps up', async () => {
+    const stream = await openStream(`${hub.url}/messages/subscribe/big`);
+    try {
+      await stream.waitForCount(1);
+      const big = 'b'.repeat(200 * 1024);
+      const id = await publish(hub.url, 'big', big);
+      await stream.waitForCount(2);
+      assert.deepEqual(stream.events[1], { id, event: undefined, data: big });
+    } finally {
+      stream.close();
+    }
+  });
+
   it('disconnects a subscriber that does not read, while a fast one keeps receiving', async () => {
     const fast = await openStream(`${hub.url}/messages/subscribe/slow-test`);
     const { port } = new URL(hub.url);
