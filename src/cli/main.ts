@@ -4,6 +4,7 @@ import { Command } from 'commander';
 import { registerPublishCommand } from './publish.js';
 import { registerServeCommand } from './serve.js';
 import { registerSubscribeCommand } from './subscribe.js';
+import { registerTokenCommand } from './token.js';
 
 /** The `sse-relay` program with all its subcommands. */
 export function createProgram(): Command {
@@ -14,6 +15,7 @@ export function createProgram(): Command {
   registerServeCommand(program);
   registerSubscribeCommand(program);
   registerPublishCommand(program);
+  registerTokenCommand(program);
   return program;
 }
 

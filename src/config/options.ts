@@ -34,6 +34,13 @@ export interface ServeOptions {
   readonly corsOrigins: readonly string[];
   readonly publicUrl: string | undefined;
   readonly metricsToken: string | undefined;
+  readonly maxConnections: number;
+  readonly maxConnectionsPerIp: number;
+  readonly headersTimeout: number;
+  readonly requestTimeout: number;
+  readonly keepAliveTimeout: number;
+  readonly maxRequestsPerSocket: number;
+  readonly trustProxy: readonly string[];
 }
 
 /** How one option is named, documented and parsed. */
@@ -178,6 +185,13 @@ export const OPTION_SPECS: readonly OptionSpec[] = [
   spec('corsOrigins', '<origins>', '', 'Comma-separated origins allowed by CORS (credentials only for these); empty: no CORS headers.', list),
   spec('publicUrl', '<url>', '', 'The hub\'s public base URL (behind a proxy), used in Mercure discovery `Link` headers.', httpUrl),
   spec('metricsToken', '<token>', '', 'Bearer token required to read /metrics; unset: /metrics is open.', optionalText),
+  spec('maxConnections', '<n>', '20000', 'Open connections in all; past it new ones get 429 with Retry-After and are closed.', integer(1, 1e7)),
+  spec('maxConnectionsPerIp', '<n>', '2000', 'Open connections per client address (see --trust-proxy); past it: 429.', integer(1, 1e7)),
+  spec('headersTimeout', '<duration>', '10s', 'Time a client has to send its request headers (a slow-header client cannot hold a slot for long).', parseDuration),
+  spec('requestTimeout', '<duration>', '30s', 'Time a client has to send a whole request, body included (event streams are not affected).', parseDuration),
+  spec('keepAliveTimeout', '<duration>', '5s', 'How long an idle keep-alive connection (publishers) stays open.', parseDuration),
+  spec('maxRequestsPerSocket', '<n>', '10000', 'Requests served on one keep-alive connection before it is closed (0: no limit).', integer(0, 1e9)),
+  spec('trustProxy', '<addresses>', '', 'Comma-separated proxy addresses or CIDRs whose X-Forwarded-For is trusted for the client address; empty: the socket address is the client.', list),
 ];
 
 /** The defaults, parsed from the same table. */

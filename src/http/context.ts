@@ -1,3 +1,5 @@
+import type { Authorizer } from '../auth/authorizer.js';
+import type { ExpiryWatch } from '../auth/expiry.js';
 import type { ServeOptions } from '../config/options.js';
 import type { Hub } from '../hub/hub.js';
 import type { SseStream } from '../sse/stream.js';
@@ -11,4 +13,8 @@ export interface AdapterContext {
   readonly heartbeats: Ticker<SseStream>;
   /** Streams that are not hub subscriptions (the demo loop), ended on shutdown. */
   readonly extraStreams: Set<SseStream>;
+  /** Who may publish and subscribe (both APIs apply the same policy). */
+  readonly authorizer: Authorizer;
+  /** Ends subscriptions when their access token expires (one timer for all). */
+  readonly tokenExpiry: ExpiryWatch;
 }

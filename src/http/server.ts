@@ -1,8 +1,13 @@
 import formbody from '@fastify/formbody';
 import Fastify, { LogController, type FastifyInstance } from 'fastify';
+import proxyAddr from 'proxy-addr';
+import { Authorizer } from '../auth/authorizer.js';
+import { challengeOf } from '../auth/bearer.js';
+import { ExpiryWatch } from '../auth/expiry.js';
 import type { ServeOptions } from '../config/options.js';
 import { Hub } from '../hub/hub.js';
 import { RelayMetrics } from '../metrics/metrics.js';
+import { registerMercureProtocol } from '../protocols/mercure/routes.js';
 import { registerMessagesProtocol } from '../protocols/messages/routes.js';
 import type { SseStream } from '../sse/stream.js';
 import { Ticker } from '../sse/ticker.js';
@@ -10,6 +15,8 @@ import { createStore } from '../store/create-store.js';
 import type { Store } from '../store/store.js';
 import type { AdapterContext } from './context.js';
 import { registerConsoleRoutes } from './console.js';
+import { limitConnections } from './connection-limits.js';
+import { installCors } from './cors.js';
 import { installErrorHandling } from './error-handler.js';
 import { registerOperationsRoutes } from './operations.js';
 
@@ -29,19 +36,32 @@ export interface RelayServer {
 export interface RelayServerParts {
   /** A store to use instead of the one `options.store` names. */
   readonly store?: Store;
+  /** Human-readable logs (pino-pretty) instead of JSON lines. */
+  readonly prettyLogs?: boolean;
 }
 
 const HEARTBEAT = Buffer.from(':\n\n');
 
 /** Builds the hub, opens its store and listens. Rejects (HUB_ERR_STORE_OPEN, ...) on failure. */
 export async function startRelayServer(options: ServeOptions, parts: RelayServerParts = {}): Promise<RelayServer> {
+  // Keys and the open-hub exposure rule are checked before anything is opened.
+  const authorizer = Authorizer.create(options);
   const store = parts.store ?? createStore(options);
   const hub = new Hub(store);
   const metrics = new RelayMetrics(hub);
   await hub.start();
 
   const app = Fastify({
-    logger: options.logLevel === 'silent' ? false : { level: options.logLevel },
+    logger:
+      options.logLevel === 'silent'
+        ? false
+        : {
+            level: options.logLevel,
+            // Tokens and cookies never reach the logs; message bodies are never logged at all.
+            redact: ['req.headers.authorization', 'req.headers.cookie', 'headers.authorization', 'headers.cookie'],
+            ...(parts.prettyLogs ? { transport: { target: 'pino-pretty', options: { colorize: true } } } : {}),
+          },
+    requestIdHeader: 'x-request-id',
     // Request logs would add two log lines to every publish; errors are logged by the handler.
     logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: options.maxBodySize,
@@ -50,12 +70,39 @@ export async function startRelayServer(options: ServeOptions, parts: RelayServer
     // Close keep-alive connections on shutdown so `close()` does not wait for idle clients.
     forceCloseConnections: 'idle',
     return503OnClosing: true,
+    // A GET on an event stream opens a subscription; an automatic HEAD twin would too.
+    exposeHeadRoutes: false,
+    trustProxy: options.trustProxy.length > 0 ? [...options.trustProxy] : false,
+    keepAliveTimeout: options.keepAliveTimeout,
+    requestTimeout: options.requestTimeout,
+    maxRequestsPerSocket: options.maxRequestsPerSocket,
+    http: {
+      headersTimeout: options.headersTimeout,
+      requestTimeout: options.requestTimeout,
+      // Node checks the two timeouts above only this often (30 s by default), so a short
+      // header timeout needs a short interval to mean anything.
+      connectionsCheckingInterval: Math.max(100, Math.min(1000, Math.floor(options.headersTimeout / 2))),
+    },
+  });
+  const trusted = proxyAddr.compile([...options.trustProxy]);
+  limitConnections(app, app.server, {
+    maxConnections: options.maxConnections,
+    maxConnectionsPerIp: options.maxConnectionsPerIp,
+    isTrustedProxy: (address) => options.trustProxy.length > 0 && trusted(address, 0),
+    retryAfterSeconds: 5,
   });
   installErrorHandling(app);
+  installCors(app, options.corsOrigins);
+  // RFC 6750: authorization failures carry their `WWW-Authenticate` challenge, whatever renders them.
+  app.addHook('onError', async (_request, reply, error) => {
+    const challenge = challengeOf(error);
+    if (challenge) void reply.header('WWW-Authenticate', challenge);
+  });
   await app.register(formbody, { bodyLimit: options.maxBodySize });
 
   const heartbeats = new Ticker<SseStream>(options.heartbeatInterval, (stream) => stream.send(HEARTBEAT));
-  const context: AdapterContext = { hub, options, heartbeats, extraStreams: new Set() };
+  const tokenExpiry = new ExpiryWatch();
+  const context: AdapterContext = { hub, options, heartbeats, extraStreams: new Set(), authorizer, tokenExpiry };
 
   let shuttingDown = false;
   registerOperationsRoutes(app, {
@@ -67,6 +114,7 @@ export async function startRelayServer(options: ServeOptions, parts: RelayServer
   });
   await registerConsoleRoutes(app);
   registerMessagesProtocol(app, context);
+  registerMercureProtocol(app, context);
 
   try {
     await app.listen({ host: options.host, port: options.port });
@@ -78,6 +126,7 @@ export async function startRelayServer(options: ServeOptions, parts: RelayServer
   const port = typeof address === 'object' && address ? address.port : options.port;
   const host = options.host.includes(':') ? `[${options.host}]` : options.host;
   const url = `http://${host === '0.0.0.0' ? '127.0.0.1' : host}:${port}`;
+  for (const warning of authorizer.startupWarnings()) app.log.warn(warning);
 
   let closing: Promise<void> | undefined;
   const close = (): Promise<void> =>
@@ -86,6 +135,7 @@ export async function startRelayServer(options: ServeOptions, parts: RelayServer
       hub.beginShutdown();
       for (const stream of [...context.extraStreams]) stream.close('shutdown');
       heartbeats.stop();
+      tokenExpiry.stop();
       await app.close();
       await hub.shutdown();
     })());

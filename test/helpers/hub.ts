@@ -16,9 +16,15 @@ export interface TestHub extends RelayServer {
  */
 export async function startHub(overrides: Partial<ServeOptions> = {}): Promise<TestHub> {
   const dataDir = overrides.dataDir ?? (await mkdtemp(join(tmpdir(), 'sse-relay-test-')));
-  const server = await startRelayServer(
-    serveOptions({ host: '127.0.0.1', port: 0, logLevel: 'silent', store: (process.env.TEST_STORE as 'memory' | 'sqlite' | undefined) ?? 'sqlite', ...overrides, dataDir }),
-  );
+  let server: RelayServer;
+  try {
+    server = await startRelayServer(
+      serveOptions({ host: '127.0.0.1', port: 0, logLevel: 'silent', store: (process.env.TEST_STORE as 'memory' | 'sqlite' | undefined) ?? 'sqlite', ...overrides, dataDir }),
+    );
+  } catch (error) {
+    if (overrides.dataDir === undefined) await rm(dataDir, { recursive: true, force: true });
+    throw error;
+  }
   return {
     ...server,
     dataDir,

@@ -19,13 +19,16 @@ export interface PublishReply {
  * `POST /messages/:id`: publishes a message to a topic. The message comes as a `text/plain`
  * body, a JSON body `{"message": "...", "event": "type"}`, a form field `message` (with an
  * optional `event`), or, as in the article, `?message=`. A body wins over the query.
- * Answers `{"id": "<event id>"}` once the store committed the message.
+ * Answers `{"id": "<event id>"}` once the store committed the message. With a publisher key,
+ * the token must grant `publish` on the id (401 without a valid token, 403 without the grant).
  */
 export function registerPublishRoute(app: FastifyInstance, context: AdapterContext): void {
-  const { hub } = context;
+  const { hub, authorizer } = context;
   app.post<PublishRequest>('/messages/:id', async (request): Promise<PublishReply> => {
+    const principal = await authorizer.authenticate('publisher', request.headers);
     const topic = request.params.id;
     assertValidTopic(topic);
+    authorizer.assertMayPublish(principal, [topic]);
     const { message, event } = extractMessage(request.body, request.query);
     const accepted = await hub.publish({ topics: [topic], data: message, type: event });
     return { id: accepted.id };

@@ -21,12 +21,15 @@ interface SubscribeRequest {
  * cursor) with the `retry:` hint; then, when the client resumes (`Last-Event-ID` header, or
  * `?lastEventId=`, header wins; `earliest` for everything retained), a `gap` event if its
  * cursor could not be resumed exactly, the retained history, and the live messages.
+ * With a subscriber key, the token must grant `subscribe` on the id unless `--anonymous`.
  */
 export function registerSubscribeRoute(app: FastifyInstance, context: AdapterContext): void {
-  const { hub, options, heartbeats } = context;
+  const { hub, options, heartbeats, authorizer, tokenExpiry } = context;
   app.get<SubscribeRequest>('/messages/subscribe/:id', async (request, reply) => {
+    const principal = await authorizer.authenticate('subscriber', request.headers);
     const topic = request.params.id;
     assertValidTopic(topic);
+    authorizer.assertMaySubscribe(principal, topic);
     const lastEventId = pickLastEventId(request.headers['last-event-id'], request.query.lastEventId);
 
     let stream: SseStream | undefined;
@@ -39,7 +42,8 @@ export function registerSubscribeRoute(app: FastifyInstance, context: AdapterCon
     };
     // Register before resolving the cursor and reading history: whatever is committed from now
     // on is held for this subscriber, so the replay-to-live hand-over has no gap.
-    const subscription = hub.open({ api: 'messages', topics: [topic] }, sink);
+    // Private updates (published through Mercure) only reach tokens granted all their topics.
+    const subscription = hub.open({ api: 'messages', topics: [topic], accepts: (message) => authorizer.mayReceive(principal, message) }, sink);
     let cursor;
     try {
       cursor = await hub.resolveCursor(lastEventId, [topic]);
@@ -56,6 +60,7 @@ export function registerSubscribeRoute(app: FastifyInstance, context: AdapterCon
     stream.onClose(() => {
       hub.unsubscribe(subscription);
       heartbeats.delete(stream!);
+      tokenExpiry.delete(stream!);
     });
     if (reply.raw.destroyed || request.raw.socket.destroyed) {
       hub.unsubscribe(subscription);
@@ -63,6 +68,7 @@ export function registerSubscribeRoute(app: FastifyInstance, context: AdapterCon
     }
     stream.open();
     heartbeats.add(stream);
+    tokenExpiry.add(stream, principal.expiresAt);
     stream.send(Buffer.from(encodeEvent({ data: `Subscribed to id ${topic}`, retry: options.retry })));
     if (cursor?.gap) {
       stream.send(

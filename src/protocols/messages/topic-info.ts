@@ -14,12 +14,14 @@ export interface TopicInfo {
   subscribers: number;
 }
 
-/** `GET /messages/:id`: what the hub holds for a topic. */
+/** `GET /messages/:id`: what the hub holds for a topic (ids included: same rule as subscribing). */
 export function registerTopicInfoRoute(app: FastifyInstance, context: AdapterContext): void {
-  const { hub } = context;
+  const { hub, authorizer } = context;
   app.get<{ Params: { id: string } }>('/messages/:id', async (request): Promise<TopicInfo> => {
+    const principal = await authorizer.authenticate('subscriber', request.headers);
     const topic = request.params.id;
     assertValidTopic(topic);
+    authorizer.assertMaySubscribe(principal, topic);
     const stats = await hub.store.topicStats(topic);
     return { id: topic, ...stats, subscribers: hub.subscriberCount(topic) };
   });

@@ -1,0 +1,65 @@
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+
+/** Request headers a cross-origin page may send (EventSource reconnection, tokens, forms). */
+const ALLOWED_HEADERS = ['authorization', 'content-type', 'last-event-id', 'cache-control', 'accept'];
+/** Response headers a cross-origin page may read. */
+const EXPOSED_HEADERS = 'Link, Mercure-Last-Event-ID, Replay-Gap, WWW-Authenticate, Retry-After';
+const ALLOWED_METHODS = 'GET, HEAD, POST, OPTIONS';
+
+/**
+ * CORS with an explicit allowlist (`--cors-origins`). Hand-rolled rather than @fastify/cors
+ * because event streams hijack their reply: the headers are set on the raw response, which
+ * Node merges into whatever `writeHead` later sends, hijacked or not.
+ *
+ * - A listed origin is echoed back with `Access-Control-Allow-Credentials: true` (cookies for
+ *   `EventSource` with `withCredentials`).
+ * - `*` in the list allows every other origin without credentials (`Access-Control-Allow-Origin:
+ *   *`, never the reflected origin, which would let any site read credentialed responses).
+ * - `null` (sandboxed frames, `data:` and `file:` pages) is never allowed.
+ * - A preflight (`OPTIONS` with `Access-Control-Request-Method`) is answered here: 204 with the
+ *   allowed methods and headers, or 403 without any CORS header for a refused origin.
+ * With an empty list nothing is added and browsers apply the same-origin policy.
+ */
+export function installCors(app: FastifyInstance, origins: readonly string[]): void {
+  if (origins.length === 0) return;
+  const anyOrigin = origins.includes('*');
+  const listed = new Set(origins.filter((o) => o !== '*' && o !== 'null').map(normaliseOrigin));
+
+  app.addHook('onRequest', async (request: FastifyRequest, reply: FastifyReply) => {
+    const res = reply.raw;
+    res.setHeader('Vary', 'Origin');
+    const origin = request.headers.origin;
+    const preflight = request.method === 'OPTIONS' && request.headers['access-control-request-method'] !== undefined;
+    if (origin === undefined) return;
+    const credentialed = listed.has(origin);
+    if (!credentialed && (!anyOrigin || origin === 'null')) {
+      if (preflight) return reply.code(403).type('text/plain; charset=utf-8').send('Origin not allowed\n');
+      return;
+    }
+    res.setHeader('Access-Control-Allow-Origin', credentialed ? origin : '*');
+    if (credentialed) res.setHeader('Access-Control-Allow-Credentials', 'true');
+    if (!preflight) {
+      res.setHeader('Access-Control-Expose-Headers', EXPOSED_HEADERS);
+      return;
+    }
+    const requested = String(request.headers['access-control-request-headers'] ?? '')
+      .split(',')
+      .map((h) => h.trim().toLowerCase())
+      .filter((h) => h.length > 0);
+    const allowed = requested.filter((h) => ALLOWED_HEADERS.includes(h));
+    res.setHeader('Access-Control-Allow-Methods', ALLOWED_METHODS);
+    if (allowed.length > 0) res.setHeader('Access-Control-Allow-Headers', allowed.join(', '));
+    res.setHeader('Access-Control-Max-Age', '600');
+    return reply.code(204).send();
+  });
+}
+
+/** `https://App.example.com/` → `https://app.example.com` (the form browsers send). */
+function normaliseOrigin(origin: string): string {
+  try {
+    const url = new URL(origin);
+    return url.origin === 'null' ? origin : url.origin;
+  } catch {
+    return origin;
+  }
+}
