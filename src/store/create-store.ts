@@ -1,6 +1,8 @@
 import type { ServeOptions } from '../config/options.js';
 import { RelayError } from '../hub/errors.js';
 import { MemoryStore } from './memory-store.js';
+import { redisStoreLog } from './redis-log.js';
+import { RedisStore } from './redis-store.js';
 import { SqliteStore } from './sqlite-store.js';
 import type { Store } from './store.js';
 
@@ -13,6 +15,9 @@ export function createStore(options: ServeOptions): Store {
     case 'sqlite':
       return new SqliteStore({ ...retention, dataDir: options.dataDir, fsync: options.fsync });
     default:
+      if (options.store.startsWith('redis://') || options.store.startsWith('rediss://')) {
+        return new RedisStore({ ...retention, url: options.store, keyPrefix: options.redisKeyPrefix, log: redisStoreLog(options.logLevel) });
+      }
       throw new RelayError('HUB_ERR_CONFIG_INVALID', `Unsupported store: ${options.store}`);
   }
 }

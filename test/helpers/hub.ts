@@ -1,6 +1,6 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { serveOptions } from '../../src/config/load.js';
 import type { ServeOptions } from '../../src/config/options.js';
 import { startRelayServer, type RelayServer } from '../../src/http/server.js';
@@ -19,7 +19,7 @@ export async function startHub(overrides: Partial<ServeOptions> = {}): Promise<T
   let server: RelayServer;
   try {
     server = await startRelayServer(
-      serveOptions({ host: '127.0.0.1', port: 0, logLevel: 'silent', store: (process.env.TEST_STORE as 'memory' | 'sqlite' | undefined) ?? 'sqlite', ...overrides, dataDir }),
+      serveOptions({ host: '127.0.0.1', port: 0, logLevel: 'silent', store: (process.env.TEST_STORE as ServeOptions['store'] | undefined) ?? 'sqlite', redisKeyPrefix: `test-${basename(dataDir)}:`, ...overrides, dataDir }),
     );
   } catch (error) {
     if (overrides.dataDir === undefined) await rm(dataDir, { recursive: true, force: true });
