@@ -18,6 +18,7 @@ import { registerConsoleRoutes } from './console.js';
 import { limitConnections } from './connection-limits.js';
 import { installCors } from './cors.js';
 import { installErrorHandling } from './error-handler.js';
+import { registerOpenApiRoute, trackRoutes, type RegisteredRoute } from './openapi.js';
 import { registerOperationsRoutes } from './operations.js';
 
 /** A running hub: its HTTP server, core and address. */
@@ -28,6 +29,8 @@ export interface RelayServer {
   readonly url: string;
   readonly options: ServeOptions;
   readonly metrics: RelayMetrics;
+  /** Every route registered (checked against the OpenAPI description by a test). */
+  readonly routes: readonly RegisteredRoute[];
   /** Graceful stop: refuse new work, end streams, answer in-flight requests, close the store. */
   close(): Promise<void>;
 }
@@ -91,6 +94,7 @@ export async function startRelayServer(options: ServeOptions, parts: RelayServer
     isTrustedProxy: (address) => options.trustProxy.length > 0 && trusted(address, 0),
     retryAfterSeconds: 5,
   });
+  const routes = trackRoutes(app);
   installErrorHandling(app);
   installCors(app, options.corsOrigins);
   // RFC 6750: authorization failures carry their `WWW-Authenticate` challenge, whatever renders them.
@@ -113,6 +117,7 @@ export async function startRelayServer(options: ServeOptions, parts: RelayServer
     startedAt: Date.now(),
   });
   await registerConsoleRoutes(app);
+  registerOpenApiRoute(app);
   registerMessagesProtocol(app, context);
   registerMercureProtocol(app, context);
 
@@ -140,5 +145,5 @@ export async function startRelayServer(options: ServeOptions, parts: RelayServer
       await hub.shutdown();
     })());
 
-  return { app, hub, url, options, metrics, close };
+  return { app, hub, url, options, metrics, routes, close };
 }

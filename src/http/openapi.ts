@@ -1,0 +1,208 @@
+import type { FastifyInstance } from 'fastify';
+import { ERROR_CODES } from '../hub/errors.js';
+
+/** One route as Fastify registered it (OPTIONS preflights and HEAD left out). */
+export interface RegisteredRoute {
+  readonly method: string;
+  readonly url: string;
+}
+
+/**
+ * Records every route as it is registered, so the OpenAPI description can be checked against
+ * the real route table (a test fails when one has a route the other lacks).
+ */
+export function trackRoutes(app: FastifyInstance): RegisteredRoute[] {
+  const routes: RegisteredRoute[] = [];
+  app.addHook('onRoute', (route) => {
+    for (const method of [route.method].flat()) {
+      if (method !== 'OPTIONS' && method !== 'HEAD') routes.push({ method, url: route.url });
+    }
+  });
+  return routes;
+}
+
+const errorResponse = (description: string) => ({
+  description,
+  content: { 'application/json': { schema: { $ref: '#/components/schemas/Error' } } },
+});
+
+const idParam = {
+  name: 'id',
+  in: 'path',
+  required: true,
+  description: 'The id (topic): 1–256 characters, no control characters; percent-encode it.',
+  schema: { type: 'string', minLength: 1, maxLength: 256 },
+};
+
+const eventStream = (description: string) => ({
+  description,
+  content: { 'text/event-stream': { schema: { type: 'string' } } },
+});
+
+/** The OpenAPI 3.1 description of the HTTP API, served at `/openapi.json`. */
+export function openApiDocument(): Record<string, unknown> {
+  return {
+    openapi: '3.1.0',
+    info: {
+      title: 'sse-relay',
+      version: '0.1.0',
+      description: 'A Server-Sent Events message hub: the article API (/messages) and a Mercure endpoint on one store.',
+    },
+    paths: {
+      '/messages/subscribe/{id}': {
+        get: {
+          summary: 'Subscribe to an id (event stream)',
+          description:
+            'First event: `Subscribed to id {id}` (no id) with a `retry:` hint; then every message published to the id, each with `id:`. Resume with `Last-Event-ID` (header wins) or `lastEventId`; `earliest` replays all retained. An unknown or pruned cursor yields a `gap` event and the `Replay-Gap: true` header.',
+          parameters: [
+            idParam,
+            { name: 'lastEventId', in: 'query', schema: { type: 'string' }, description: 'Resume after this event id, or `earliest`.' },
+            { name: 'Last-Event-ID', in: 'header', schema: { type: 'string' }, description: 'Resume after this event id (wins over the query).' },
+          ],
+          responses: {
+            200: eventStream('The event stream (kept open; comment heartbeats).'),
+            400: errorResponse('Invalid id.'),
+            401: errorResponse('A token is required or invalid.'),
+            403: errorResponse('The token does not grant subscribing to this id.'),
+            429: errorResponse('Too many connections.'),
+          },
+        },
+      },
+      '/messages/{id}': {
+        post: {
+          summary: 'Publish a message to an id',
+          parameters: [
+            idParam,
+            { name: 'message', in: 'query', schema: { type: 'string' }, description: 'The message (the article form), when there is no body.' },
+            { name: 'event', in: 'query', schema: { type: 'string' }, description: 'Optional event type.' },
+          ],
+          requestBody: {
+            required: false,
+            content: {
+              'text/plain': { schema: { type: 'string' } },
+              'application/json': { schema: { $ref: '#/components/schemas/PublishBody' } },
+              'application/x-www-form-urlencoded': { schema: { $ref: '#/components/schemas/PublishBody' } },
+            },
+          },
+          responses: {
+            200: {
+              description: 'Committed by the store.',
+              content: { 'application/json': { schema: { type: 'object', properties: { id: { type: 'string' } }, required: ['id'] } } },
+            },
+            400: errorResponse('Invalid id, missing message or invalid event type.'),
+            401: errorResponse('A token is required or invalid.'),
+            403: errorResponse('The token does not grant publishing to this id.'),
+            413: errorResponse('Body too large.'),
+            415: errorResponse('Unsupported media type.'),
+            503: errorResponse('Store unavailable or shutting down.'),
+            507: errorResponse('Store out of space.'),
+          },
+        },
+        get: {
+          summary: 'What the hub holds for an id',
+          parameters: [idParam],
+          responses: {
+            200: {
+              description: 'Retained history and live subscribers.',
+              content: {
+                'application/json': {
+                  schema: {
+                    type: 'object',
+                    properties: {
+                      id: { type: 'string' },
+                      retained: { type: 'integer' },
+                      firstId: { type: ['string', 'null'] },
+                      lastId: { type: ['string', 'null'] },
+                      subscribers: { type: 'integer' },
+                    },
+                  },
+                },
+              },
+            },
+            400: errorResponse('Invalid id.'),
+          },
+        },
+      },
+      '/messages/sse/{id}': {
+        get: { summary: "The article's demo stream: `<time> Looping` every --loop-interval", parameters: [idParam], responses: { 200: eventStream('Demo stream.') } },
+      },
+      '/.well-known/mercure': {
+        get: {
+          summary: 'Mercure subscription (event stream)',
+          description: 'Selectors: `topic` (exact or RFC 6570 template, legacy), `match` / `match_urlpattern` (current), `*`. Resume: `Last-Event-ID` header, `last_event_id` or `lastEventID` query, `earliest`.',
+          parameters: [
+            { name: 'topic', in: 'query', schema: { type: 'array', items: { type: 'string' } }, style: 'form', explode: true },
+            { name: 'match', in: 'query', schema: { type: 'array', items: { type: 'string' } }, style: 'form', explode: true },
+            { name: 'match_urlpattern', in: 'query', schema: { type: 'array', items: { type: 'string' } }, style: 'form', explode: true },
+            { name: 'last_event_id', in: 'query', schema: { type: 'string' } },
+            { name: 'lastEventID', in: 'query', schema: { type: 'string' } },
+          ],
+          responses: { 200: eventStream('Updates matching the selectors.'), 400: { description: 'Invalid selectors.' }, 401: { description: 'Invalid token.' }, 403: { description: 'Not allowed.' } },
+        },
+        post: {
+          summary: 'Mercure publish',
+          requestBody: {
+            required: true,
+            content: {
+              'application/x-www-form-urlencoded': {
+                schema: {
+                  type: 'object',
+                  properties: {
+                    topic: { type: 'array', items: { type: 'string' } },
+                    data: { type: 'string' },
+                    private: { type: 'string' },
+                    id: { type: 'string' },
+                    type: { type: 'string' },
+                    retry: { type: 'string', pattern: '^[0-9]+$' },
+                  },
+                  required: ['topic'],
+                },
+              },
+            },
+          },
+          responses: {
+            200: { description: 'The event id.', content: { 'text/plain': { schema: { type: 'string' } } } },
+            400: { description: 'Invalid update.' },
+            401: { description: 'Invalid token.' },
+            403: { description: 'Not allowed.' },
+            413: { description: 'Too large.' },
+          },
+        },
+      },
+      '/healthz': { get: { summary: 'Liveness', responses: { 200: { description: 'The process serves HTTP.' } } } },
+      '/readyz': { get: { summary: 'Readiness', responses: { 200: { description: 'Ready.' }, 503: errorResponse('Store unreachable or shutting down.') } } },
+      '/metrics': { get: { summary: 'Prometheus metrics', responses: { 200: { description: 'Exposition text.', content: { 'text/plain': { schema: { type: 'string' } } } }, 401: errorResponse('Token required.') } } },
+      '/stats': { get: { summary: "The console's live figures", responses: { 200: { description: 'Subscribers, published and delivered counts, store, readiness.' } } } },
+      '/openapi.json': { get: { summary: 'This document', responses: { 200: { description: 'OpenAPI 3.1.' } } } },
+      '/': { get: { summary: 'The web console', responses: { 200: { description: 'HTML page.' } } } },
+      '/console/console.js': { get: { summary: 'The web console (script)', responses: { 200: { description: 'JavaScript.' } } } },
+      '/console/console.css': { get: { summary: 'The web console (styles)', responses: { 200: { description: 'CSS.' } } } },
+    },
+    components: {
+      schemas: {
+        Error: {
+          type: 'object',
+          properties: {
+            error: {
+              type: 'object',
+              properties: { code: { type: 'string', enum: Object.keys(ERROR_CODES) }, message: { type: 'string' } },
+              required: ['code', 'message'],
+            },
+          },
+          required: ['error'],
+        },
+        PublishBody: {
+          type: 'object',
+          properties: { message: { type: 'string' }, event: { type: 'string', description: 'Optional event type.' } },
+          required: ['message'],
+        },
+      },
+    },
+  };
+}
+
+/** Serves the description at `/openapi.json`. */
+export function registerOpenApiRoute(app: FastifyInstance): void {
+  const body = JSON.stringify(openApiDocument());
+  app.get('/openapi.json', async (_request, reply) => reply.type('application/json; charset=utf-8').send(body));
+}
