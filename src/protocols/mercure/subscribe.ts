@@ -1,19 +1,16 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import type { FastifyInstance } from 'fastify';
 import { RelayError } from '../../hub/errors.js';
-import type { ClosableSink } from '../../hub/hub.js';
 import type { Message } from '../../hub/message.js';
 import { TopicMatcherSet, type MatcherSpec } from '../../hub/topic-matcher.js';
 import type { AdapterContext } from '../../http/context.js';
 import { encodeRetry } from '../../sse/encode.js';
-import { SseStream } from '../../sse/stream.js';
+import { normaliseLastEventId, openEventStream } from '../../http/event-stream.js';
 import { MERCURE_PATH } from './discovery.js';
 import { mercureErrorHandler } from './errors.js';
 
 /** Most matchers one subscription may carry (Mercure's limit too). */
 export const MAX_MATCHERS = 100;
-/** Longest accepted `Last-Event-ID`; longer ones are unknown ids (replay from the oldest). */
-const MAX_LAST_EVENT_ID_LENGTH = 1024;
 
 /** Query parameter → matcher type. `topic` is hub 0.x's, whose selectors are URI templates. */
 const MATCHER_PARAMETERS: Readonly<Record<string, MatcherSpec['type']>> = {
@@ -60,16 +57,7 @@ export function readSubscription(rawUrl: string, headers: IncomingHttpHeaders): 
 
   const header = headers['last-event-id'];
   const candidates = [Array.isArray(header) ? header[0] : header, params.get('last_event_id'), params.get('lastEventID'), params.get('Last-Event-ID')];
-  let lastEventId: string | undefined;
-  for (const candidate of candidates) {
-    const trimmed = candidate?.trim();
-    if (trimmed) {
-      lastEventId = trimmed;
-      break;
-    }
-  }
-  // No store issues ids with NUL, so an over-long id resolves as unknown (a gap).
-  if (lastEventId !== undefined && lastEventId.length > MAX_LAST_EVENT_ID_LENGTH) lastEventId = '\u0000too-long';
+  const lastEventId = normaliseLastEventId(candidates.find((candidate) => candidate?.trim()));
   return { matchers, lastEventId };
 }
 
@@ -80,58 +68,30 @@ export function readSubscription(rawUrl: string, headers: IncomingHttpHeaders): 
  * check against the subscriber's token.
  */
 export function registerMercureSubscribeRoute(app: FastifyInstance, context: AdapterContext): void {
-  const { hub, options, heartbeats, authorizer, tokenExpiry } = context;
+  const { options, authorizer } = context;
   app.get(MERCURE_PATH, { errorHandler: mercureErrorHandler }, async (request, reply) => {
     const principal = await authorizer.authenticate('subscriber', request.headers);
     const { matchers: specs, lastEventId } = readSubscription(request.raw.url ?? '', request.headers);
     const matchers = TopicMatcherSet.compile(specs, options.publicUrl);
     const mayReceive = (message: Message): boolean => authorizer.mayReceive(principal, message);
 
-    let stream: SseStream | undefined;
-    const sink: ClosableSink = {
-      deliver: (message, frame) => stream!.deliver(message, frame),
-      get closed() {
-        return stream?.closed ?? false;
-      },
-      close: (reason) => stream?.close(reason),
-    };
-    // Registered before the cursor is resolved and history read, so nothing committed from now
-    // on is missed (the hub holds live messages until the replay is done).
-    const subscription = hub.open(
-      matchers.exactOnly
+    await openEventStream({
+      request,
+      reply,
+      context,
+      // Exact-only subscriptions are indexed by topic; patterns and `*` see every message.
+      selector: matchers.exactOnly
         ? { api: 'mercure', topics: [...matchers.exactTopics], accepts: mayReceive }
         : { api: 'mercure', topics: undefined, accepts: (message) => matchers.testAny(message.topics) && mayReceive(message) },
-      sink,
-    );
-    let cursor;
-    try {
-      cursor = await hub.resolveCursor(lastEventId, matchers.exactOnly ? [...matchers.exactTopics] : undefined);
-    } catch (error) {
-      hub.unsubscribe(subscription);
-      throw error;
-    }
-
-    const headers: Record<string, string> = {};
-    // Tells the client where the replay really starts: its id when the hub still has it,
-    // `earliest` when it replays everything retained instead.
-    if (lastEventId !== undefined) headers['Mercure-Last-Event-ID'] = cursor?.gap || lastEventId === 'earliest' ? 'earliest' : lastEventId;
-
-    reply.hijack();
-    stream = new SseStream(reply.raw, { maxBacklogBytes: options.maxBacklog, headers });
-    stream.onClose(() => {
-      hub.unsubscribe(subscription);
-      heartbeats.delete(stream!);
-      tokenExpiry.delete(stream!);
+      cursorTopics: matchers.exactOnly ? [...matchers.exactTopics] : undefined,
+      lastEventId,
+      expiresAt: principal.expiresAt,
+      // Tells the client where the replay really starts: its id when the hub still has it,
+      // `earliest` when it replays everything retained instead.
+      headers: (cursor) =>
+        lastEventId === undefined ? undefined : { 'Mercure-Last-Event-ID': cursor?.gap || lastEventId === 'earliest' ? 'earliest' : lastEventId },
+      // The first bytes: a reconnection hint. No `id:`, so the client's cursor does not move.
+      preamble: () => [Buffer.from(encodeRetry(options.retry))],
     });
-    if (reply.raw.destroyed || request.raw.socket.destroyed) {
-      hub.unsubscribe(subscription);
-      return;
-    }
-    stream.open();
-    heartbeats.add(stream);
-    tokenExpiry.add(stream, principal.expiresAt);
-    // The first bytes: a reconnection hint. No `id:`, so the client's cursor does not move.
-    stream.send(Buffer.from(encodeRetry(options.retry)));
-    await hub.resume(subscription, cursor);
   });
 }

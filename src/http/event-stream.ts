@@ -1,0 +1,90 @@
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { ClosableSink } from '../hub/hub.js';
+import type { SubscriptionSelector } from '../hub/subscription.js';
+import { SseStream } from '../sse/stream.js';
+import type { Cursor } from '../store/store.js';
+import type { AdapterContext } from './context.js';
+
+/** Longest accepted `Last-Event-ID`; longer ones are treated as unknown ids (a gap). */
+export const MAX_LAST_EVENT_ID_LENGTH = 1024;
+
+/**
+ * Normalises a client's cursor: blank means none; an over-long one becomes an id no store
+ * issues (ids never contain NUL), so it resolves as unknown and the client is told of a gap.
+ * Garbage cursors are not an error: the client gets everything retained and the gap signal.
+ */
+export function normaliseLastEventId(raw: string | null | undefined): string | undefined {
+  const trimmed = raw?.trim();
+  if (!trimmed) return undefined;
+  return trimmed.length > MAX_LAST_EVENT_ID_LENGTH ? '\u0000too-long' : trimmed;
+}
+
+/** What a protocol decides about one event stream. */
+export interface EventStreamRequest {
+  readonly request: FastifyRequest;
+  readonly reply: FastifyReply;
+  readonly context: AdapterContext;
+  /** Which messages the subscription receives. */
+  readonly selector: SubscriptionSelector;
+  /** Topics the cursor is resolved for (gap detection); undefined: every topic. */
+  readonly cursorTopics: readonly string[] | undefined;
+  /** The client's cursor, already normalised; undefined: live only. */
+  readonly lastEventId: string | undefined;
+  /** When the subscriber's token expires (ms since epoch), if it does. */
+  readonly expiresAt: number | undefined;
+  /** Protocol-specific response headers, once the cursor is known. */
+  headers(cursor: Cursor | undefined): Record<string, string> | undefined;
+  /** Frames sent before any message (greeting, retry hint, gap notice), once the cursor is known. */
+  preamble(cursor: Cursor | undefined): Buffer[];
+}
+
+/**
+ * Opens a subscription as an event stream, the same way for every protocol, in the only order
+ * that is gap-free: register the subscription (the hub holds live messages for it), resolve the
+ * cursor, send headers and preamble, replay history, then go live. Cleans up on every path:
+ * a failure before the stream opens unregisters the subscription and is answered by Fastify;
+ * the stream's close (client gone, slow consumer, shutdown) unregisters it and its timers.
+ */
+export async function openEventStream(args: EventStreamRequest): Promise<void> {
+  const { request, reply, context } = args;
+  const { hub, options, heartbeats, tokenExpiry } = context;
+
+  let stream: SseStream | undefined;
+  // The hub may dispatch before the stream exists (while the cursor resolves); it holds those
+  // messages because the subscription starts in the replaying state.
+  const sink: ClosableSink = {
+    deliver: (message, frame) => stream!.deliver(message, frame),
+    get closed() {
+      return stream?.closed ?? false;
+    },
+    close: (reason) => stream?.close(reason),
+  };
+  const subscription = hub.open(args.selector, sink);
+  let cursor: Cursor | undefined;
+  let headers: Record<string, string> | undefined;
+  try {
+    cursor = await hub.resolveCursor(args.lastEventId, args.cursorTopics);
+    headers = args.headers(cursor);
+  } catch (error) {
+    hub.unsubscribe(subscription);
+    throw error;
+  }
+
+  reply.hijack();
+  stream = new SseStream(reply.raw, { maxBacklogBytes: options.maxBacklog, headers });
+  const opened = stream;
+  opened.onClose(() => {
+    hub.unsubscribe(subscription);
+    heartbeats.delete(opened);
+    tokenExpiry.delete(opened);
+  });
+  if (reply.raw.destroyed || request.raw.socket.destroyed) {
+    hub.unsubscribe(subscription);
+    return;
+  }
+  opened.open();
+  heartbeats.add(opened);
+  tokenExpiry.add(opened, args.expiresAt);
+  for (const frame of args.preamble(cursor)) opened.send(frame);
+  await hub.resume(subscription, cursor);
+}
