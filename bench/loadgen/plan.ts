@@ -1,0 +1,127 @@
+/** What the orchestrator asks the load generator to do, and what it answers (JSON both ways). */
+
+/** One server under test, and one group of measurements against it. */
+export interface PhasePlan {
+  readonly phase: string;
+  readonly host: string;
+  readonly port: number;
+  /** Paths with `{id}` where the topic goes. */
+  readonly subscribePath: string;
+  readonly publishPath: string;
+  /** The server's process (its children are counted too: nginx's worker). */
+  readonly serverPid: number;
+  /** CPUs the server and the load generator are pinned to, when pinned (for /proc/stat). */
+  readonly serverCore?: number | undefined;
+  readonly loadgenCore?: number | undefined;
+  /** Subscriptions opened before the steps and kept through them. */
+  readonly subscriptions?: { readonly topics: readonly string[]; readonly perTopic: number } | undefined;
+  /** Report RSS per idle connection once the subscriptions are open and `settleMs` passed. */
+  readonly idleMemory?: { readonly step: string; readonly settleMs: number } | undefined;
+  /** Topics to publish to when there are no subscriptions. */
+  readonly publishTopics?: readonly string[] | undefined;
+  readonly steps: readonly LoadStepPlan[];
+}
+
+/** One measurement: publish for warm-up plus duration, then wait for every delivery. */
+export interface LoadStepPlan {
+  readonly step: string;
+  /**
+   * `rate`: `rate` messages per second in all, whatever the server does. `saturated`: as fast as
+   * the server answers and delivers, with at most `window` messages not yet received by every
+   * subscriber (or not yet answered, without subscribers).
+   */
+  readonly mode: 'rate' | 'saturated';
+  readonly rate?: number | undefined;
+  readonly window?: number | undefined;
+  /** Publishing connections, and requests in flight per connection (pipelining above 1). */
+  readonly connections: number;
+  readonly pipeline: number;
+  readonly warmupMs: number;
+  readonly durationMs: number;
+  /** Longest wait for the last deliveries once publishing stopped. */
+  readonly drainTimeoutMs: number;
+  /** Deliveries missing after this long without any arriving are lost (default 5,000 ms). */
+  readonly drainIdleMs?: number | undefined;
+  /** A warm-up run (JIT, caches) whose figures are not reported. */
+  readonly discard?: boolean | undefined;
+}
+
+/** Latency summary, microseconds. */
+export interface LatencySummary {
+  readonly count: number;
+  readonly p50: number | null;
+  readonly p99: number | null;
+  readonly max: number | null;
+}
+
+export interface StepResult {
+  readonly step: string;
+  readonly phase: string;
+  /** False when a figure cannot be trusted (the load generator saturated its core, ...). */
+  readonly valid: boolean;
+  readonly notes: string[];
+  readonly subscribers: number;
+  readonly topics: number;
+  readonly windowSeconds: number;
+  readonly targetRate: number | null;
+  /** Publishes answered 2xx (all of the step), and per second inside the window. */
+  readonly published: number;
+  readonly publishesPerSecond: number;
+  readonly publishFailed: number;
+  readonly publishLatencyUs: LatencySummary;
+  /** Deliveries expected (acknowledged publishes × subscribers of their topic) and received. */
+  readonly expected: number;
+  readonly delivered: number;
+  readonly deliveriesPerSecond: number;
+  readonly lost: number;
+  readonly duplicates: number;
+  readonly outOfOrder: number;
+  readonly strays: number;
+  readonly subscribersClosed: number;
+  readonly latencyUs: LatencySummary;
+  readonly serverCpuPercent: number;
+  /**
+   * How busy the server's core was in all (any process, interrupts included), when pinned. Far
+   * above serverCpuPercent: something else ran there (other work on this shared machine, or
+   * loopback's softirq work not charged to the server).
+   */
+  readonly serverCoreBusyPercent: number | null;
+  /**
+   * Share of the window the server (or the load generator) was ready to run but waited for its
+   * core, held off by other processes (main threads' run-queue wait from schedstat).
+   */
+  readonly serverWaitPercent: number;
+  readonly loadgenWaitPercent: number;
+  /**
+   * Either waited more than 10% of the window: throughput and latency are partly other
+   * processes' doing. CPU µs per delivery is not affected.
+   */
+  readonly contended: boolean;
+  readonly loadgenCoreBusyPercent: number | null;
+  /** Server CPU time per delivery (per publish when nothing is delivered), µs. */
+  readonly serverCpuUsPerDelivery: number | null;
+  readonly serverCpuUsPerPublish: number | null;
+  readonly serverRssBytes: number;
+  readonly loadgenCpuPercent: number;
+}
+
+export interface IdleMemoryResult {
+  readonly step: string;
+  readonly phase: string;
+  readonly valid: boolean;
+  readonly notes: string[];
+  readonly connections: number;
+  readonly rssBeforeBytes: number;
+  readonly rssAfterBytes: number;
+  readonly bytesPerConnection: number;
+}
+
+export interface PhaseResult {
+  readonly phase: string;
+  readonly subscribersRequested: number;
+  readonly subscribersOpened: number;
+  readonly subscribeError: string | null;
+  readonly connectSeconds: number;
+  readonly idleMemory: IdleMemoryResult | null;
+  readonly steps: StepResult[];
+}

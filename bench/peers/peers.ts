@@ -1,0 +1,253 @@
+/**
+ * The peers the bench compares, as one adapter table: how each is started (pinned to the
+ * server core), where it listens, and its subscribe and publish URLs. All of them speak the same
+ * two routes, so one load generator drives them all.
+ */
+import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import net from 'node:net';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+/** dist/ of this build: dist/bench/peers → dist. */
+const DIST = fileURLToPath(new URL('../../', import.meta.url));
+const RELAY_CLI = path.join(DIST, 'src/cli/main.js');
+
+export interface PeerStartContext {
+  readonly port: number;
+  /** A fresh directory for this start (data, config, logs, profiles). */
+  readonly workDir: string;
+  /** CPU list for `taskset -c`; undefined: not pinned. */
+  readonly cpu: string | undefined;
+  /** Write a V8 CPU profile here (Node peers only). */
+  readonly cpuProfileDir?: string | undefined;
+  /** Nice level of the server; undefined: inherited. */
+  readonly nice?: number | undefined;
+}
+
+export interface RunningPeer {
+  /** The process whose tree is measured. */
+  readonly pid: number;
+  stop(): Promise<void>;
+}
+
+export interface PeerAdapter {
+  readonly name: string;
+  readonly description: string;
+  /** Paths with `{id}` where the topic goes. */
+  readonly subscribePath: string;
+  readonly publishPath: string;
+  /** Why the peer cannot run on this machine; undefined when it can. May install it. */
+  unavailable(): string | undefined;
+  start(context: PeerStartContext): Promise<RunningPeer>;
+}
+
+const MESSAGES_ROUTES = { subscribePath: '/messages/subscribe/{id}', publishPath: '/messages/{id}' } as const;
+
+export const PEERS: readonly PeerAdapter[] = [
+  relayPeer('sse-relay-memory', 'memory'),
+  relayPeer('sse-relay-sqlite', 'sqlite'),
+  nodePeer('better-sse', 'better-sse 0.16 broadcast channel on node:http', 'bench/peers/better-sse-server.js'),
+  nodePeer('express-article', 'plain Express port of the article (Map of id → Set of res)', 'bench/peers/express-article.js'),
+  nchanPeer(),
+];
+
+export function peerByName(name: string): PeerAdapter | undefined {
+  return PEERS.find((p) => p.name === name);
+}
+
+function relayPeer(name: string, store: 'memory' | 'sqlite'): PeerAdapter {
+  return {
+    name,
+    description: `sse-relay, --store ${store}`,
+    ...MESSAGES_ROUTES,
+    unavailable: () => (existsSync(RELAY_CLI) || existsSync(path.join(DIST, 'bench/peers/sse-relay-server.js')) ? undefined : 'not built'),
+    start: ({ port, workDir, cpu, cpuProfileDir, nice }) => {
+      const profile = cpuProfileDir ? ['--cpu-prof', '--cpu-prof-dir', cpuProfileDir] : [];
+      const common = ['--port', String(port), '--store', store, '--data-dir', path.join(workDir, 'data')];
+      const args = existsSync(RELAY_CLI)
+        ? [...profile, RELAY_CLI, 'serve', ...common, '--log-level', 'silent', ...relayLimitFlags()]
+        : [...profile, path.join(DIST, 'bench/peers/sse-relay-server.js'), ...common];
+      return startProcess(cpu, nice, process.execPath, args, port, name);
+    },
+  };
+}
+
+let limitFlags: string[] | undefined;
+/**
+ * Flags lifting sse-relay's connection caps, for the versions that have them: the bench opens
+ * 10,000 streams from one address and publishes on long-lived keep-alive connections.
+ */
+function relayLimitFlags(): string[] {
+  if (limitFlags) return limitFlags;
+  const help = spawnSync(process.execPath, [RELAY_CLI, 'serve', '--help'], { encoding: 'utf8' }).stdout ?? '';
+  const wanted: [string, string][] = [
+    ['--max-connections', '1000000'],
+    ['--max-connections-per-ip', '1000000'],
+    ['--max-requests-per-socket', '0'],
+  ];
+  limitFlags = wanted.filter(([flag]) => new RegExp(`${flag}[ ,]`).test(help)).flat();
+  return limitFlags;
+}
+
+function nodePeer(name: string, description: string, script: string): PeerAdapter {
+  const file = path.join(DIST, script);
+  return {
+    name,
+    description,
+    ...MESSAGES_ROUTES,
+    unavailable: () => (existsSync(file) ? undefined : `${file} not built`),
+    start: ({ port, cpu, cpuProfileDir, nice }) => {
+      const profile = cpuProfileDir ? ['--cpu-prof', '--cpu-prof-dir', cpuProfileDir] : [];
+      return startProcess(cpu, nice, process.execPath, [...profile, file, '--port', String(port)], port, name);
+    },
+  };
+}
+
+const NCHAN_MODULE = '/usr/lib/nginx/modules/ngx_nchan_module.so';
+let nchanProblem: string | undefined | null = null;
+
+function nchanPeer(): PeerAdapter {
+  return {
+    name: 'nchan',
+    description: 'nginx + Debian libnginx-mod-nchan, 1 worker, memory store',
+    ...MESSAGES_ROUTES,
+    unavailable: () => {
+      if (nchanProblem === null) nchanProblem = ensureNchan();
+      return nchanProblem;
+    },
+    start: ({ port, workDir, cpu, nice }) => {
+      const conf = path.join(workDir, 'nginx.conf');
+      for (const dir of ['body', 'proxy', 'fastcgi', 'uwsgi', 'scgi']) mkdirSync(path.join(workDir, dir), { recursive: true });
+      writeFileSync(conf, nchanConfig(port, workDir));
+      return startProcess(cpu, nice, 'nginx', ['-p', workDir, '-c', conf, '-e', path.join(workDir, 'error.log')], port, 'nchan');
+    },
+  };
+}
+
+/** Installs nginx and the nchan module from Debian when missing; a reason when that fails. */
+function ensureNchan(): string | undefined {
+  const present = (): boolean => existsSync(NCHAN_MODULE) && spawnSync('nginx', ['-v']).status === 0;
+  if (present()) return undefined;
+  process.stderr.write('nchan: installing nginx and libnginx-mod-nchan (apt-get)\n');
+  const install = (): boolean =>
+    spawnSync('apt-get', ['install', '-y', '-q', 'nginx', 'libnginx-mod-nchan'], {
+      stdio: 'ignore',
+      env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' },
+      timeout: 300_000,
+    }).status === 0;
+  if (!install()) {
+    spawnSync('apt-get', ['update', '-q'], { stdio: 'ignore', timeout: 300_000 });
+    install();
+  }
+  return present() ? undefined : 'nginx with libnginx-mod-nchan could not be installed (apt-get failed)';
+}
+
+/**
+ * A private nginx: one worker, everything (pid, logs, temp files) in `dir`, loopback only.
+ * Subscribers get only new messages (`newest`), as on the other peers; messages are kept in
+ * nchan's shared-memory store.
+ */
+export function nchanConfig(port: number, dir: string): string {
+  return `load_module ${NCHAN_MODULE};
+worker_processes 1;
+daemon off;
+master_process on;
+pid ${dir}/nginx.pid;
+error_log ${dir}/error.log warn;
+worker_rlimit_nofile 30000;
+events { worker_connections 30000; multi_accept on; }
+http {
+  access_log off;
+  client_body_temp_path ${dir}/body;
+  proxy_temp_path ${dir}/proxy;
+  fastcgi_temp_path ${dir}/fastcgi;
+  uwsgi_temp_path ${dir}/uwsgi;
+  scgi_temp_path ${dir}/scgi;
+  keepalive_requests 1000000000;
+  keepalive_timeout 300s;
+  nchan_max_reserved_memory 256M;
+  server {
+    listen 127.0.0.1:${port} backlog=4096;
+    location ~ ^/messages/subscribe/(.+)$ {
+      nchan_subscriber eventsource;
+      nchan_channel_id $1;
+      nchan_subscriber_first_message newest;
+    }
+    location ~ ^/messages/(.+)$ {
+      nchan_publisher;
+      nchan_channel_id $1;
+      nchan_message_buffer_length 10;
+      nchan_message_timeout 60s;
+    }
+  }
+}
+`;
+}
+
+/**
+ * Spawns `taskset -c cpu command args` with the soft limit of open files raised to the hard one,
+ * and resolves once `port` accepts connections.
+ */
+async function startProcess(
+  cpu: string | undefined,
+  nice: number | undefined,
+  command: string,
+  args: string[],
+  port: number,
+  name: string,
+): Promise<RunningPeer> {
+  const niceness = nice === undefined ? [] : ['nice', '-n', String(nice)];
+  const pin = cpu === undefined ? [] : ['taskset', '-c', cpu];
+  const child = spawn('sh', ['-c', 'ulimit -n "$(ulimit -Hn)" 2>/dev/null; exec "$@"', 'sh', ...niceness, ...pin, command, ...args], {
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  let stderr = '';
+  child.stderr!.setEncoding('utf8').on('data', (c: string) => {
+    if (stderr.length < 10_000) stderr += c;
+  });
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  let dead = false;
+  void exited.then(() => (dead = true));
+  const deadline = Date.now() + 20_000;
+  while (!(await accepts(port))) {
+    if (dead) throw new Error(`${name} exited before listening: ${stderr.trim()}`);
+    if (Date.now() > deadline) {
+      child.kill('SIGKILL');
+      throw new Error(`${name} did not listen on ${port} within 20 s: ${stderr.trim()}`);
+    }
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  // sh, nice and taskset exec the command, so the child's pid is the server's.
+  return { pid: child.pid!, stop: () => stopProcess(child, exited) };
+}
+
+async function stopProcess(child: ChildProcess, exited: Promise<void>): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  child.kill('SIGTERM');
+  // Long enough for a V8 CPU profile to be written.
+  const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
+  await exited;
+  clearTimeout(timer);
+}
+
+function accepts(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = net.connect({ host: '127.0.0.1', port });
+    socket.once('connect', () => {
+      socket.destroy();
+      resolve(true);
+    });
+    socket.once('error', () => resolve(false));
+  });
+}
+
+/** True when `taskset` can pin to `cpu` here. */
+export function canPin(cpu: string): boolean {
+  try {
+    execFileSync('taskset', ['-c', cpu, 'true'], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
+}

@@ -1,0 +1,158 @@
+/**
+ * The side-by-side table: absolute figures per peer and ratios of sse-relay to each peer, as
+ * Markdown (printed, written under bench/results/, and the latest into bench/README.md) and
+ * JSON.
+ */
+import type { IdleMemoryResult, StepResult } from './loadgen/plan.js';
+import { STEP_ORDER } from './scenarios.js';
+
+/** Everything one `npm run bench` measured. */
+export interface BenchRun {
+  readonly startedAt: string;
+  readonly finishedAt: string;
+  readonly quick: boolean;
+  readonly environment: Record<string, string>;
+  readonly peers: readonly { name: string; description: string; unavailable: string | null }[];
+  /** Results by peer, then by step name. */
+  readonly results: Record<string, Record<string, StepResult | IdleMemoryResult>>;
+  /** Phases that failed outright (a server that did not start, a load generator crash). */
+  readonly errors: readonly { peer: string; phase: string; error: string }[];
+}
+
+/** The peer whose figures are divided by the others'. */
+export const BASELINE = 'sse-relay-memory';
+const DURABLE = 'sse-relay-sqlite';
+const COMPARED = ['nchan', 'better-sse', 'express-article'];
+
+interface Metric {
+  readonly label: string;
+  readonly better: 'higher' | 'lower';
+  /** Counts only the server's own resources, so other work on its core does not move it. */
+  readonly robust?: boolean;
+  value(result: StepResult | IdleMemoryResult): number | null;
+  format(value: number): string;
+}
+
+const perSecond = (v: number): string => (v >= 10_000 ? `${(v / 1000).toFixed(1)}k` : v >= 100 ? v.toFixed(0) : v.toFixed(1));
+const ms = (us: number): string => {
+  const v = us / 1000;
+  return v >= 100 ? v.toFixed(0) : v >= 10 ? v.toFixed(1) : v.toFixed(2);
+};
+const step = (r: StepResult | IdleMemoryResult): StepResult | undefined => ('delivered' in r ? r : undefined);
+
+const DELIVERIES: Metric = { label: 'deliveries/s', better: 'higher', value: (r) => step(r)?.deliveriesPerSecond ?? null, format: perSecond };
+const PUBLISHES: Metric = { label: 'publishes/s', better: 'higher', value: (r) => step(r)?.publishesPerSecond ?? null, format: perSecond };
+const P50: Metric = { label: 'p50 latency, ms', better: 'lower', value: (r) => step(r)?.latencyUs.p50 ?? null, format: ms };
+const P99: Metric = { label: 'p99 latency, ms', better: 'lower', value: (r) => step(r)?.latencyUs.p99 ?? null, format: ms };
+const MAX: Metric = { label: 'max latency, ms', better: 'lower', value: (r) => step(r)?.latencyUs.max ?? null, format: ms };
+const CPU_DELIVERY: Metric = {
+  label: 'server CPU µs/delivery',
+  better: 'lower',
+  robust: true,
+  value: (r) => step(r)?.serverCpuUsPerDelivery ?? null,
+  format: (v) => v.toFixed(2),
+};
+const CPU_PUBLISH: Metric = {
+  label: 'server CPU µs/publish',
+  better: 'lower',
+  robust: true,
+  value: (r) => step(r)?.serverCpuUsPerPublish ?? null,
+  format: (v) => v.toFixed(1),
+};
+const PUB_P50: Metric = { label: 'publish p50, ms', better: 'lower', value: (r) => step(r)?.publishLatencyUs.p50 ?? null, format: ms };
+const PUB_P99: Metric = { label: 'publish p99, ms', better: 'lower', value: (r) => step(r)?.publishLatencyUs.p99 ?? null, format: ms };
+const MEMORY: Metric = {
+  label: 'KiB per idle connection',
+  better: 'lower',
+  robust: true,
+  value: (r) => ('bytesPerConnection' in r ? r.bytesPerConnection / 1024 : null),
+  format: (v) => v.toFixed(1),
+};
+
+const METRICS_BY_STEP: Record<string, Metric[]> = {
+  'idle-memory-10k': [MEMORY],
+  'latency-10k-1hz': [P50, P99, MAX, CPU_DELIVERY],
+  'fanout-10k-rate': [DELIVERIES, P99, CPU_DELIVERY],
+  'fanout-10k-saturated': [DELIVERIES, P99, CPU_DELIVERY],
+  'fanout-1k-rate': [DELIVERIES, P99, CPU_DELIVERY],
+  'fanout-1k-saturated': [DELIVERIES, P99, CPU_DELIVERY],
+  'direct-1k-saturated': [PUBLISHES, P99, CPU_PUBLISH],
+  'publish-1': [PUBLISHES, PUB_P50, PUB_P99, CPU_PUBLISH],
+  'publish-50': [PUBLISHES, PUB_P50, PUB_P99, CPU_PUBLISH],
+};
+
+/** The table as Markdown, with notes on invalid steps and losses below it. */
+export function renderMarkdown(run: BenchRun): string {
+  const peers = run.peers.map((p) => p.name);
+  const ratioPeers = COMPARED.filter((p) => peers.includes(p));
+  const header = ['scenario', 'metric', ...peers, ...ratioPeers.map((p) => `relay ÷ ${p}`), 'sqlite ÷ memory'];
+  const lines = [`| ${header.join(' | ')} |`, `|${header.map(() => '---').join('|')}|`];
+  const notes: string[] = [];
+  const marks = new Map<string, number>();
+  const noteMark = (text: string): string => {
+    let n = marks.get(text);
+    if (n === undefined) {
+      n = marks.size + 1;
+      marks.set(text, n);
+      notes.push(`[${n}] ${text}`);
+    }
+    return `[${n}]`;
+  };
+  for (const stepName of STEP_ORDER) {
+    const metrics = METRICS_BY_STEP[stepName] ?? [];
+    const any = peers.some((p) => run.results[p]?.[stepName]);
+    if (!any) continue;
+    metrics.forEach((metric, index) => {
+      const cells: string[] = [index === 0 ? stepName : '', `${metric.label} (${metric.better} is better)`];
+      for (const peer of peers) {
+        const result = run.results[peer]?.[stepName];
+        if (!result) {
+          const reason = run.peers.find((p) => p.name === peer)?.unavailable;
+          cells.push(reason ? 'n/a' : '–');
+          continue;
+        }
+        const value = metric.value(result);
+        let cell = value === null || Number.isNaN(value) ? '–' : metric.format(value);
+        if (index === 0) {
+          const s = step(result);
+          if (s && s.lost > 0) cell += ` (lost ${s.lost})`;
+          const flagged = !result.valid || result.notes.length > 0;
+          if (flagged) cell += ` ${noteMark(`${peer} ${stepName}: ${result.valid ? '' : 'INVALID: '}${result.notes.join('; ')}`)}`;
+          if (!result.valid) cell = `*${cell}*`;
+        }
+        cells.push(cell);
+      }
+      for (const peer of ratioPeers) cells.push(ratio(run, BASELINE, peer, stepName, metric));
+      cells.push(ratio(run, DURABLE, BASELINE, stepName, metric));
+      lines.push(`| ${cells.join(' | ')} |`);
+    });
+  }
+  const unavailable = run.peers.filter((p) => p.unavailable).map((p) => `${p.name}: unavailable (${p.unavailable})`);
+  const errors = run.errors.map((e) => `${e.peer} ${e.phase}: ${e.error}`);
+  return [lines.join('\n'), ...[...unavailable, ...errors, ...notes].map((n) => `\n${n}`)].join('\n') + '\n';
+}
+
+function ratio(run: BenchRun, numerator: string, denominator: string, stepName: string, metric: Metric): string {
+  const a = run.results[numerator]?.[stepName];
+  const b = run.results[denominator]?.[stepName];
+  if (!a || !b) return '–';
+  const x = metric.value(a);
+  const y = metric.value(b);
+  if (x === null || y === null || !(y > 0) || Number.isNaN(x)) return '–';
+  const r = x / y;
+  const text = `${r >= 10 ? r.toFixed(0) : r.toFixed(2)}×`;
+  const contended = !metric.robust && [a, b].some((res) => 'contended' in res && res.contended);
+  return a.valid && b.valid && !contended ? text : `(${text})`;
+}
+
+/** A short header for the Markdown file: when, where, how. */
+export function renderContext(run: BenchRun): string {
+  const env = Object.entries(run.environment).map(([k, v]) => `- ${k}: ${v}`);
+  return [
+    `Run ${run.startedAt} → ${run.finishedAt}${run.quick ? ' (--quick: fewer subscribers, shorter steps)' : ''}.`,
+    '',
+    ...env,
+    '',
+    `Ratios are ${BASELINE} ÷ peer (for “lower is better” rows a ratio under 1 favours sse-relay); “sqlite ÷ memory” is ${DURABLE} ÷ ${BASELINE}. Ratios in parentheses involve a step marked invalid, or a throughput or latency measured while other work took a large share of the server's core (“contended”; CPU µs and memory rows are not affected by it). Latencies are publish→receive over every delivery of the messages sent in the measured window.`,
+  ].join('\n');
+}
