@@ -1,4 +1,4 @@
-import type { Server } from 'node:http';
+import type { IncomingMessage, Server } from 'node:http';
 import type { Socket } from 'node:net';
 import type { FastifyInstance } from 'fastify';
 import { RelayError } from '../hub/errors.js';
@@ -14,6 +14,12 @@ export interface ConnectionLimitOptions {
   readonly isTrustedProxy: (address: string) => boolean;
   /** Seconds a refused client is told to wait (`Retry-After`). */
   readonly retryAfterSeconds: number;
+  /**
+   * Milliseconds a new connection may stay silent before its first request arrives. Node's
+   * `headersTimeout` only starts with the first byte, so without this a client that connects
+   * and sends nothing holds its slot (and a file descriptor) forever. 0 disables it.
+   */
+  readonly firstRequestTimeoutMs: number;
 }
 
 /**
@@ -26,6 +32,7 @@ export function limitConnections(app: FastifyInstance, server: Server, options: 
   let open = 0;
   const perAddress = new Map<string, number>();
   const overLimit = new WeakSet<Socket>();
+  const awaitingFirstRequest = new WeakSet<Socket>();
 
   server.on('connection', (socket: Socket) => {
     const address = socket.remoteAddress ?? 'unknown';
@@ -34,12 +41,23 @@ export function limitConnections(app: FastifyInstance, server: Server, options: 
     const forAddress = (perAddress.get(address) ?? 0) + 1;
     perAddress.set(address, forAddress);
     if (open > options.maxConnections || (!exempt && forAddress > options.maxConnectionsPerIp)) overLimit.add(socket);
+    // An idle timer until the first request (bytes reset it; Node's headersTimeout then bounds
+    // a slow header). On expiry Node's own 'timeout' handler destroys the idle socket.
+    if (options.firstRequestTimeoutMs > 0) {
+      socket.setTimeout(options.firstRequestTimeoutMs);
+      awaitingFirstRequest.add(socket);
+    }
     socket.once('close', () => {
       open--;
       const left = (perAddress.get(address) ?? 1) - 1;
       if (left <= 0) perAddress.delete(address);
       else perAddress.set(address, left);
     });
+  });
+
+  server.on('request', (request: IncomingMessage) => {
+    const socket = request.socket;
+    if (awaitingFirstRequest.delete(socket)) socket.setTimeout(0);
   });
 
   app.addHook('onRequest', async (request, reply) => {

@@ -1,4 +1,6 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { RelayError } from '../hub/errors.js';
+import { sendError } from './error-handler.js';
 
 /** Request headers a cross-origin page may send (EventSource reconnection, tokens, forms). */
 const ALLOWED_HEADERS = ['authorization', 'content-type', 'last-event-id', 'cache-control', 'accept'];
@@ -17,7 +19,8 @@ const ALLOWED_METHODS = 'GET, HEAD, POST, OPTIONS';
  *   *`, never the reflected origin, which would let any site read credentialed responses).
  * - `null` (sandboxed frames, `data:` and `file:` pages) is never allowed.
  * - A preflight (`OPTIONS` with `Access-Control-Request-Method`) is answered here: 204 with the
- *   allowed methods and headers, or 403 without any CORS header for a refused origin.
+ *   allowed methods and headers, or 403 `HUB_ERR_FORBIDDEN` without any CORS header for a
+ *   refused origin.
  * With an empty list nothing is added and browsers apply the same-origin policy.
  */
 export function installCors(app: FastifyInstance, origins: readonly string[]): void {
@@ -33,7 +36,8 @@ export function installCors(app: FastifyInstance, origins: readonly string[]): v
     if (origin === undefined) return;
     const credentialed = listed.has(origin);
     if (!credentialed && (!anyOrigin || origin === 'null')) {
-      if (preflight) return reply.code(403).type('text/plain; charset=utf-8').send('Origin not allowed\n');
+      // In the project's error shape, like every other refusal.
+      if (preflight) return sendError(reply, new RelayError('HUB_ERR_FORBIDDEN', 'Origin not allowed'));
       return;
     }
     res.setHeader('Access-Control-Allow-Origin', credentialed ? origin : '*');

@@ -1,3 +1,5 @@
+import { STATUS_CODES } from 'node:http';
+import type { Duplex } from 'node:stream';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { ERROR_CODES, isRelayError, RelayError, type ErrorCode } from '../hub/errors.js';
 
@@ -34,6 +36,50 @@ export function sendError(reply: FastifyReply, error: RelayError): FastifyReply 
   // Clients (the SDK included) back off by this much before retrying a temporary failure.
   if (error.status === 503 && !reply.hasHeader('Retry-After')) void reply.header('Retry-After', '1');
   return reply.code(error.status).type('application/json; charset=utf-8').send(body);
+}
+
+/**
+ * Fastify's router errors, answered before any route or hook runs (`frameworkErrors`): a URL
+ * whose percent-encoding is malformed, a path parameter longer than `maxParamLength`. Their
+ * default answers have Fastify's shape and quote the whole URL back.
+ */
+export function answerFrameworkError(error: FastifyError, _request: FastifyRequest, reply: FastifyReply): FastifyReply {
+  if (error.code === 'FST_ERR_MAX_PARAM_LENGTH') return sendError(reply, new RelayError('HUB_ERR_TOPIC_INVALID', 'The id is too long'));
+  if (error.code === 'FST_ERR_BAD_URL') return sendError(reply, new RelayError('HUB_ERR_BAD_REQUEST', 'The URL is not valid (malformed percent-encoding)'));
+  return sendError(reply, toRelayError(error));
+}
+
+/**
+ * What Node's HTTP parser refuses before Fastify sees a request (`clientError`): malformed
+ * HTTP, headers over the size limit (431), a request not received within `--request-timeout`
+ * (408). Answered in the project's shape (Fastify's default has its own), then the connection
+ * is closed, as Node does.
+ */
+export function answerClientError(this: FastifyInstance, error: Error & { code?: string }, socket: Duplex): void {
+  if (error.code === 'ECONNRESET' || socket.destroyed) return;
+  const relayError =
+    error.code === 'HPE_HEADER_OVERFLOW'
+      ? new RelayError('HUB_ERR_HEADERS_TOO_LARGE')
+      : error.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+        ? new RelayError('HUB_ERR_REQUEST_TIMEOUT')
+        : new RelayError('HUB_ERR_BAD_REQUEST', 'The request is not valid HTTP/1.1');
+  this.log.debug({ err: error }, 'client error');
+  answerOnSocket(socket, relayError);
+}
+
+/**
+ * Writes an error answer straight to a socket that no request object owns (parser errors,
+ * `CONNECT`), then closes the connection.
+ */
+export function answerOnSocket(socket: Duplex, error: RelayError): void {
+  if (socket.writable) {
+    const body = JSON.stringify({ error: { code: error.code, message: error.message } } satisfies ErrorBody);
+    socket.write(
+      `HTTP/1.1 ${error.status} ${STATUS_CODES[error.status] ?? ''}\r\nContent-Type: application/json; charset=utf-8\r\n` +
+        `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+    );
+  }
+  socket.destroy();
 }
 
 /** Routes every error, including Fastify's parser, body-limit and 404 errors, through one place. */

@@ -14,7 +14,9 @@ export const MAX_LAST_EVENT_ID_LENGTH = 1024;
  * Garbage cursors are not an error: the client gets everything retained and the gap signal.
  */
 export function normaliseLastEventId(raw: string | null | undefined): string | undefined {
-  const trimmed = raw?.trim();
+  // Only HTTP's optional whitespace (a header cannot carry it anyway): an id that starts or
+  // ends with another space character, U+3000 or U+00A0 say, must still resume exactly.
+  const trimmed = raw?.replace(/^[ \t]+|[ \t]+$/g, '');
   if (!trimmed) return undefined;
   return trimmed.length > MAX_LAST_EVENT_ID_LENGTH ? '\u0000too-long' : trimmed;
 }
@@ -58,6 +60,9 @@ export async function openEventStream(args: EventStreamRequest): Promise<void> {
       return stream?.closed ?? false;
     },
     close: (reason) => stream?.close(reason),
+    // Replay is paced by the connection (the hub only replays once the stream exists).
+    wouldOverflow: (bytes) => stream?.wouldOverflow(bytes) ?? false,
+    writable: () => stream?.writable() ?? Promise.resolve(),
   };
   const subscription = hub.open(args.selector, sink);
   let cursor: Cursor | undefined;

@@ -1,3 +1,4 @@
+import type { Duplex } from 'node:stream';
 import formbody from '@fastify/formbody';
 import Fastify, { LogController, type FastifyInstance } from 'fastify';
 import proxyAddr from 'proxy-addr';
@@ -5,6 +6,7 @@ import { Authorizer } from '../auth/authorizer.js';
 import { challengeOf } from '../auth/bearer.js';
 import { ExpiryWatch } from '../auth/expiry.js';
 import type { ServeOptions } from '../config/options.js';
+import { RelayError } from '../hub/errors.js';
 import { Hub } from '../hub/hub.js';
 import { RelayMetrics } from '../metrics/metrics.js';
 import { registerMercureProtocol } from '../protocols/mercure/routes.js';
@@ -17,7 +19,7 @@ import type { AdapterContext } from './context.js';
 import { registerConsoleRoutes } from './console.js';
 import { limitConnections } from './connection-limits.js';
 import { installCors } from './cors.js';
-import { installErrorHandling } from './error-handler.js';
+import { answerClientError, answerFrameworkError, answerOnSocket, installErrorHandling } from './error-handler.js';
 import { registerOpenApiRoute, trackRoutes, type RegisteredRoute } from './openapi.js';
 import { registerOperationsRoutes } from './operations.js';
 
@@ -70,6 +72,10 @@ export async function startRelayServer(options: ServeOptions, parts: RelayServer
     bodyLimit: options.maxBodySize,
     // Ids up to 256 characters, percent-encoded (x3): longer ones get our 400, not a 404.
     routerOptions: { maxParamLength: 4096 },
+    // Errors raised before any route (malformed URL, over-long id, unparseable HTTP) get the
+    // project's error shape too, not Fastify's.
+    frameworkErrors: answerFrameworkError,
+    clientErrorHandler: answerClientError,
     // Close keep-alive connections on shutdown so `close()` does not wait for idle clients.
     forceCloseConnections: 'idle',
     return503OnClosing: true,
@@ -87,12 +93,17 @@ export async function startRelayServer(options: ServeOptions, parts: RelayServer
       connectionsCheckingInterval: Math.max(100, Math.min(1000, Math.floor(options.headersTimeout / 2))),
     },
   });
+  // CONNECT is for proxies: Node would drop the connection without a word.
+  app.server.on('connect', (_request, socket: Duplex) =>
+    answerOnSocket(socket, new RelayError('HUB_ERR_METHOD_NOT_ALLOWED', 'CONNECT is not supported')),
+  );
   const trusted = proxyAddr.compile([...options.trustProxy]);
   limitConnections(app, app.server, {
     maxConnections: options.maxConnections,
     maxConnectionsPerIp: options.maxConnectionsPerIp,
     isTrustedProxy: (address) => options.trustProxy.length > 0 && trusted(address, 0),
     retryAfterSeconds: 5,
+    firstRequestTimeoutMs: options.headersTimeout,
   });
   const routes = trackRoutes(app);
   installErrorHandling(app);

@@ -137,7 +137,17 @@ export class Hub {
         });
         let sent = 0;
         for (const message of page) {
-          if (!subscription.replay(message, encodeMessage(message))) {
+          const frame = encodeMessage(message);
+          // Replay goes at the subscriber's pace: retained history may be many times its
+          // backlog limit, and queuing it all in one turn would evict every resuming client.
+          if (subscription.sink.wouldOverflow?.(frame.length)) {
+            await subscription.sink.writable?.();
+            if (subscription.isClosed) {
+              this.observer.replayed(sent);
+              return;
+            }
+          }
+          if (!subscription.replay(message, frame)) {
             this.observer.replayed(sent);
             this.evict(subscription);
             return;

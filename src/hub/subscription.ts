@@ -8,6 +8,14 @@ import type { Message } from './message.js';
 export interface SubscriberSink {
   deliver(message: Message, frame: Buffer): void;
   readonly closed: boolean;
+  /**
+   * Optional flow control for replay: true when delivering a frame of `bytes` now would
+   * overflow the subscriber's backlog (and so disconnect it). History can be far larger than
+   * the backlog limit, so the hub then awaits {@link writable} before replaying on.
+   */
+  wouldOverflow?(bytes: number): boolean;
+  /** Hands what is queued to the connection; resolves once it can take more (or closed). */
+  writable?(): Promise<void>;
 }
 
 /** Decides whether a message is for a subscription (topic matching, authorisation). */
@@ -83,6 +91,11 @@ export class Subscription {
     }
     if (this.state === 'replaying') this.state = 'live';
     return delivered;
+  }
+
+  /** True once unsubscribed or its sink closed (state read afresh, e.g. after an await). */
+  get isClosed(): boolean {
+    return this.state === 'closed' || this.sink.closed;
   }
 
   markClosed(): void {

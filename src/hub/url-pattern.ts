@@ -13,6 +13,10 @@
  *
  * - custom regular expressions may not contain lookaround, back-references, or a quantified
  *   group (nested quantifiers);
+ * - repetition must be unambiguous (found by `test/fuzz/matchers.test.ts`, each of these took
+ *   seconds to minutes on one topic): a repeated name follows a `/` (`/:path+`, not `.:z+`), a
+ *   repeated regular expression has no alternation (`(a|aa)+`), and a repeated group holds only
+ *   literal text and `/`-delimited names (`{/:segment}+`, not `{(.*)}*`);
  * - the "overlap degree" of a pattern, an upper bound on the k above, is at most
  *   {@link MAX_OVERLAP}: every full wildcard (`*`, a `*`/`+` repeated group) and every
  *   quantifier inside a custom regular expression counts 1; on top of that, groups that match
@@ -143,12 +147,33 @@ const UNSAFE_REGEXP = /\(\?<?[=!]|\\[1-9]|\\k</;
 const QUANTIFIED_GROUP = /\)(?:[*+?]|\{\d)/;
 const QUANTIFIER = /(?<!\\)(?:[*+?]|\{\d+(?:,\d*)?\})/g;
 
+/**
+ * A repeated group is a quantifier around its content: if that content can itself match text
+ * of varying length in more than one way (a wildcard, a regular expression, a name that is
+ * not anchored by a `/` it cannot match), the repetition nests quantifiers and a failing match
+ * backtracks exponentially (`{(.*)}*` took 87 s on a 256-character topic). Literal content and
+ * `/`-delimited names (`{/:segment}+`) repeat unambiguously.
+ */
+function assertUnambiguousRepetition(inner: readonly Token[]): void {
+  for (let k = 0; k < inner.length; k++) {
+    const token = inner[k]!;
+    if (token.kind === 'asterisk' || token.kind === 'regexp' || token.kind === 'modifier' || (token.kind === 'name' && !isSlash(inner[k - 1]))) {
+      throw new UrlPatternRejected('URL patterns may only repeat a group of literal text and "/"-delimited names ({/:segment}+), not wildcards or regular expressions');
+    }
+  }
+}
+
+function isSlash(token: Token | undefined): boolean {
+  return token?.kind === 'char' && token.value === '/';
+}
+
 /** Upper bound on how many parts of a match can overlap (see the module comment). */
 export function overlapDegree(source: string): number {
   const tokens = tokenize(source);
   let wildcards = 0;
   let segment = 0;
   let busiestSegment = 0;
+  let groupStart = -1;
   for (let i = 0; i < tokens.length; i++) {
     const token = tokens[i]!;
     const modifier = tokens[i + 1]?.kind === 'modifier' ? (tokens[i + 1] as { value: string }).value : undefined;
@@ -164,8 +189,12 @@ export function overlapDegree(source: string): number {
         wildcards++;
         break;
       case 'name':
-        if (repeated) wildcards++;
-        else segment++;
+        if (repeated) {
+          // `/:path+` repeats `/segment`; without the `/` the segments' boundaries are
+          // ambiguous (nested quantifiers: `.:z+b` took 1.5 s on a 48-character topic).
+          if (!isSlash(tokens[i - 1])) throw new UrlPatternRejected('A repeated name (:name+ or :name*) must follow a "/"');
+          wildcards++;
+        } else segment++;
         break;
       case 'regexp': {
         // Characters inside a class are literal, and `(?:` opens a group: neither is a quantifier.
@@ -174,6 +203,8 @@ export function overlapDegree(source: string): number {
         if (QUANTIFIED_GROUP.test(body)) throw new UrlPatternRejected('URL patterns may not quantify groups inside a regular expression');
         const quantifiers = body.match(QUANTIFIER)?.length ?? 0;
         if (repeated && quantifiers > 0) throw new UrlPatternRejected('URL patterns may not repeat a group that contains a quantifier');
+        // Overlapping alternatives under repetition backtrack exponentially: `(a|aa)+`.
+        if (repeated && body.includes('|')) throw new UrlPatternRejected('URL patterns may not repeat a group that contains an alternation');
         if (quantifiers > 0) wildcards += quantifiers;
         else if (repeated) wildcards++;
         else segment++;
@@ -181,7 +212,13 @@ export function overlapDegree(source: string): number {
       }
       case 'close':
         // `{...}*` / `{...}+` repeats a group: it can span segments like a wildcard.
-        if (repeated) wildcards++;
+        if (repeated) {
+          assertUnambiguousRepetition(tokens.slice(groupStart + 1, i));
+          wildcards++;
+        }
+        break;
+      case 'open':
+        groupStart = i;
         break;
       default:
         break;

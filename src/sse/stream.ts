@@ -96,6 +96,32 @@ export class SseStream {
     }
   }
 
+  /** True when queuing `bytes` more now would disconnect this subscriber as a slow consumer (see `send`). */
+  wouldOverflow(bytes: number): boolean {
+    const waiting = this.pendingBytes + (this.socket ? this.socket.writableLength : this.res.writableLength);
+    return waiting > 0 && waiting + bytes > this.options.maxBacklogBytes;
+  }
+
+  /**
+   * Writes what is queued now (instead of at the end of the turn) and resolves once the socket
+   * can take more: at once when it accepted the bytes, after its `drain` when it asked for
+   * one, or when the stream ends. Used to pace a replay; one listener per paused replay.
+   */
+  writable(): Promise<void> {
+    this.flush();
+    const target = this.socket ?? this.res;
+    if (this.ended || !target.writableNeedDrain) return Promise.resolve();
+    return new Promise((resolve) => {
+      const done = (): void => {
+        target.off('drain', done);
+        this.res.off('close', done);
+        resolve();
+      };
+      target.once('drain', done);
+      this.res.once('close', done);
+    });
+  }
+
   /** The hub's sink interface: the frame is already encoded, once for all subscribers. */
   deliver(_message: unknown, frame: Buffer): void {
     this.send(frame);

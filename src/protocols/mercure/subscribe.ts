@@ -5,6 +5,7 @@ import type { Message } from '../../hub/message.js';
 import { TopicMatcherSet, type MatcherSpec } from '../../hub/topic-matcher.js';
 import type { AdapterContext } from '../../http/context.js';
 import { encodeRetry } from '../../sse/encode.js';
+import { asHeaderValue, headerText } from '../../sse/last-event-id.js';
 import { normaliseLastEventId, openEventStream } from '../../http/event-stream.js';
 import { MERCURE_PATH } from './discovery.js';
 import { mercureErrorHandler } from './errors.js';
@@ -55,9 +56,8 @@ export function readSubscription(rawUrl: string, headers: IncomingHttpHeaders): 
   if (matchers.length === 0) throw new RelayError('HUB_ERR_MATCHER_INVALID', 'At least one match (or topic) parameter is required');
   if (matchers.length > MAX_MATCHERS) throw new RelayError('HUB_ERR_MATCHER_INVALID', `A subscription may have at most ${MAX_MATCHERS} matchers`);
 
-  const header = headers['last-event-id'];
-  const candidates = [Array.isArray(header) ? header[0] : header, params.get('last_event_id'), params.get('lastEventID'), params.get('Last-Event-ID')];
-  const lastEventId = normaliseLastEventId(candidates.find((candidate) => candidate?.trim()));
+  const candidates = [headerText(headers['last-event-id']), params.get('last_event_id'), params.get('lastEventID'), params.get('Last-Event-ID')];
+  const lastEventId = candidates.map(normaliseLastEventId).find((candidate) => candidate !== undefined);
   return { matchers, lastEventId };
 }
 
@@ -89,7 +89,8 @@ export function registerMercureSubscribeRoute(app: FastifyInstance, context: Ada
       // Tells the client where the replay really starts: its id when the hub still has it,
       // `earliest` when it replays everything retained instead.
       headers: (cursor) =>
-        lastEventId === undefined ? undefined : { 'Mercure-Last-Event-ID': cursor?.gap || lastEventId === 'earliest' ? 'earliest' : lastEventId },
+        // A custom id may be any Unicode text: non-ASCII ones go percent-encoded (see last-event-id.ts).
+        lastEventId === undefined ? undefined : { 'Mercure-Last-Event-ID': cursor?.gap || lastEventId === 'earliest' ? 'earliest' : asHeaderValue(lastEventId) },
       // The first bytes: a reconnection hint. No `id:`, so the client's cursor does not move.
       preamble: () => [Buffer.from(encodeRetry(options.retry))],
     });

@@ -2,6 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import { assertValidTopic } from '../../hub/message.js';
 import type { AdapterContext } from '../../http/context.js';
 import { encodeEvent } from '../../sse/encode.js';
+import { headerText } from '../../sse/last-event-id.js';
 import { normaliseLastEventId, openEventStream } from '../../http/event-stream.js';
 
 /** Response header set when the requested cursor could not be resumed exactly. */
@@ -52,6 +53,6 @@ export function registerSubscribeRoute(app: FastifyInstance, context: AdapterCon
 }
 
 function pickLastEventId(header: string | string[] | undefined, query: string | string[] | undefined): string | undefined {
-  const raw = header ?? query;
+  const raw = headerText(header) ?? query;
   return normaliseLastEventId(Array.isArray(raw) ? raw[0] : raw);
 }
