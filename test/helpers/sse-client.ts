@@ -45,9 +45,11 @@ export function openStream(url: string, headers: Record<string, string> = {}): P
         onComment: (c: string) => comments.push(c),
         onRetry: (r: number) => retries.push(r),
       });
+      // One decoder for the whole stream: a character split across two reads stays whole.
+      const decoder = new TextDecoder('utf-8');
       res.on('data', (chunk: Buffer) => {
         chunks.push(chunk);
-        parser.feed(chunk.toString('utf8'));
+        parser.feed(decoder.decode(chunk, { stream: true }));
       });
       const ended = new Promise<void>((resolveEnd) => {
         const finish = (): void => {
