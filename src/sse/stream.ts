@@ -80,10 +80,7 @@ export class SseStream {
   send(frame: Buffer): void {
     if (this.ended) return;
     if (this.socket) frame = chunkOf(frame);
-    const waiting = this.pendingBytes + (this.socket ? this.socket.writableLength : this.res.writableLength);
-    // One frame always fits when nothing is waiting, so a message larger than the backlog limit
-    // (up to the body limit) is still delivered to a subscriber that keeps up.
-    if (waiting > 0 && waiting + frame.length > this.options.maxBacklogBytes) {
+    if (this.wouldOverflow(frame.length)) {
       this.close('slow-consumer');
       return;
     }
@@ -96,7 +93,11 @@ export class SseStream {
     }
   }
 
-  /** True when queuing `bytes` more now would disconnect this subscriber as a slow consumer (see `send`). */
+  /**
+   * True when queuing `bytes` more now would disconnect this subscriber as a slow consumer.
+   * One frame always fits when nothing is waiting, so a message larger than the backlog limit
+   * (up to the body limit) is still delivered to a subscriber that keeps up.
+   */
   wouldOverflow(bytes: number): boolean {
     const waiting = this.pendingBytes + (this.socket ? this.socket.writableLength : this.res.writableLength);
     return waiting > 0 && waiting + bytes > this.options.maxBacklogBytes;
