@@ -4,6 +4,7 @@ import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { after, before, describe, test } from 'node:test';
 import { startHub, type TestHub } from '../helpers/hub.js';
+import { closedPort } from '../helpers/ports.js';
 
 const CLI = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
 const TIMEOUT_MS = 15_000;
@@ -91,14 +92,6 @@ async function startSubscriber(args: string[]): Promise<Cli> {
   const cli = startCli(['subscribe', ...args]);
   await cli.waitFor((c) => c.stderr.includes('sse-relay: subscribed to'), 'the subscription to open');
   return cli;
-}
-
-async function closedPort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
 }
 
 /** `<local time> <message>`: something date-like (digits and a colon) before the message. */

@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { publish, RelayClientError, subscribe, type RelayEvent, type Subscription } from '../../src/client/index.js';
 import { startHub, type TestHub } from '../helpers/hub.js';
+import { closedPort } from '../helpers/ports.js';
 
 const TIMEOUT_MS = 10_000;
 
@@ -65,15 +66,6 @@ function open(options: Parameters<typeof subscribe>[0]): { subscription: Subscri
     },
   });
   return { subscription, opened: within(opened.promise, `the stream of ${options.id} to open`) };
-}
-
-/** A loopback port nothing listens on. */
-async function closedPort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
 }
 
 describe('client SDK against a real hub', () => {
