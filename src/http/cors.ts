@@ -10,8 +10,8 @@ const ALLOWED_METHODS = 'GET, HEAD, POST, OPTIONS';
 
 /**
  * CORS with an explicit allowlist (`--cors-origins`). Hand-rolled rather than @fastify/cors
- * because event streams hijack their reply: the headers are set on the raw response, which
- * Node merges into whatever `writeHead` later sends, hijacked or not.
+ * because event streams hijack their reply: the headers are set on the reply, which Fastify
+ * sends with ordinary answers and `openEventStream` passes to the stream's one `writeHead`.
  *
  * - A listed origin is echoed back with `Access-Control-Allow-Credentials: true` (cookies for
  *   `EventSource` with `withCredentials`).
@@ -28,34 +28,43 @@ export function installCors(app: FastifyInstance, origins: readonly string[]): v
   const anyOrigin = origins.includes('*');
   const listed = new Set(origins.filter((o) => o !== '*' && o !== 'null').map(normaliseOrigin));
 
-  app.addHook('onRequest', async (request: FastifyRequest, reply: FastifyReply) => {
-    const res = reply.raw;
-    res.setHeader('Vary', 'Origin');
+  // A callback hook, not an async one: it runs on every request, publishes included, and an
+  // async hook costs a promise and a microtask hop each time.
+  app.addHook('onRequest', (request: FastifyRequest, reply: FastifyReply, done: () => void) => {
+    if (answerCors(request, reply)) return;
+    done();
+  });
+
+  /** Adds the CORS headers; true when it answered the request itself (a preflight). */
+  function answerCors(request: FastifyRequest, reply: FastifyReply): boolean {
+    void reply.header('Vary', 'Origin');
     const origin = request.headers.origin;
     const preflight = request.method === 'OPTIONS' && request.headers['access-control-request-method'] !== undefined;
-    if (origin === undefined) return;
+    if (origin === undefined) return false;
     const credentialed = listed.has(origin);
     if (!credentialed && (!anyOrigin || origin === 'null')) {
       // In the project's error shape, like every other refusal.
-      if (preflight) return sendError(reply, new RelayError('HUB_ERR_FORBIDDEN', 'Origin not allowed'));
-      return;
+      if (!preflight) return false;
+      sendError(reply, new RelayError('HUB_ERR_FORBIDDEN', 'Origin not allowed'));
+      return true;
     }
-    res.setHeader('Access-Control-Allow-Origin', credentialed ? origin : '*');
-    if (credentialed) res.setHeader('Access-Control-Allow-Credentials', 'true');
+    void reply.header('Access-Control-Allow-Origin', credentialed ? origin : '*');
+    if (credentialed) void reply.header('Access-Control-Allow-Credentials', 'true');
     if (!preflight) {
-      res.setHeader('Access-Control-Expose-Headers', EXPOSED_HEADERS);
-      return;
+      void reply.header('Access-Control-Expose-Headers', EXPOSED_HEADERS);
+      return false;
     }
     const requested = String(request.headers['access-control-request-headers'] ?? '')
       .split(',')
       .map((h) => h.trim().toLowerCase())
       .filter((h) => h.length > 0);
     const allowed = requested.filter((h) => ALLOWED_HEADERS.includes(h));
-    res.setHeader('Access-Control-Allow-Methods', ALLOWED_METHODS);
-    if (allowed.length > 0) res.setHeader('Access-Control-Allow-Headers', allowed.join(', '));
-    res.setHeader('Access-Control-Max-Age', '600');
-    return reply.code(204).send();
-  });
+    void reply.header('Access-Control-Allow-Methods', ALLOWED_METHODS);
+    if (allowed.length > 0) void reply.header('Access-Control-Allow-Headers', allowed.join(', '));
+    void reply.header('Access-Control-Max-Age', '600');
+    void reply.code(204).send();
+    return true;
+  }
 }
 
 /** `https://App.example.com/` → `https://app.example.com` (the form browsers send). */

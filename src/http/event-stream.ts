@@ -1,5 +1,5 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import type { ClosableSink } from '../hub/hub.js';
+import { RelayError } from '../hub/errors.js';
 import type { SubscriptionSelector } from '../hub/subscription.js';
 import { SseStream } from '../sse/stream.js';
 import type { Cursor } from '../store/store.js';
@@ -51,45 +51,38 @@ export async function openEventStream(args: EventStreamRequest): Promise<void> {
   const { request, reply, context } = args;
   const { hub, options, heartbeats, tokenExpiry } = context;
 
-  let stream: SseStream | undefined;
-  // The hub may dispatch before the stream exists (while the cursor resolves); it holds those
-  // messages because the subscription starts in the replaying state.
-  const sink: ClosableSink = {
-    deliver: (message, frame) => stream!.deliver(message, frame),
-    get closed() {
-      return stream?.closed ?? false;
-    },
-    close: (reason) => stream?.close(reason),
-    // Replay is paced by the connection (the hub only replays once the stream exists).
-    wouldOverflow: (bytes) => stream?.wouldOverflow(bytes) ?? false,
-    writable: () => stream?.writable() ?? Promise.resolve(),
-  };
-  const subscription = hub.open(args.selector, sink);
+  // The stream is the hub's sink. It exists before the response starts: the hub may dispatch
+  // while the cursor resolves, and holds those messages because the subscription starts in
+  // the replaying state. It writes nothing until it is opened.
+  const stream = new SseStream(reply.raw, { maxBacklogBytes: options.maxBacklog });
+  const subscription = hub.open(args.selector, stream);
   let cursor: Cursor | undefined;
   let headers: Record<string, string> | undefined;
   try {
     cursor = await hub.resolveCursor(args.lastEventId, args.cursorTopics);
     headers = args.headers(cursor);
+    // Ended while the cursor resolved: the hub shut down, or held more than it may for us.
+    if (stream.closed && !reply.raw.destroyed) throw new RelayError(hub.isReady() ? 'HUB_ERR_SUBSCRIBER_BEHIND' : 'HUB_ERR_SHUTTING_DOWN');
   } catch (error) {
     hub.unsubscribe(subscription);
     throw error;
   }
 
   reply.hijack();
-  stream = new SseStream(reply.raw, { maxBacklogBytes: options.maxBacklog, headers });
-  const opened = stream;
-  opened.onClose(() => {
+  stream.onClose(() => {
     hub.unsubscribe(subscription);
-    heartbeats.delete(opened);
-    tokenExpiry.delete(opened);
+    heartbeats.delete(stream);
+    tokenExpiry.delete(stream);
   });
-  if (reply.raw.destroyed || request.raw.socket.destroyed) {
+  if (stream.closed || reply.raw.destroyed || request.raw.socket.destroyed) {
     hub.unsubscribe(subscription);
     return;
   }
-  opened.open();
-  heartbeats.add(opened);
-  tokenExpiry.add(opened, args.expiresAt);
-  for (const frame of args.preamble(cursor)) opened.send(frame);
+  // Headers that hooks set on the reply (CORS, discovery) go out with the stream's own, in one
+  // writeHead (see SseStream.open).
+  stream.open({ ...reply.getHeaders(), ...headers } as Record<string, string>);
+  heartbeats.add(stream);
+  tokenExpiry.add(stream, args.expiresAt);
+  for (const frame of args.preamble(cursor)) stream.send(frame);
   await hub.resume(subscription, cursor);
 }

@@ -23,6 +23,7 @@ export const ERROR_CODES = {
   HUB_ERR_TOO_MANY_CONNECTIONS: { status: 429, message: 'Too many connections; retry later' },
   HUB_ERR_HEADERS_TOO_LARGE: { status: 431, message: 'Request headers are too large' },
   HUB_ERR_SHUTTING_DOWN: { status: 503, message: 'The hub is shutting down' },
+  HUB_ERR_SUBSCRIBER_BEHIND: { status: 503, message: 'More messages arrived while the stream opened than the hub holds for one subscriber; reconnect with Last-Event-ID' },
   HUB_ERR_STORE_UNAVAILABLE: { status: 503, message: 'The message store is unavailable' },
   HUB_ERR_STORE_FULL: { status: 507, message: 'The message store is out of space' },
   HUB_ERR_STORE_OPEN: { status: 500, message: 'The message store could not be opened' },

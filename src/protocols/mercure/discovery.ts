@@ -16,12 +16,14 @@ export function hubUrl(options: ServeOptions): string {
 /**
  * Mercure discovery: `Link: <hub>; rel="mercure"` on the responses about topics (the article's
  * `/messages/...` routes, whose ids are Mercure topics) and on the hub's own responses. Set on
- * the raw response so hijacked event streams carry it too.
+ * the reply: hijacked event streams send the reply's headers too (see `openEventStream`).
  */
 export function registerDiscovery(app: FastifyInstance, options: ServeOptions): void {
   const link = `<${hubUrl(options)}>; rel="mercure"`;
-  app.addHook('onRequest', async (request, reply) => {
+  // A callback hook: it runs on every publish, and an async one costs a promise each time.
+  app.addHook('onRequest', (request, reply, done) => {
     const url = request.url;
-    if (url.startsWith('/messages/') || url === MERCURE_PATH || url.startsWith(`${MERCURE_PATH}?`)) reply.raw.setHeader('Link', link);
+    if (url.startsWith('/messages/') || url === MERCURE_PATH || url.startsWith(`${MERCURE_PATH}?`)) void reply.header('Link', link);
+    done();
   });
 }
