@@ -36,12 +36,6 @@ export interface HubObserver {
 
 const NO_OBSERVER: HubObserver = { published() {}, dispatched() {}, delivered() {}, replayed() {}, evicted() {} };
 
-/** A sink the hub can also close. */
-export interface ClosableSink extends SubscriberSink {
-  /** Ends the subscriber's stream; `slow-consumer` when it could not keep up. */
-  close(reason: 'slow-consumer' | 'shutdown'): void;
-}
-
 /**
  * The hub: numbers published messages through its store and dispatches each committed message
  * to every live subscription whose topics it was published to, in commit order. Knows nothing
@@ -55,7 +49,8 @@ export class Hub {
   private readonly byTopic = new Map<string, Set<Subscription>>();
   /** Subscriptions to every topic (no topic index): Mercure's `*`, for instance. */
   private readonly everyTopic = new Set<Subscription>();
-  private readonly sinks = new Map<Subscription, ClosableSink>();
+  /** Every open subscription (its sink is `subscription.sink`). */
+  private readonly subscriptions = new Set<Subscription>();
   private closing = false;
   private observer: HubObserver = NO_OBSERVER;
 
@@ -105,10 +100,10 @@ export class Hub {
    * Registers a subscription at once, so that nothing committed from now on can be missed.
    * It holds live messages until {@link resume} has replayed history.
    */
-  open(selector: SubscriptionSelector, sink: ClosableSink): Subscription {
+  open(selector: SubscriptionSelector, sink: SubscriberSink): Subscription {
     if (this.closing) throw new RelayError('HUB_ERR_SHUTTING_DOWN');
     const subscription = new Subscription(selector, sink, this.options.maxHeldDuringReplay);
-    this.sinks.set(subscription, sink);
+    this.subscriptions.add(subscription);
     if (selector.topics === undefined) {
       this.everyTopic.add(subscription);
     } else {
@@ -166,9 +161,9 @@ export class Hub {
 
   /** Removes a subscription (its client went away). Idempotent. */
   unsubscribe(subscription: Subscription): void {
-    if (subscription.state === 'closed' && !this.sinks.has(subscription)) return;
+    if (subscription.state === 'closed' && !this.subscriptions.has(subscription)) return;
     subscription.markClosed();
-    this.sinks.delete(subscription);
+    this.subscriptions.delete(subscription);
     if (subscription.selector.topics === undefined) {
       this.everyTopic.delete(subscription);
       return;
@@ -188,13 +183,13 @@ export class Hub {
 
   /** All open subscriptions. */
   get subscriptionCount(): number {
-    return this.sinks.size;
+    return this.subscriptions.size;
   }
 
   /** Open subscriptions by the protocol that opened them. */
   subscriptionsByApi(): Map<string, number> {
     const counts = new Map<string, number>();
-    for (const subscription of this.sinks.keys()) {
+    for (const subscription of this.subscriptions) {
       const api = subscription.selector.api ?? 'unknown';
       counts.set(api, (counts.get(api) ?? 0) + 1);
     }
@@ -209,9 +204,9 @@ export class Hub {
   /** Stops accepting publishes and subscriptions and ends every open subscription. */
   beginShutdown(): void {
     this.closing = true;
-    for (const [subscription, sink] of [...this.sinks]) {
+    for (const subscription of [...this.subscriptions]) {
       this.unsubscribe(subscription);
-      sink.close('shutdown');
+      subscription.sink.close('shutdown');
     }
   }
 
@@ -244,9 +239,8 @@ export class Hub {
   }
 
   private evict(subscription: Subscription): void {
-    const sink = this.sinks.get(subscription);
     this.unsubscribe(subscription);
     this.observer.evicted();
-    if (sink && !sink.closed) sink.close('slow-consumer');
+    if (!subscription.sink.closed) subscription.sink.close('slow-consumer');
   }
 }

@@ -16,6 +16,8 @@ export interface SubscriberSink {
   wouldOverflow?(bytes: number): boolean;
   /** Hands what is queued to the connection; resolves once it can take more (or closed). */
   writable?(): Promise<void>;
+  /** Ends the subscriber's stream; `slow-consumer` when it could not keep up. */
+  close(reason: 'slow-consumer' | 'shutdown'): void;
 }
 
 /** Decides whether a message is for a subscription (topic matching, authorisation). */
@@ -39,7 +41,8 @@ export class Subscription {
   state: SubscriptionState = 'replaying';
   /** Highest seq delivered: deduplicates replay against live and multi-topic messages. */
   lastSeq = 0;
-  private held: Message[] = [];
+  /** Live messages held while replaying; allocated only when one arrives (most never do). */
+  private held: Message[] | undefined;
 
   constructor(
     readonly selector: SubscriptionSelector,
@@ -56,8 +59,9 @@ export class Subscription {
     if (message.seq <= this.lastSeq) return 0;
     if (this.selector.accepts && !this.selector.accepts(message)) return 0;
     if (this.state === 'replaying') {
-      if (this.held.length >= this.maxHeld) return -1;
-      this.held.push(message);
+      const held = (this.held ??= []);
+      if (held.length >= this.maxHeld) return -1;
+      held.push(message);
       return 0;
     }
     this.lastSeq = message.seq;
@@ -81,8 +85,8 @@ export class Subscription {
    */
   goLive(encode: (message: Message) => Buffer): number {
     if (this.state !== 'replaying') return 0;
-    const held = this.held;
-    this.held = [];
+    const held = this.held ?? [];
+    this.held = undefined;
     let delivered = 0;
     for (const message of held) {
       const before = this.lastSeq;
@@ -100,6 +104,6 @@ export class Subscription {
 
   markClosed(): void {
     this.state = 'closed';
-    this.held = [];
+    this.held = undefined;
   }
 }
