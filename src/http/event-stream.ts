@@ -69,11 +69,8 @@ export async function openEventStream(args: EventStreamRequest): Promise<void> {
   }
 
   reply.hijack();
-  stream.onClose(() => {
-    hub.unsubscribe(subscription);
-    heartbeats.delete(stream);
-    tokenExpiry.delete(stream);
-  });
+  stream.subscription = subscription;
+  stream.onClose(context.releaseStream);
   if (stream.closed || reply.raw.destroyed || request.raw.socket.destroyed) {
     hub.unsubscribe(subscription);
     return;

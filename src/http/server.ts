@@ -117,7 +117,12 @@ export async function startRelayServer(options: ServeOptions, parts: RelayServer
 
   const heartbeats = new Ticker<SseStream>(options.heartbeatInterval, (stream) => stream.send(HEARTBEAT));
   const tokenExpiry = new ExpiryWatch();
-  const context: AdapterContext = { hub, options, heartbeats, extraStreams: new Set(), authorizer, tokenExpiry };
+  const releaseStream = (stream: SseStream): void => {
+    if (stream.subscription) hub.unsubscribe(stream.subscription);
+    heartbeats.delete(stream);
+    tokenExpiry.delete(stream);
+  };
+  const context: AdapterContext = { hub, options, heartbeats, extraStreams: new Set(), authorizer, tokenExpiry, releaseStream };
 
   let shuttingDown = false;
   registerOperationsRoutes(app, {

@@ -1,7 +1,7 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import type { FastifyInstance } from 'fastify';
+import { AuthorizedSelector } from '../../auth/authorized-selector.js';
 import { RelayError } from '../../hub/errors.js';
-import type { Message } from '../../hub/message.js';
 import { TopicMatcherSet, type MatcherSpec } from '../../hub/topic-matcher.js';
 import type { AdapterContext } from '../../http/context.js';
 import { encodeRetry } from '../../sse/encode.js';
@@ -73,7 +73,6 @@ export function registerMercureSubscribeRoute(app: FastifyInstance, context: Ada
     const principal = await authorizer.authenticate('subscriber', request.headers);
     const { matchers: specs, lastEventId } = readSubscription(request.raw.url ?? '', request.headers);
     const matchers = TopicMatcherSet.compile(specs, options.publicUrl);
-    const mayReceive = (message: Message): boolean => authorizer.mayReceive(principal, message);
 
     await openEventStream({
       request,
@@ -81,8 +80,8 @@ export function registerMercureSubscribeRoute(app: FastifyInstance, context: Ada
       context,
       // Exact-only subscriptions are indexed by topic; patterns and `*` see every message.
       selector: matchers.exactOnly
-        ? { api: 'mercure', topics: [...matchers.exactTopics], accepts: mayReceive }
-        : { api: 'mercure', topics: undefined, accepts: (message) => matchers.testAny(message.topics) && mayReceive(message) },
+        ? new AuthorizedSelector('mercure', [...matchers.exactTopics], authorizer, principal)
+        : new AuthorizedSelector('mercure', undefined, authorizer, principal, matchers),
       cursorTopics: matchers.exactOnly ? [...matchers.exactTopics] : undefined,
       lastEventId,
       expiresAt: principal.expiresAt,

@@ -20,7 +20,7 @@ export function registerDemoLoopRoute(app: FastifyInstance, context: AdapterCont
     assertValidTopic(request.params.id);
     reply.hijack();
     const stream = new SseStream(reply.raw, { maxBacklogBytes: options.maxBacklog });
-    stream.onClose(() => {
+    stream.onClose((stream) => {
       loop.delete(stream);
       extraStreams.delete(stream);
     });

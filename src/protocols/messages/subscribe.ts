@@ -1,4 +1,5 @@
 import type { FastifyInstance } from 'fastify';
+import { AuthorizedSelector } from '../../auth/authorized-selector.js';
 import { assertValidTopic } from '../../hub/message.js';
 import type { AdapterContext } from '../../http/context.js';
 import { encodeEvent } from '../../sse/encode.js';
@@ -38,7 +39,7 @@ export function registerSubscribeRoute(app: FastifyInstance, context: AdapterCon
       reply,
       context,
       // Private updates (published through Mercure) only reach tokens granted all their topics.
-      selector: { api: 'messages', topics: [topic], accepts: (message) => authorizer.mayReceive(principal, message) },
+      selector: new AuthorizedSelector('messages', [topic], authorizer, principal),
       cursorTopics: [topic],
       lastEventId,
       expiresAt: principal.expiresAt,
