@@ -3,9 +3,9 @@
  * to CPU 1), one after the other, and prints one table of absolute figures and ratios. Results
  * go to bench/results/<time>.{json,md} and the latest table into bench/README.md.
  *
- *   npm run bench                                   everything (8–14 minutes)
+ *   npm run bench                                   the default peers (8–14 minutes)
  *   npm run bench -- --quick                        a 2–3 minute smoke run
- *   npm run bench -- --only sse-relay-memory,nchan  some peers
+ *   npm run bench -- --only sse-relay-memory,nchan  some peers (also those not run by default)
  *   npm run bench -- --scenario fanout-10k          some steps (exact names or prefixes)
  *   npm run bench -- --cpu-prof                     also write V8 CPU profiles of Node peers
  *   npm run bench -- --duration 20                  measured window of every step, in seconds
@@ -18,11 +18,11 @@
 import { execFileSync, spawn } from 'node:child_process';
 import { cpus, loadavg } from 'node:os';
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import net from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { PhasePlan, PhaseResult } from './loadgen/plan.js';
+import { freePort } from './peers/free-port.js';
 import { canPin, PEERS, type PeerAdapter } from './peers/peers.js';
 import { formatSummary, summarizeProfile } from './profile-summary.js';
 import { renderContext, renderMarkdown, type BenchRun } from './report.js';
@@ -99,7 +99,7 @@ if (!pinned) log('warning: cannot pin to CPUs 0 and 1 (taskset or a second core 
 const fdLimit = Number(shell('ulimit -Hn'));
 if (fdLimit < 12_000) log(`warning: the hard limit of open files is ${fdLimit}: 10,000 subscriptions need about 10,100 in each process`);
 
-const selectedPeers = args.only ? PEERS.filter((p) => args.only!.includes(p.name)) : [...PEERS];
+const selectedPeers = args.only ? PEERS.filter((p) => args.only!.includes(p.name)) : PEERS.filter((p) => p.defaultRun !== false);
 for (const name of args.only ?? []) if (!PEERS.some((p) => p.name === name)) log(`warning: no peer named ${name} (peers: ${PEERS.map((p) => p.name).join(', ')})`);
 const phases = selectSteps(buildPhases(args.quick, args.durationMs), args.scenarios);
 if (phases.length === 0 || selectedPeers.length === 0) {
@@ -181,7 +181,7 @@ async function runPhaseWithRetries(peer: PeerAdapter, phase: PhaseSpec): Promise
   return best;
 }
 
-/** One fresh server, one load-generator process. */
+/** One fresh server (all its processes), one load-generator process. */
 async function runPhaseOn(peer: PeerAdapter, phase: PhaseSpec): Promise<PhaseResult> {
   const workDir = mkdtempSync(path.join(tmpdir(), `sse-bench-${peer.name}-`));
   const port = await freePort();
@@ -191,11 +191,10 @@ async function runPhaseOn(peer: PeerAdapter, phase: PhaseSpec): Promise<PhaseRes
   try {
     const plan: PhasePlan = {
       ...phase,
-      host: '127.0.0.1',
-      port,
+      targets: server.endpoints,
       subscribePath: peer.subscribePath,
       publishPath: peer.publishPath,
-      serverPid: server.pid,
+      serverPids: server.pids,
       serverCore: pinned ? Number(SERVER_CPU) : undefined,
       loadgenCore: pinned ? Number(LOADGEN_CPU) : undefined,
     };
@@ -276,14 +275,3 @@ function shell(command: string, arg?: string): string {
   }
 }
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      const port = typeof address === 'object' && address ? address.port : 0;
-      server.close(() => resolve(port));
-    });
-  });
-}

@@ -4,7 +4,7 @@
  */
 import type { LoadStepPlan } from './loadgen/plan.js';
 
-/** A phase before it is bound to a peer (host, port, paths and pid come from the adapter). */
+/** A phase before it is bound to a peer (endpoints, paths and pids come from the adapter). */
 export interface PhaseSpec {
   readonly phase: string;
   readonly subscriptions?: { readonly topics: readonly string[]; readonly perTopic: number };

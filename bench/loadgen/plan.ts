@@ -1,15 +1,27 @@
 /** What the orchestrator asks the load generator to do, and what it answers (JSON both ways). */
 
+/** Where one node of the server under test listens. */
+export interface Endpoint {
+  readonly host: string;
+  readonly port: number;
+}
+
 /** One server under test, and one group of measurements against it. */
 export interface PhasePlan {
   readonly phase: string;
-  readonly host: string;
-  readonly port: number;
+  /**
+   * The server's nodes (one for most peers; two hubs for a cluster). Subscribers and publishing
+   * connections are spread round-robin over them (see SubscriberPool and Publisher).
+   */
+  readonly targets: readonly Endpoint[];
   /** Paths with `{id}` where the topic goes. */
   readonly subscribePath: string;
   readonly publishPath: string;
-  /** The server's process (its children are counted too: nginx's worker). */
-  readonly serverPid: number;
+  /**
+   * The server's processes: CPU, memory and run-queue figures are summed over them and their
+   * children (nginx's worker; both hubs and their redis-server).
+   */
+  readonly serverPids: readonly number[];
   /** CPUs the server and the load generator are pinned to, when pinned (for /proc/stat). */
   readonly serverCore?: number | undefined;
   readonly loadgenCore?: number | undefined;
@@ -33,7 +45,10 @@ export interface LoadStepPlan {
   readonly mode: 'rate' | 'saturated';
   readonly rate?: number | undefined;
   readonly window?: number | undefined;
-  /** Publishing connections, and requests in flight per connection (pipelining above 1). */
+  /**
+   * Publishing connections (at least one per target, at most one per topic unless more are
+   * needed to reach every target), and requests in flight per connection (pipelining above 1).
+   */
   readonly connections: number;
   readonly pipeline: number;
   readonly warmupMs: number;
@@ -52,6 +67,17 @@ export interface LatencySummary {
   readonly p50: number | null;
   readonly p99: number | null;
   readonly max: number | null;
+}
+
+/** What one node of the server saw in a step. */
+export interface TargetResult {
+  readonly endpoint: string;
+  /** Subscriptions on it still open at the end of the step. */
+  readonly subscribers: number;
+  /** Publishes it acknowledged. */
+  readonly published: number;
+  /** Deliveries its subscribers received. */
+  readonly delivered: number;
 }
 
 export interface StepResult {
@@ -78,6 +104,8 @@ export interface StepResult {
   readonly outOfOrder: number;
   readonly strays: number;
   readonly subscribersClosed: number;
+  /** Per node of the server, in the order of the plan's targets. */
+  readonly targets: readonly TargetResult[];
   readonly latencyUs: LatencySummary;
   readonly serverCpuPercent: number;
   /**
@@ -88,7 +116,9 @@ export interface StepResult {
   readonly serverCoreBusyPercent: number | null;
   /**
    * Share of the window the server (or the load generator) was ready to run but waited for its
-   * core, held off by other processes (main threads' run-queue wait from schedstat).
+   * core, held off by other processes (main threads' run-queue wait from schedstat; for a server
+   * of several processes, a lower bound that leaves out their waiting for each other: see
+   * heldOffNs).
    */
   readonly serverWaitPercent: number;
   readonly loadgenWaitPercent: number;

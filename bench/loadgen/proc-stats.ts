@@ -1,6 +1,7 @@
 /**
- * CPU time and resident memory of a server process and its children (nginx's master and worker)
- * from /proc, so the figures come from the kernel and not from the server's own report.
+ * CPU time and resident memory of a server's processes and their children (nginx's master and
+ * worker; two hubs and their redis-server) from /proc, so the figures come from the kernel and
+ * not from the server's own report.
  */
 import { readdirSync, readFileSync } from 'node:fs';
 
@@ -9,6 +10,11 @@ const CLOCK_TICKS = 100;
 
 /** `pid` and all its descendants that are alive now. */
 export function processTree(pid: number): number[] {
+  return processTrees([pid]);
+}
+
+/** Every one of `pids` and all their descendants that are alive now, each once. */
+export function processTrees(pids: readonly number[]): number[] {
   const children = new Map<number, number[]>();
   for (const entry of readdirSync('/proc')) {
     if (!/^\d+$/.test(entry)) continue;
@@ -19,14 +25,15 @@ export function processTree(pid: number): number[] {
     if (!list) children.set(ppid, (list = []));
     list.push(Number(entry));
   }
-  const tree: number[] = [];
-  const todo = [pid];
+  const tree = new Set<number>();
+  const todo = [...pids];
   while (todo.length > 0) {
     const next = todo.pop()!;
-    tree.push(next);
+    if (tree.has(next)) continue;
+    tree.add(next);
     todo.push(...(children.get(next) ?? []));
   }
-  return tree;
+  return [...tree];
 }
 
 /** User plus system CPU time of the processes, in microseconds (10 ms resolution). */
@@ -85,13 +92,45 @@ export function coreTicks(cpu: number): { busy: number; total: number } {
  */
 export function runQueueWaitNs(pids: readonly number[]): number {
   let ns = 0;
-  for (const pid of pids) {
-    try {
-      const fields = readFileSync(`/proc/${pid}/task/${pid}/schedstat`, 'latin1').trim().split(' ');
-      ns += Number(fields[1] ?? 0);
-    } catch {
-      // The process ended.
-    }
-  }
+  for (const pid of pids) ns += mainThreadWaitNs(pid);
   return ns;
+}
+
+function mainThreadWaitNs(pid: number): number {
+  try {
+    const fields = readFileSync(`/proc/${pid}/task/${pid}/schedstat`, 'latin1').trim().split(' ');
+    return Number(fields[1] ?? 0);
+  } catch {
+    return 0; // The process ended.
+  }
+}
+
+/** CPU time (µs) and main-thread run-queue wait (ns) of each process, at one moment. */
+export interface ProcessSample {
+  readonly cpuUs: readonly number[];
+  readonly waitNs: readonly number[];
+}
+
+export function sampleProcesses(pids: readonly number[]): ProcessSample {
+  return { cpuUs: pids.map((pid) => cpuMicros([pid])), waitNs: pids.map(mainThreadWaitNs) };
+}
+
+/**
+ * How long work outside the set held the processes off their core between two samples (of
+ * the same pids), in ns: a lower bound. Processes of one server pinned to one core (two hubs
+ * and their redis-server) also wait for each other, which is no contention from outside. While
+ * process i waited, either a sibling ran (at most the siblings' CPU time in all) or something
+ * else did: so i's wait minus its siblings' CPU time is outside work, and the largest such
+ * figure over the set is the bound. With one busy process (a Node server, nginx's worker beside
+ * an idle master) it is that process's wait, as before.
+ */
+export function heldOffNs(before: ProcessSample, after: ProcessSample): number {
+  const cpuNs = after.cpuUs.map((us, i) => (us - before.cpuUs[i]!) * 1000);
+  const total = cpuNs.reduce((a, b) => a + b, 0);
+  let bound = 0;
+  for (let i = 0; i < cpuNs.length; i++) {
+    const waited = after.waitNs[i]! - before.waitNs[i]!;
+    bound = Math.max(bound, waited - (total - cpuNs[i]!));
+  }
+  return bound;
 }

@@ -1,8 +1,13 @@
 /**
  * Publishes over keep-alive HTTP/1.1 connections on raw sockets, several requests per write when
- * more than one is due (pipelining), and matches answers to requests in order. Each connection
- * owns a fixed subset of the topics, so the messages of one topic always travel on one
- * connection and the hub sees them in `seq` order.
+ * more than one is due (pipelining), and matches answers to requests in order.
+ *
+ * Connections are spread round-robin over the targets (the nodes of a peer), at least one per
+ * target, so every node receives publishes. Each connection owns a fixed subset of the topics
+ * and numbers each topic's messages itself (its index is the payload's `lane`): on one
+ * connection the hub sees a topic's messages in `seq` order. When there are fewer topics than
+ * connections (one fan-out topic, two nodes) a topic is published on several connections, each
+ * with its own `seq` sequence; no order is defined between them.
  */
 import net from 'node:net';
 import { performance } from 'node:perf_hooks';
@@ -20,6 +25,10 @@ export interface PublishTarget {
 
 class Connection {
   socket!: net.Socket;
+  /** Request head of each of `topics`, addressed to this connection's target. */
+  private readonly heads: string[];
+  /** Messages sent in the current step, per topic of `topics` (the last `seq` used). */
+  private readonly seq: Uint32Array;
   /** Requests written and not yet answered: topic and send time, in order. */
   private readonly inflightTopic: number[] = [];
   private readonly inflightSentUs: number[] = [];
@@ -32,9 +41,22 @@ class Connection {
 
   constructor(
     private readonly publisher: Publisher,
+    /** This connection's index: the payload's `lane`. */
+    readonly lane: number,
+    /** Index of the target it publishes to. */
+    readonly target: number,
     readonly topics: readonly number[],
   ) {
+    const { host, port, path } = publisher.targets[target]!;
+    this.heads = topics.map(
+      (t) => `POST ${path(publisher.topicNames[t]!)} HTTP/1.1\r\nHost: ${host}:${port}\r\nContent-Type: text/plain\r\nContent-Length: ${PAYLOAD_SIZE}\r\n\r\n`,
+    );
+    this.seq = new Uint32Array(topics.length);
     this.connected = this.open();
+  }
+
+  resetStep(): void {
+    this.seq.fill(0);
   }
 
   /**
@@ -43,7 +65,7 @@ class Connection {
    */
   private open(): Promise<void> {
     const publisher = this.publisher;
-    const { host, port } = publisher.target;
+    const { host, port } = publisher.targets[this.target]!;
     const socket = net.connect({ host, port });
     this.socket = socket;
     socket.setNoDelay(true);
@@ -97,10 +119,11 @@ class Connection {
     const nowUs = Math.round(performance.now() * 1000);
     let text = '';
     for (let k = 0; k < count; k++) {
-      const topic = this.topics[this.cursor]!;
-      this.cursor = (this.cursor + 1) % this.topics.length;
-      const seq = ++p.sentByTopic[topic]!;
-      text += p.requestHead[topic]! + encodePayload(p.step, seq, nowUs, PAYLOAD_SIZE);
+      const index = this.cursor;
+      const topic = this.topics[index]!;
+      this.cursor = (index + 1) % this.topics.length;
+      const seq = ++this.seq[index]!;
+      text += this.heads[index]! + encodePayload(p.step, this.lane, seq, nowUs, PAYLOAD_SIZE);
       this.inflightTopic.push(topic);
       this.inflightSentUs.push(nowUs);
     }
@@ -125,6 +148,7 @@ class Connection {
     if (status >= 200 && status < 300) {
       p.acked++;
       p.ackedByTopic[topic]!++;
+      p.ackedByTarget[this.target]!++;
       if (sentUs >= p.windowStartUs && sentUs < p.windowEndUs) {
         p.latency.record(performance.now() * 1000 - sentUs);
         p.ackedInWindow++;
@@ -144,9 +168,9 @@ class Connection {
 
 /** A set of publishing connections and their counters for the current step. */
 export class Publisher {
-  readonly requestHead: string[];
-  readonly sentByTopic: Uint32Array;
   readonly ackedByTopic: Uint32Array;
+  /** Acknowledged publishes per target, in the current step. */
+  readonly ackedByTarget: Uint32Array;
   step = 0;
   sent = 0;
   acked = 0;
@@ -164,22 +188,25 @@ export class Publisher {
   private readonly connections: Connection[] = [];
   private nextConnection = 0;
 
+  /**
+   * `connectionCount` connections (no more than there are topics), but at least one per target:
+   * connection `c` publishes to target `c % targets.length`.
+   */
   constructor(
-    readonly target: PublishTarget,
+    readonly targets: readonly PublishTarget[],
     readonly topicNames: readonly string[],
     connectionCount: number,
   ) {
-    this.requestHead = topicNames.map(
-      (name) =>
-        `POST ${target.path(name)} HTTP/1.1\r\nHost: ${target.host}:${target.port}\r\nContent-Type: text/plain\r\nContent-Length: ${PAYLOAD_SIZE}\r\n\r\n`,
-    );
-    this.sentByTopic = new Uint32Array(topicNames.length);
+    if (targets.length === 0) throw new Error('no target to publish to');
     this.ackedByTopic = new Uint32Array(topicNames.length);
-    const count = Math.min(connectionCount, topicNames.length);
+    this.ackedByTarget = new Uint32Array(targets.length);
+    const topicCount = topicNames.length;
+    const count = topicCount === 0 ? 0 : Math.max(Math.min(connectionCount, topicCount), targets.length);
     for (let c = 0; c < count; c++) {
       const topics: number[] = [];
-      for (let t = c; t < topicNames.length; t += count) topics.push(t);
-      this.connections.push(new Connection(this, topics));
+      if (topicCount >= count) for (let t = c; t < topicCount; t += count) topics.push(t);
+      else topics.push(c % topicCount);
+      this.connections.push(new Connection(this, c, c % targets.length, topics));
     }
   }
 
@@ -208,8 +235,9 @@ export class Publisher {
     this.acked = 0;
     this.ackedInWindow = 0;
     this.failed = 0;
-    this.sentByTopic.fill(0);
     this.ackedByTopic.fill(0);
+    this.ackedByTarget.fill(0);
+    for (const c of this.connections) c.resetStep();
     this.latency = new LatencyHistogram();
     this.windowStartUs = Number.POSITIVE_INFINITY;
     this.windowEndUs = Number.POSITIVE_INFINITY;
@@ -217,17 +245,22 @@ export class Publisher {
 
   /**
    * Sends up to `budget` publishes, at most `pipeline` in flight per connection, spreading
-   * them over the connections. Returns how many were sent.
+   * them over the connections. With several targets no connection takes more than its even
+   * share of one budget, so that every node gets its part of the publishes (a saturated step's
+   * budget comes in bursts that would otherwise land on whichever connection is next); with
+   * one target a burst stays on one connection, pipelined, as it always did. Returns how many
+   * were sent.
    */
   fill(budget: number, pipeline: number): number {
     let sent = 0;
     const count = this.connections.length;
+    const share = this.targets.length > 1 ? Math.ceil(budget / count) : budget;
     // Start after the connection the last fill ended on, so a small budget is spread out.
     for (let k = 0; k < count && sent < budget; k++) {
       const index = (this.nextConnection + k) % count;
       const c = this.connections[index]!;
       if (c.closed) continue;
-      const n = Math.min(pipeline - c.inflight, budget - sent);
+      const n = Math.min(pipeline - c.inflight, budget - sent, share);
       if (n <= 0) continue;
       c.send(n);
       sent += n;

@@ -5,8 +5,8 @@
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { LatencyHistogram } from './histogram.js';
-import type { IdleMemoryResult, LatencySummary, LoadStepPlan, PhasePlan, PhaseResult, StepResult } from './plan.js';
-import { coreTicks, cpuMicros, processTree, rssBytes, runQueueWaitNs } from './proc-stats.js';
+import type { IdleMemoryResult, LatencySummary, LoadStepPlan, PhasePlan, PhaseResult, StepResult, TargetResult } from './plan.js';
+import { coreTicks, heldOffNs, processTrees, rssBytes, runQueueWaitNs, sampleProcesses } from './proc-stats.js';
 import { Publisher } from './publisher.js';
 import { SubscriberPool } from './subscribers.js';
 
@@ -21,13 +21,17 @@ export type Log = (line: string) => void;
 
 export async function runPhase(plan: PhasePlan, log: Log): Promise<PhaseResult> {
   const pathOf = (template: string) => (id: string) => template.replace('{id}', encodeURIComponent(id));
-  const target = { host: plan.host, port: plan.port };
-  const tree = processTree(plan.serverPid);
+  const tree = processTrees(plan.serverPids);
   const rssBefore = rssBytes(tree);
 
   const topics = plan.subscriptions?.topics ?? plan.publishTopics ?? [];
   const perTopic = plan.subscriptions?.perTopic ?? 0;
-  const pool = new SubscriberPool({ ...target, path: pathOf(plan.subscribePath) }, plan.subscriptions?.topics ?? [], perTopic);
+  const subscribePath = pathOf(plan.subscribePath);
+  const pool = new SubscriberPool(
+    plan.targets.map((t) => ({ host: t.host, port: t.port, path: subscribePath })),
+    plan.subscriptions?.topics ?? [],
+    perTopic,
+  );
   const requested = (plan.subscriptions?.topics.length ?? 0) * perTopic;
   const connectStart = performance.now();
   let subscribeError: string | null = null;
@@ -49,7 +53,7 @@ export async function runPhase(plan: PhasePlan, log: Log): Promise<PhaseResult> 
     const samples: number[] = [];
     for (let k = 0; k < 3; k++) {
       if (k > 0) await sleep(500);
-      samples.push(rssBytes(processTree(plan.serverPid)));
+      samples.push(rssBytes(processTrees(plan.serverPids)));
     }
     samples.sort((a, b) => a - b);
     const after = samples[1]!;
@@ -91,9 +95,13 @@ async function runStep(
 ): Promise<StepResult> {
   // A step over a partial set of subscriptions measures something else than it says.
   const notes: string[] = subscribeError ? [subscribeError] : [];
-  const publisher = new Publisher({ host: plan.host, port: plan.port, path: publishPath }, topics, step.connections);
+  const publisher = new Publisher(
+    plan.targets.map((t) => ({ host: t.host, port: t.port, path: publishPath })),
+    topics,
+    step.connections,
+  );
   await publisher.connect();
-  pool.resetStep(stepNumber);
+  pool.resetStep(stepNumber, publisher.connectionCount);
   publisher.resetStep(stepNumber);
   const counters = pool.counters;
   const perTopic = pool.perTopic;
@@ -144,16 +152,14 @@ async function runStep(
 
   await sleepUntil(windowStartMs);
   const cpu0 = process.cpuUsage();
-  const server0 = cpuMicros(tree);
-  const serverWait0 = runQueueWaitNs(tree);
+  const server0 = sampleProcesses(tree);
   const loadgenWait0 = runQueueWaitNs([process.pid]);
   const serverCore0 = plan.serverCore === undefined ? undefined : coreTicks(plan.serverCore);
   const loadgenCore0 = plan.loadgenCore === undefined ? undefined : coreTicks(plan.loadgenCore);
   const t0 = performance.now();
   await sleepUntil(windowEndMs);
   const cpu1 = process.cpuUsage(cpu0);
-  const server1 = cpuMicros(tree);
-  const serverWait1 = runQueueWaitNs(tree);
+  const server1 = sampleProcesses(tree);
   const loadgenWait1 = runQueueWaitNs([process.pid]);
   const busyPercent = (core: number | undefined, before: { busy: number; total: number } | undefined): number | null => {
     if (core === undefined || !before) return null;
@@ -198,7 +204,7 @@ async function runStep(
   const windowSeconds = (windowEndMs - windowStartMs) / 1000;
   const measuredSeconds = (t1 - t0) / 1000;
   const loadgenCpuPercent = ((cpu1.user + cpu1.system) / 1e6 / measuredSeconds) * 100;
-  const serverCpuUs = server1 - server0;
+  const serverCpuUs = sum(server1.cpuUs) - sum(server0.cpuUs);
   const deliveriesPerSecond = counters.deliveredInWindow / windowSeconds;
   const publishesPerSecond = publisher.ackedInWindow / windowSeconds;
   const targetRate = step.mode === 'rate' ? (step.rate ?? null) : null;
@@ -221,7 +227,7 @@ async function runStep(
   if (duplicates > 0) notes.push(`${duplicates} deliveries duplicated`);
   if (outOfOrder > 0) notes.push(`${outOfOrder} deliveries out of order`);
   const serverCpuPercent = (serverCpuUs / 1e6 / measuredSeconds) * 100;
-  const serverWaitPercent = ((serverWait1 - serverWait0) / 1e9 / measuredSeconds) * 100;
+  const serverWaitPercent = (heldOffNs(server0, server1) / 1e9 / measuredSeconds) * 100;
   const loadgenWaitPercent = ((loadgenWait1 - loadgenWait0) / 1e9 / measuredSeconds) * 100;
   const contended = serverWaitPercent > CONTENDED_WAIT_PERCENT || loadgenWaitPercent > CONTENDED_WAIT_PERCENT;
   if (contended) {
@@ -234,6 +240,18 @@ async function runStep(
   if (subscribersClosed > 0) notes.push(`${subscribersClosed} subscribers disconnected by the server`);
 
   const delivered = counters.delivered;
+  const subscribersOn = plan.targets.map(() => 0);
+  const deliveredOn = plan.targets.map(() => 0);
+  for (const sub of pool.subscriptions) {
+    if (!sub.closed) subscribersOn[sub.target]!++;
+    deliveredOn[sub.target]! += sub.received;
+  }
+  const targets: TargetResult[] = plan.targets.map((t, i) => ({
+    endpoint: `${t.host}:${t.port}`,
+    subscribers: subscribersOn[i]!,
+    published: publisher.ackedByTarget[i]!,
+    delivered: deliveredOn[i]!,
+  }));
   const result: StepResult = {
     step: step.step,
     phase: plan.phase,
@@ -255,6 +273,7 @@ async function runStep(
     outOfOrder,
     strays: counters.strays,
     subscribersClosed,
+    targets,
     latencyUs: summarize(counters.latency),
     serverCpuPercent,
     serverCoreBusyPercent,
@@ -272,10 +291,17 @@ async function runStep(
       `lost ${lost}, p50 ${fmtMs(result.latencyUs.p50)} p99 ${fmtMs(result.latencyUs.p99)} max ${fmtMs(result.latencyUs.max)}, ` +
       `server CPU ${result.serverCpuPercent.toFixed(0)}%${serverCoreBusyPercent === null ? '' : ` (its core ${serverCoreBusyPercent.toFixed(0)}% busy)`}, ` +
       `load generator CPU ${loadgenCpuPercent.toFixed(0)}%, waiting for a CPU: server ${serverWaitPercent.toFixed(0)}%, ` +
-      `load generator ${loadgenWaitPercent.toFixed(0)}%${valid ? '' : ' (INVALID)'}${contended ? ' (CONTENDED)' : ''}`,
+      `load generator ${loadgenWaitPercent.toFixed(0)}%${valid ? '' : ' (INVALID)'}${contended ? ' (CONTENDED)' : ''}` +
+      (targets.length > 1 ? `; per node ${targets.map((t) => `${t.endpoint}: ${t.subscribers} subscribers, ${t.published} publishes`).join(', ')}` : ''),
   );
   counters.onProgress = () => {};
   return result;
+}
+
+function sum(values: readonly number[]): number {
+  let total = 0;
+  for (const v of values) total += v;
+  return total;
 }
 
 function summarize(h: LatencyHistogram): LatencySummary {

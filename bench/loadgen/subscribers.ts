@@ -38,7 +38,8 @@ export class DeliveryCounters {
 
 // One buffer for every socket's reads: each read is parsed synchronously before the next one.
 const READ_BUFFER = Buffer.allocUnsafe(256 * 1024);
-const header: PayloadHeader = { step: 0, seq: 0, sentUs: 0 };
+const header: PayloadHeader = { step: 0, lane: 0, seq: 0, sentUs: 0 };
+const NO_LANES = new Uint32Array(0);
 
 /** One subscription. */
 export class Subscription implements SseReaderHandler {
@@ -46,8 +47,11 @@ export class Subscription implements SseReaderHandler {
   socket: net.Socket | undefined;
   /** Messages of the current step received. */
   received = 0;
-  /** Highest seq seen in the current step, and how often a seq was not the next one. */
-  lastSeq = 0;
+  /**
+   * Highest seq seen in the current step per publishing lane, and how often a seq was not the
+   * next one of its lane.
+   */
+  lastSeq: Uint32Array = NO_LANES;
   outOfOrder = 0;
   closed = false;
   error: string | undefined;
@@ -58,6 +62,8 @@ export class Subscription implements SseReaderHandler {
 
   constructor(
     readonly topic: number,
+    /** Index of the pool's target (node) it is opened on. */
+    readonly target: number,
     private readonly counters: DeliveryCounters,
     private readonly pool: SubscriberPool,
   ) {}
@@ -126,13 +132,15 @@ export class Subscription implements SseReaderHandler {
       return;
     }
     this.eventsSeen = true;
-    if (header.step !== counters.step) {
+    const lastSeq = this.lastSeq;
+    if (header.step !== counters.step || header.lane >= lastSeq.length) {
       counters.strays++;
       return;
     }
     this.received++;
-    if (header.seq !== this.lastSeq + 1) this.outOfOrder++;
-    if (header.seq > this.lastSeq) this.lastSeq = header.seq;
+    const last = lastSeq[header.lane]!;
+    if (header.seq !== last + 1) this.outOfOrder++;
+    if (header.seq > last) lastSeq[header.lane] = header.seq;
     counters.delivered++;
     const now = this.pool.nowUs;
     if (now >= counters.windowStartUs && now < counters.windowEndUs) counters.deliveredInWindow++;
@@ -153,7 +161,14 @@ export class Subscription implements SseReaderHandler {
   }
 }
 
-/** A set of subscriptions over `topics` topics, `perTopic` each. */
+/**
+ * A set of subscriptions over `topics` topics, `perTopic` each, spread over the targets (the
+ * nodes of a peer): subscriber `k` of topic `t` goes to target `(k + ⌊t / n⌋) % n`. With many
+ * subscribers per topic each node holds its share of every topic's; with one per topic (where
+ * `k % n` alone would put them all on the first node) topics alternate in pairs, so that about
+ * half of them have their subscriber on another node than the one their publishes go to (the
+ * publisher sends topic `t` to target `t % n` when its connection count is a multiple of `n`).
+ */
 export class SubscriberPool {
   readonly subscriptions: Subscription[] = [];
   readonly counters = new DeliveryCounters();
@@ -162,10 +177,12 @@ export class SubscriberPool {
   closedCount = 0;
 
   constructor(
-    readonly target: SubscribeTarget,
+    readonly targets: readonly SubscribeTarget[],
     readonly topicNames: readonly string[],
     readonly perTopic: number,
-  ) {}
+  ) {
+    if (targets.length === 0) throw new Error('no target to subscribe to');
+  }
 
   get size(): number {
     return this.subscriptions.length;
@@ -178,8 +195,9 @@ export class SubscriberPool {
    */
   async open(concurrency = 200, timeoutMs = 20_000): Promise<{ failed: number; firstError: string | undefined }> {
     const todo: Subscription[] = [];
+    const n = this.targets.length;
     for (let t = 0; t < this.topicNames.length; t++) {
-      for (let k = 0; k < this.perTopic; k++) todo.push(new Subscription(t, this.counters, this));
+      for (let k = 0; k < this.perTopic; k++) todo.push(new Subscription(t, (k + Math.floor(t / n)) % n, this.counters, this));
     }
     this.subscriptions.push(...todo);
     let next = 0;
@@ -188,7 +206,7 @@ export class SubscriberPool {
     const worker = async (): Promise<void> => {
       while (next < todo.length) {
         const sub = todo[next++]!;
-        if (!(await sub.open(this.target, this.topicNames[sub.topic]!, timeoutMs))) {
+        if (!(await sub.open(this.targets[sub.target]!, this.topicNames[sub.topic]!, timeoutMs))) {
           failed++;
           firstError ??= sub.error;
         }
@@ -198,8 +216,8 @@ export class SubscriberPool {
     return { failed, firstError };
   }
 
-  /** Starts counting a new step. */
-  resetStep(step: number): void {
+  /** Starts counting a new step, published on `lanes` connections. */
+  resetStep(step: number, lanes: number): void {
     const c = this.counters;
     c.step = step;
     c.delivered = 0;
@@ -210,7 +228,8 @@ export class SubscriberPool {
     c.windowEndUs = Number.POSITIVE_INFINITY;
     for (const sub of this.subscriptions) {
       sub.received = 0;
-      sub.lastSeq = 0;
+      if (sub.lastSeq.length === lanes) sub.lastSeq.fill(0);
+      else sub.lastSeq = new Uint32Array(lanes);
       sub.outOfOrder = 0;
     }
   }

@@ -8,12 +8,14 @@ import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import type { Endpoint } from '../loadgen/plan.js';
 
 /** dist/ of this build: dist/bench/peers → dist. */
 const DIST = fileURLToPath(new URL('../../', import.meta.url));
 const RELAY_CLI = path.join(DIST, 'src/cli/main.js');
 
 export interface PeerStartContext {
+  /** The port of its (first) endpoint; a peer with more endpoints picks free ports for them. */
   readonly port: number;
   /** A fresh directory for this start (data, config, logs, profiles). */
   readonly workDir: string;
@@ -26,8 +28,11 @@ export interface PeerStartContext {
 }
 
 export interface RunningPeer {
-  /** The process whose tree is measured. */
-  readonly pid: number;
+  /** Where it listens: one endpoint per node (one for every peer but a cluster). */
+  readonly endpoints: readonly Endpoint[];
+  /** The processes whose trees are measured (CPU, memory and run-queue wait summed). */
+  readonly pids: readonly number[];
+  /** Stops every process it started. */
   stop(): Promise<void>;
 }
 
@@ -37,6 +42,11 @@ export interface PeerAdapter {
   /** Paths with `{id}` where the topic goes. */
   readonly subscribePath: string;
   readonly publishPath: string;
+  /**
+   * False: only run when named with `--only` (a variant that would lengthen the default run
+   * past its time budget). Default true.
+   */
+  readonly defaultRun?: boolean;
   /** Why the peer cannot run on this machine; undefined when it can. May install it. */
   unavailable(): string | undefined;
   start(context: PeerStartContext): Promise<RunningPeer>;
@@ -68,7 +78,7 @@ function relayPeer(name: string, store: 'memory' | 'sqlite'): PeerAdapter {
       const args = existsSync(RELAY_CLI)
         ? [...profile, RELAY_CLI, 'serve', ...common, '--log-level', 'silent', ...relayLimitFlags()]
         : [...profile, path.join(DIST, 'bench/peers/sse-relay-server.js'), ...common];
-      return startProcess(cpu, nice, process.execPath, args, port, name);
+      return startProcess(cpu, nice, process.execPath, args, port, name).then(single);
     },
   };
 }
@@ -99,7 +109,7 @@ function nodePeer(name: string, description: string, script: string): PeerAdapte
     unavailable: () => (existsSync(file) ? undefined : `${file} not built`),
     start: ({ port, cpu, cpuProfileDir, nice }) => {
       const profile = cpuProfileDir ? ['--cpu-prof', '--cpu-prof-dir', cpuProfileDir] : [];
-      return startProcess(cpu, nice, process.execPath, [...profile, file, '--port', String(port)], port, name);
+      return startProcess(cpu, nice, process.execPath, [...profile, file, '--port', String(port)], port, name).then(single);
     },
   };
 }
@@ -120,7 +130,7 @@ function nchanPeer(): PeerAdapter {
       const conf = path.join(workDir, 'nginx.conf');
       for (const dir of ['body', 'proxy', 'fastcgi', 'uwsgi', 'scgi']) mkdirSync(path.join(workDir, dir), { recursive: true });
       writeFileSync(conf, nchanConfig(port, workDir));
-      return startProcess(cpu, nice, 'nginx', ['-p', workDir, '-c', conf, '-e', path.join(workDir, 'error.log')], port, 'nchan');
+      return startProcess(cpu, nice, 'nginx', ['-p', workDir, '-c', conf, '-e', path.join(workDir, 'error.log')], port, 'nchan').then(single);
     },
   };
 }
@@ -185,6 +195,17 @@ http {
 `;
 }
 
+/** One started server process. */
+interface ServerProcess {
+  readonly pid: number;
+  stop(): Promise<void>;
+}
+
+/** A peer of one process listening on one port of loopback. */
+function single(server: ServerProcess & { readonly port: number }): RunningPeer {
+  return { endpoints: [{ host: '127.0.0.1', port: server.port }], pids: [server.pid], stop: () => server.stop() };
+}
+
 /**
  * Spawns `taskset -c cpu command args` with the soft limit of open files raised to the hard one,
  * and resolves once `port` accepts connections.
@@ -196,7 +217,7 @@ async function startProcess(
   args: string[],
   port: number,
   name: string,
-): Promise<RunningPeer> {
+): Promise<ServerProcess & { readonly port: number }> {
   const niceness = nice === undefined ? [] : ['nice', '-n', String(nice)];
   const pin = cpu === undefined ? [] : ['taskset', '-c', cpu];
   const child = spawn('sh', ['-c', 'ulimit -n "$(ulimit -Hn)" 2>/dev/null; exec "$@"', 'sh', ...niceness, ...pin, command, ...args], {
@@ -219,7 +240,7 @@ async function startProcess(
     await new Promise((r) => setTimeout(r, 50));
   }
   // sh, nice and taskset exec the command, so the child's pid is the server's.
-  return { pid: child.pid!, stop: () => stopProcess(child, exited) };
+  return { pid: child.pid!, port, stop: () => stopProcess(child, exited) };
 }
 
 async function stopProcess(child: ChildProcess, exited: Promise<void>): Promise<void> {

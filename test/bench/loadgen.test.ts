@@ -7,71 +7,17 @@
  * message must be caught.
  */
 import assert from 'node:assert/strict';
-import net from 'node:net';
 import { after, describe, test } from 'node:test';
 import { HttpResponseSplitter } from '../../bench/loadgen/http-responses.js';
 import { LatencyHistogram } from '../../bench/loadgen/histogram.js';
 import { decodePayload, encodePayload, PAYLOAD_SIZE, type PayloadHeader } from '../../bench/loadgen/payload.js';
 import type { PhasePlan } from '../../bench/loadgen/plan.js';
 import { runPhase } from '../../bench/loadgen/runner.js';
-import { SseReader } from '../../bench/loadgen/sse-reader.js';
-
-/** A small deterministic PRNG (mulberry32), so a failure can be replayed. */
-function random(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-const LINE_ENDS = ['\n', '\r\n', '\r'] as const;
-
-/** One event with awkward but legal extras around the data line. */
-function frame(rand: () => number, id: number, data: string): string {
-  const le = LINE_ENDS[Math.floor(rand() * 3)]!;
-  let out = '';
-  if (rand() < 0.3) out += `: comment ${id}${le}`;
-  if (rand() < 0.7) out += `id: ${id}${le}`;
-  if (rand() < 0.3) out += `event: message${le}`;
-  if (rand() < 0.2) out += `retry: 1000${le}`;
-  if (rand() < 0.2) out += `unknownfield${le}`;
-  out += rand() < 0.5 ? `data: ${data}${le}` : `data:${data}${le}`;
-  if (rand() < 0.2) out += `data: second line${le}`;
-  return `${out}${le}`;
-}
-
-/** Wraps bytes in chunked transfer encoding, in chunks of random sizes, some with extensions. */
-function chunk(rand: () => number, body: Buffer): Buffer {
-  const parts: Buffer[] = [];
-  let i = 0;
-  while (i < body.length) {
-    const n = Math.min(body.length - i, 1 + Math.floor(rand() * 40));
-    const ext = rand() < 0.1 ? ';x=1' : '';
-    const size = rand() < 0.5 ? n.toString(16) : n.toString(16).toUpperCase();
-    parts.push(Buffer.from(`${size}${ext}\r\n`), body.subarray(i, i + n), Buffer.from('\r\n'));
-    i += n;
-  }
-  return Buffer.concat(parts);
-}
-
-/** Cuts bytes into pieces of 1 to `max` bytes. */
-function pieces(rand: () => number, bytes: Buffer, max: number): Buffer[] {
-  const out: Buffer[] = [];
-  let i = 0;
-  while (i < bytes.length) {
-    const n = 1 + Math.floor(rand() * max);
-    out.push(bytes.subarray(i, i + n));
-    i += n;
-  }
-  return out;
-}
+import { DATA_PREFIX_BYTES, SseReader } from '../../bench/loadgen/sse-reader.js';
+import { chunk, frame, pieces, random, startAwkwardHub, type AwkwardHub } from './awkward-hub.js';
 
 describe('SseReader', () => {
-  const header: PayloadHeader = { step: 0, seq: 0, sentUs: 0 };
+  const header: PayloadHeader = { step: 0, lane: 0, seq: 0, sentUs: 0 };
 
   for (const chunked of [true, false]) {
     for (const max of [1, 3, 17, 4096]) {
@@ -79,7 +25,7 @@ describe('SseReader', () => {
         const rand = random(max * (chunked ? 7 : 13));
         let body = ': hi\n\ndata: Subscribed to id x\n\n';
         const count = 300;
-        for (let seq = 1; seq <= count; seq++) body += frame(rand, seq, encodePayload(4, seq, 1000 + seq));
+        for (let seq = 1; seq <= count; seq++) body += frame(rand, seq, encodePayload(4, 1, seq, 1000 + seq));
         const head = `HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n${chunked ? 'Transfer-Encoding: chunked\r\n' : ''}\r\n`;
         const bytes = Buffer.concat([Buffer.from(head), chunked ? chunk(rand, Buffer.from(body)) : Buffer.from(body)]);
 
@@ -94,6 +40,7 @@ describe('SseReader', () => {
           onEvent: (data, length) => {
             if (decodePayload(data, length, header)) {
               assert.equal(header.step, 4);
+              assert.equal(header.lane, 1);
               assert.equal(header.sentUs, 1000 + header.seq);
               seen.push(header.seq);
             } else {
@@ -163,123 +110,31 @@ describe('LatencyHistogram', () => {
 
 describe('payload', () => {
   test(`is ${PAYLOAD_SIZE} bytes and decodes, also JSON-quoted`, () => {
-    const text = encodePayload(7, 123, 456789);
+    const text = encodePayload(7, 12, 123, 456789);
     assert.equal(Buffer.byteLength(text), PAYLOAD_SIZE);
-    const out: PayloadHeader = { step: 0, seq: 0, sentUs: 0 };
+    const out: PayloadHeader = { step: 0, lane: 0, seq: 0, sentUs: 0 };
     assert.ok(decodePayload(Buffer.from(`"${text}"`), 40, out));
-    assert.deepEqual(out, { step: 7, seq: 123, sentUs: 456789 });
+    assert.deepEqual(out, { step: 7, lane: 12, seq: 123, sentUs: 456789 });
     assert.equal(decodePayload(Buffer.from('Subscribed to id x'), 18, out), false);
   });
-});
 
-interface AwkwardHubOptions {
-  readonly chunked: boolean;
-  /** Subscriber index (in order of connection) that never gets message `seq` 3 of a topic. */
-  readonly dropFor?: number;
-  /** Subscriber index that gets message `seq` 3 twice. */
-  readonly duplicateFor?: number;
-}
-
-/**
- * A fake hub on the bench's two routes that frames everything as awkwardly as the protocol
- * allows: events are queued per subscriber and written in random pieces (1–40 bytes, or all
- * at once), one piece per event-loop turn, so reads split and merge at arbitrary places.
- */
-async function startAwkwardHub(options: AwkwardHubOptions): Promise<{ port: number; close(): Promise<void> }> {
-  const rand = random(options.chunked ? 1 : 2);
-  const topics = new Map<string, Subscriber[]>();
-  let subscriberCount = 0;
-  let nextId = 1;
-
-  class Subscriber {
-    private queue: Buffer[] = [];
-    private writing = false;
-    constructor(
-      readonly socket: net.Socket,
-      readonly index: number,
-    ) {}
-    send(text: string): void {
-      const body = Buffer.from(text);
-      this.queue.push(...pieces(rand, options.chunked ? chunk(rand, body) : body, rand() < 0.3 ? 4096 : 40));
-      if (!this.writing) {
-        this.writing = true;
-        setImmediate(() => this.pump());
-      }
-    }
-    private pump(): void {
-      // Sometimes one piece per turn (split reads), sometimes many at once (merged reads).
-      const n = rand() < 0.5 ? 1 : this.queue.length;
-      for (const piece of this.queue.splice(0, n)) if (!this.socket.destroyed) this.socket.write(piece);
-      if (this.queue.length > 0) setImmediate(() => this.pump());
-      else this.writing = false;
-    }
-  }
-
-  const server = net.createServer((socket) => {
-    socket.setNoDelay(true);
-    let buffer = Buffer.alloc(0);
-    socket.on('error', () => {});
-    socket.on('data', (data: Buffer) => {
-      buffer = Buffer.concat([buffer, data]);
-      for (;;) {
-        const end = buffer.indexOf('\r\n\r\n');
-        if (end < 0) return;
-        const head = buffer.subarray(0, end).toString('latin1');
-        const length = Number(/content-length: (\d+)/i.exec(head)?.[1] ?? 0);
-        if (buffer.length < end + 4 + length) return;
-        const body = buffer.subarray(end + 4, end + 4 + length).toString();
-        buffer = buffer.subarray(end + 4 + length);
-        const [method, path] = head.split(' ');
-        const sub = /^\/messages\/subscribe\/(.+)$/.exec(path ?? '');
-        if (method === 'GET' && sub) {
-          const subscriber = new Subscriber(socket, subscriberCount++);
-          const list = topics.get(sub[1]!) ?? [];
-          list.push(subscriber);
-          topics.set(sub[1]!, list);
-          socket.write(`HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n${options.chunked ? 'Transfer-Encoding: chunked\r\n' : ''}\r\n`);
-          subscriber.send(': hi\n\ndata: Subscribed\n\n');
-          continue;
-        }
-        const id = /^\/messages\/(.+)$/.exec(path ?? '')?.[1] ?? '';
-        const seq = Number(body.split(',')[1]);
-        for (const subscriber of topics.get(id) ?? []) {
-          if (seq === 3 && subscriber.index === options.dropFor) continue;
-          const event = frame(rand, nextId, body);
-          subscriber.send(seq === 3 && subscriber.index === options.duplicateFor ? event + event : event);
-        }
-        const answer = `{"id":"${nextId++}"}`;
-        // Answers alternate framings and are cut in two writes.
-        const text =
-          nextId % 2 === 0
-            ? `HTTP/1.1 200 OK\r\nContent-Length: ${answer.length}\r\n\r\n${answer}`
-            : `HTTP/1.1 201 Created\r\nTransfer-Encoding: chunked\r\n\r\n${answer.length.toString(16)}\r\n${answer}\r\n0\r\n\r\n`;
-        const cut = 1 + Math.floor(rand() * (text.length - 1));
-        socket.write(text.slice(0, cut));
-        socket.write(text.slice(cut));
-      }
-    });
+  test(`the largest header the bench produces fits the ${DATA_PREFIX_BYTES} data bytes the reader keeps`, () => {
+    // Step 99, lane 99, 10 million messages on one lane, a load generator up 27 hours.
+    const text = `"${encodePayload(99, 99, 9_999_999, 99_999_999_999)}"`;
+    const out: PayloadHeader = { step: 0, lane: 0, seq: 0, sentUs: 0 };
+    assert.ok(decodePayload(Buffer.from(text).subarray(0, DATA_PREFIX_BYTES), DATA_PREFIX_BYTES, out));
+    assert.deepEqual(out, { step: 99, lane: 99, seq: 9_999_999, sentUs: 99_999_999_999 });
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const port = (server.address() as net.AddressInfo).port;
-  return {
-    port,
-    close: () =>
-      new Promise((resolve) => {
-        server.close(() => resolve());
-        for (const list of topics.values()) for (const s of list) s.socket.destroy();
-      }),
-  };
-}
+});
 
 function plan(port: number, topics: string[], perTopic: number): PhasePlan {
   const base = { connections: 2, warmupMs: 100, durationMs: 400, drainTimeoutMs: 10_000, drainIdleMs: 500 };
   return {
     phase: 'awkward',
-    host: '127.0.0.1',
-    port,
+    targets: [{ host: '127.0.0.1', port }],
     subscribePath: '/messages/subscribe/{id}',
     publishPath: '/messages/{id}',
-    serverPid: process.pid,
+    serverPids: [process.pid],
     subscriptions: { topics, perTopic },
     steps: [
       { step: 'rate', mode: 'rate', rate: 50, pipeline: 4, ...base },
@@ -289,7 +144,7 @@ function plan(port: number, topics: string[], perTopic: number): PhasePlan {
 }
 
 describe('load generator against an awkward server', () => {
-  const hubs: { close(): Promise<void> }[] = [];
+  const hubs: AwkwardHub[] = [];
   after(async () => {
     for (const hub of hubs) await hub.close();
   });
@@ -314,7 +169,7 @@ describe('load generator against an awkward server', () => {
   }
 
   test('a dropped message is counted as lost', async () => {
-    const hub = await startAwkwardHub({ chunked: true, dropFor: 0 });
+    const hub = await startAwkwardHub({ chunked: true, drop: { subscriber: 0, lane: 0 } });
     hubs.push(hub);
     const result = await runPhase(plan(hub.port, ['a'], 3), () => {});
     for (const step of result.steps) {
@@ -326,7 +181,7 @@ describe('load generator against an awkward server', () => {
   });
 
   test('a repeated message is counted as a duplicate', async () => {
-    const hub = await startAwkwardHub({ chunked: false, duplicateFor: 1 });
+    const hub = await startAwkwardHub({ chunked: false, duplicate: { subscriber: 1, lane: 0 } });
     hubs.push(hub);
     const result = await runPhase(plan(hub.port, ['a'], 3), () => {});
     for (const step of result.steps) {
