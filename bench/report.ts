@@ -1,7 +1,7 @@
 /**
  * The side-by-side table: absolute figures per peer and ratios of sse-relay to each peer, as
  * Markdown (printed, written under bench/results/, and the latest into bench/README.md) and
- * JSON.
+ * JSON; below it, two hubs on Redis against one process on the embedded stores.
  */
 import type { IdleMemoryResult, StepResult } from './loadgen/plan.js';
 import { STEP_ORDER } from './scenarios.js';
@@ -23,6 +23,9 @@ export interface BenchRun {
 export const BASELINE = 'sse-relay-memory';
 const DURABLE = 'sse-relay-sqlite';
 const COMPARED = ['nchan', 'better-sse', 'express-article'];
+/** Two hub processes on one Redis, and the single hub on Redis (not run by default). */
+const CLUSTER = 'sse-relay-redis-2';
+const SINGLE_REDIS = 'sse-relay-redis';
 
 interface Metric {
   readonly label: string;
@@ -81,9 +84,25 @@ const METRICS_BY_STEP: Record<string, Metric[]> = {
   'publish-50': [PUBLISHES, PUB_P50, PUB_P99, CPU_PUBLISH],
 };
 
-/** The table as Markdown, with notes on invalid steps and losses below it. */
+/**
+ * The cluster comparison's rows: what the scenario asks (deliveries/s, p99 publish→receive)
+ * and the CPU it cost. Deliveries/s also for direct-1k (one delivery per publish), where the
+ * main table shows publishes/s.
+ */
+const CLUSTER_METRICS_BY_STEP: Record<string, Metric[]> = {
+  'latency-10k-1hz': [P99, CPU_DELIVERY],
+  'fanout-10k-rate': [DELIVERIES, P99, CPU_DELIVERY],
+  'fanout-10k-saturated': [DELIVERIES, P99, CPU_DELIVERY],
+  'fanout-1k-rate': [DELIVERIES, P99, CPU_DELIVERY],
+  'fanout-1k-saturated': [DELIVERIES, P99, CPU_DELIVERY],
+  'direct-1k-saturated': [DELIVERIES, P99, CPU_DELIVERY],
+};
+
+/** The tables as Markdown, with notes on invalid steps and losses below them. */
 export function renderMarkdown(run: BenchRun): string {
-  const peers = run.peers.map((p) => p.name);
+  // sse-relay's variants side by side, then the other peers, each group in run order.
+  const relay = (name: string): boolean => name.startsWith('sse-relay');
+  const peers = [...run.peers.filter((p) => relay(p.name)), ...run.peers.filter((p) => !relay(p.name))].map((p) => p.name);
   const ratioPeers = COMPARED.filter((p) => peers.includes(p));
   const header = ['scenario', 'metric', ...peers, ...ratioPeers.map((p) => `relay ÷ ${p}`), 'sqlite ÷ memory'];
   const lines = [`| ${header.join(' | ')} |`, `|${header.map(() => '---').join('|')}|`];
@@ -104,32 +123,80 @@ export function renderMarkdown(run: BenchRun): string {
     if (!any) continue;
     metrics.forEach((metric, index) => {
       const cells: string[] = [index === 0 ? stepName : '', `${metric.label} (${metric.better} is better)`];
-      for (const peer of peers) {
-        const result = run.results[peer]?.[stepName];
-        if (!result) {
-          const reason = run.peers.find((p) => p.name === peer)?.unavailable;
-          cells.push(reason ? 'n/a' : '–');
-          continue;
-        }
-        const value = metric.value(result);
-        let cell = value === null || Number.isNaN(value) ? '–' : metric.format(value);
-        if (index === 0) {
-          const s = step(result);
-          if (s && s.lost > 0) cell += ` (lost ${s.lost})`;
-          const flagged = !result.valid || result.notes.length > 0;
-          if (flagged) cell += ` ${noteMark(`${peer} ${stepName}: ${result.valid ? '' : 'INVALID: '}${result.notes.join('; ')}`)}`;
-          if (!result.valid) cell = `*${cell}*`;
-        }
-        cells.push(cell);
-      }
+      for (const peer of peers) cells.push(valueCell(run, peer, stepName, metric, index === 0 ? noteMark : undefined));
       for (const peer of ratioPeers) cells.push(ratio(run, BASELINE, peer, stepName, metric));
       cells.push(ratio(run, DURABLE, BASELINE, stepName, metric));
       lines.push(`| ${cells.join(' | ')} |`);
     });
   }
+  const cluster = renderClusterComparison(run, peers, noteMark);
   const unavailable = run.peers.filter((p) => p.unavailable).map((p) => `${p.name}: unavailable (${p.unavailable})`);
   const errors = run.errors.map((e) => `${e.peer} ${e.phase}: ${e.error}`);
-  return [lines.join('\n'), ...[...unavailable, ...errors, ...notes].map((n) => `\n${n}`)].join('\n') + '\n';
+  return [lines.join('\n'), ...(cluster ? [`\n${cluster}`] : []), ...[...unavailable, ...errors, ...notes].map((n) => `\n${n}`)].join('\n') + '\n';
+}
+
+/**
+ * Two hubs on one Redis next to one process on the embedded stores (memory, SQLite), and the
+ * single hub on Redis when it ran: the scenario of issue 5. Empty when the cluster did not run.
+ */
+function renderClusterComparison(run: BenchRun, allPeers: readonly string[], noteMark: (text: string) => string): string {
+  if (!run.results[CLUSTER]) return '';
+  const peers = [BASELINE, DURABLE, SINGLE_REDIS, CLUSTER].filter((p) => allPeers.includes(p));
+  const against = [DURABLE, BASELINE, SINGLE_REDIS].filter((p) => run.results[p]);
+  const short = (name: string): string => name.replace(/^sse-relay-/, '');
+  const header = ['scenario', 'metric', ...peers, ...against.map((p) => `${short(CLUSTER)} ÷ ${short(p)}`), `${CLUSTER} per node`];
+  const lines = [
+    `### Two hubs on one Redis vs one process on the embedded store`,
+    '',
+    `\`${CLUSTER}\`: two hub processes share one redis-server; every step's subscribers are split across the hubs and its publishes go to both. ` +
+      `All three processes run on the one server core the other peers get, so the ratios show what the Redis path costs on equal hardware, not what scaling out to more cores would gain.`,
+    '',
+    `| ${header.join(' | ')} |`,
+    `|${header.map(() => '---').join('|')}|`,
+  ];
+  for (const stepName of STEP_ORDER) {
+    const metrics = CLUSTER_METRICS_BY_STEP[stepName];
+    if (!metrics || !run.results[CLUSTER]?.[stepName]) continue;
+    metrics.forEach((metric, index) => {
+      const cells: string[] = [index === 0 ? stepName : '', `${metric.label} (${metric.better} is better)`];
+      for (const peer of peers) cells.push(valueCell(run, peer, stepName, metric, index === 0 ? noteMark : undefined));
+      for (const peer of against) cells.push(ratio(run, CLUSTER, peer, stepName, metric));
+      cells.push(index === 0 ? nodeSplit(run.results[CLUSTER]![stepName]!) : '');
+      lines.push(`| ${cells.join(' | ')} |`);
+    });
+  }
+  return lines.join('\n');
+}
+
+/** `subscribers a + b; publishes x + y` over the nodes of a step. */
+function nodeSplit(result: StepResult | IdleMemoryResult): string {
+  const targets = step(result)?.targets;
+  if (!targets || targets.length === 0) return '–';
+  const subscribers = targets.map((t) => t.subscribers).join(' + ');
+  const published = targets.map((t) => t.published).join(' + ');
+  return `subscribers ${subscribers}; publishes ${published}`;
+}
+
+/** A peer's figure; with `noteMark`, also its losses and a mark for its notes. */
+function valueCell(
+  run: BenchRun,
+  peer: string,
+  stepName: string,
+  metric: Metric,
+  noteMark: ((text: string) => string) | undefined,
+): string {
+  const result = run.results[peer]?.[stepName];
+  if (!result) return run.peers.find((p) => p.name === peer)?.unavailable ? 'n/a' : '–';
+  const value = metric.value(result);
+  let cell = value === null || Number.isNaN(value) ? '–' : metric.format(value);
+  if (noteMark) {
+    const s = step(result);
+    if (s && s.lost > 0) cell += ` (lost ${s.lost})`;
+    const flagged = !result.valid || result.notes.length > 0;
+    if (flagged) cell += ` ${noteMark(`${peer} ${stepName}: ${result.valid ? '' : 'INVALID: '}${result.notes.join('; ')}`)}`;
+    if (!result.valid) cell = `*${cell}*`;
+  }
+  return cell;
 }
 
 function ratio(run: BenchRun, numerator: string, denominator: string, stepName: string, metric: Metric): string {
@@ -153,6 +220,6 @@ export function renderContext(run: BenchRun): string {
     '',
     ...env,
     '',
-    `Ratios are ${BASELINE} ÷ peer (for “lower is better” rows a ratio under 1 favours sse-relay); “sqlite ÷ memory” is ${DURABLE} ÷ ${BASELINE}. Ratios in parentheses involve a step marked invalid, or a throughput or latency measured while other work took a large share of the server's core (“contended”; CPU µs and memory rows are not affected by it). Latencies are publish→receive over every delivery of the messages sent in the measured window.`,
+    `Ratios are ${BASELINE} ÷ peer (for “lower is better” rows a ratio under 1 favours sse-relay); “sqlite ÷ memory” is ${DURABLE} ÷ ${BASELINE}; in the Redis table, “redis-2 ÷ peer” is ${CLUSTER} ÷ that peer. Ratios in parentheses involve a step marked invalid, or a throughput or latency measured while other work took a large share of the server's core (“contended”; CPU µs and memory rows are not affected by it). Latencies are publish→receive over every delivery of the messages sent in the measured window.`,
   ].join('\n');
 }

@@ -3,9 +3,10 @@
  * to CPU 1), one after the other, and prints one table of absolute figures and ratios. Results
  * go to bench/results/<time>.{json,md} and the latest table into bench/README.md.
  *
- *   npm run bench                                   the default peers (8–14 minutes)
- *   npm run bench -- --quick                        a 2–3 minute smoke run
- *   npm run bench -- --only sse-relay-memory,nchan  some peers (also those not run by default)
+ *   npm run bench                                   the default peers (10–14 minutes)
+ *   npm run bench -- --quick                        a 3–4 minute smoke run
+ *   npm run bench -- --only sse-relay-memory,nchan  some peers (also those not run by default:
+ *                                                   sse-relay-redis)
  *   npm run bench -- --scenario fanout-10k          some steps (exact names or prefixes)
  *   npm run bench -- --cpu-prof                     also write V8 CPU profiles of Node peers
  *   npm run bench -- --duration 20                  measured window of every step, in seconds
@@ -136,6 +137,10 @@ for (const peer of selectedPeers) {
   }
 }
 
+// After the peers ran: a Redis peer installs redis-server when it is missing.
+if (selectedPeers.some((p) => p.name.startsWith('sse-relay-redis'))) {
+  environment['redis-server'] = /v=(\S+)/.exec(shell('/usr/bin/redis-server --version'))?.[1] ?? 'not installed';
+}
 environment['load average (1, 5, 15 min) at the end'] = loadavg().map((v) => v.toFixed(2)).join(', ');
 const run: BenchRun = {
   startedAt: new Date(started).toISOString(),

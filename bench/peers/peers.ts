@@ -4,11 +4,13 @@
  * two routes, so one load generator drives them all.
  */
 import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Endpoint } from '../loadgen/plan.js';
+import { freePort } from './free-port.js';
 
 /** dist/ of this build: dist/bench/peers → dist. */
 const DIST = fileURLToPath(new URL('../../', import.meta.url));
@@ -60,6 +62,9 @@ export const PEERS: readonly PeerAdapter[] = [
   nodePeer('better-sse', 'better-sse 0.16 broadcast channel on node:http', 'bench/peers/better-sse-server.js'),
   nodePeer('express-article', 'plain Express port of the article (Map of id → Set of res)', 'bench/peers/express-article.js'),
   nchanPeer(),
+  // Last, so that they do not push the main comparison past the bench's retry window.
+  redisPeer('sse-relay-redis-2', 2, true),
+  redisPeer('sse-relay-redis', 1, false),
 ];
 
 export function peerByName(name: string): PeerAdapter | undefined {
@@ -81,6 +86,83 @@ function relayPeer(name: string, store: 'memory' | 'sqlite'): PeerAdapter {
       return startProcess(cpu, nice, process.execPath, args, port, name).then(single);
     },
   };
+}
+
+const REDIS_SERVER = '/usr/bin/redis-server';
+let redisProblem: string | undefined | null = null;
+
+/**
+ * `hubs` sse-relay processes sharing one private redis-server (a fresh key prefix per start):
+ * the cluster set-up of the README. Every process, redis-server included, is pinned to the
+ * same single server core every other peer gets, so its figures compare equal hardware: they
+ * show what the Redis path costs, not what scaling out to more cores gains.
+ */
+function redisPeer(name: string, hubs: number, defaultRun: boolean): PeerAdapter {
+  const layout =
+    hubs === 1
+      ? 'one hub process on a private redis-server'
+      : `${hubs} hub processes on one private redis-server, subscribers split across the hubs, publishes to all of them`;
+  return {
+    name,
+    description: `sse-relay, --store redis://… (no persistence): ${layout}; all ${hubs + 1} processes on the one server core`,
+    ...MESSAGES_ROUTES,
+    defaultRun,
+    unavailable: () => {
+      if (!existsSync(RELAY_CLI)) return 'not built';
+      if (redisProblem === null) redisProblem = ensureRedis();
+      return redisProblem;
+    },
+    start: async ({ port, workDir, cpu, cpuProfileDir, nice }) => {
+      const profile = cpuProfileDir ? ['--cpu-prof', '--cpu-prof-dir', cpuProfileDir] : [];
+      const redis: ServerProcess[] = [];
+      const nodes: ServerProcess[] = [];
+      // Hubs first (they may still write to Redis while closing), Redis last.
+      const stop = async (): Promise<void> => {
+        await Promise.all(nodes.map((n) => n.stop()));
+        await Promise.all(redis.map((r) => r.stop()));
+      };
+      const ports = [port];
+      try {
+        const redisPort = await freePort();
+        // No persistence: nothing on disk, as with the memory peers (`--save ''` disables RDB).
+        const redisArgs = ['--port', String(redisPort), '--bind', '127.0.0.1', '--dir', workDir, '--save', '', '--appendonly', 'no'];
+        redis.push(await startProcess(cpu, nice, REDIS_SERVER, [...redisArgs, '--daemonize', 'no', '--protected-mode', 'no'], redisPort, `${name} redis-server`));
+        const store = ['--store', `redis://127.0.0.1:${redisPort}`, '--redis-key-prefix', `bench-${randomBytes(4).toString('hex')}:`];
+        while (ports.length < hubs) ports.push(await freePort());
+        // One after the other: they share one core, and each start-up is short.
+        for (const p of ports) {
+          const args = [...profile, RELAY_CLI, 'serve', '--port', String(p), ...store, '--log-level', 'silent', ...relayLimitFlags()];
+          nodes.push(await startProcess(cpu, nice, process.execPath, args, p, `${name} hub on ${p}`));
+        }
+      } catch (error) {
+        await stop();
+        throw error;
+      }
+      return {
+        endpoints: ports.map((p) => ({ host: '127.0.0.1', port: p })),
+        pids: [...nodes, ...redis].map((p) => p.pid),
+        stop,
+      };
+    },
+  };
+}
+
+/** Installs Debian's redis-server when missing; a reason when that fails. */
+function ensureRedis(): string | undefined {
+  const present = (): boolean => spawnSync(REDIS_SERVER, ['--version']).status === 0;
+  if (present()) return undefined;
+  process.stderr.write('redis: installing redis-server (apt-get)\n');
+  const install = (): boolean =>
+    spawnSync('apt-get', ['install', '-y', '-q', '--no-install-recommends', 'redis-server'], {
+      stdio: 'ignore',
+      env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' },
+      timeout: 300_000,
+    }).status === 0;
+  if (!install()) {
+    spawnSync('apt-get', ['update', '-q'], { stdio: 'ignore', timeout: 300_000 });
+    install();
+  }
+  return present() ? undefined : 'redis-server could not be installed (apt-get failed)';
 }
 
 let limitFlags: string[] | undefined;
