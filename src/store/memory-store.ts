@@ -64,7 +64,8 @@ export class MemoryStore implements Store {
     };
     this.all.push(message);
     if (draft.id !== undefined) this.customIds.set(draft.id, seq);
-    for (const topic of new Set(message.topics)) {
+    // Most messages have one topic: no Set to deduplicate them (allocated per publish).
+    for (const topic of message.topics.length === 1 ? message.topics : new Set(message.topics)) {
       let ring = this.byTopic.get(topic);
       if (!ring) {
         this.byTopic.set(topic, (ring = new RingBuffer<Message>()));
@@ -148,10 +149,8 @@ export class MemoryStore implements Store {
   private evictOldest(): void {
     const message = this.all.shift();
     if (!message) return;
-    if (message.id !== String(message.seq) && this.customIds.get(message.id) === message.seq) {
-      this.customIds.delete(message.id);
-    }
-    for (const topic of new Set(message.topics)) {
+    if (this.customIds.size > 0 && this.customIds.get(message.id) === message.seq) this.customIds.delete(message.id);
+    for (const topic of message.topics.length === 1 ? message.topics : new Set(message.topics)) {
       const ring = this.byTopic.get(topic);
       if (ring && ring.peek()?.seq === message.seq) {
         ring.shift();
