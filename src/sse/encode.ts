@@ -74,12 +74,17 @@ function safeField(name: string, value: string): string {
 }
 
 const chunks = new WeakMap<Buffer, Buffer>();
+let lastFrame: Buffer | undefined;
+let lastChunk: Buffer | undefined;
 
 /**
  * The bytes of `frame` as one HTTP/1.1 chunk (`<hex length>\r\n<frame>\r\n`), computed once per
  * frame and shared: the hot path writes these straight to each socket (see stream.ts).
  */
 export function chunkOf(frame: Buffer): Buffer {
+  // A fan-out asks for the same frame once per subscriber, back to back: one remembered pair
+  // answers those without a WeakMap lookup each.
+  if (frame === lastFrame) return lastChunk!;
   let chunk = chunks.get(frame);
   if (chunk === undefined) {
     const head = `${frame.length.toString(16)}\r\n`;
@@ -89,5 +94,7 @@ export function chunkOf(frame: Buffer): Buffer {
     chunk.write('\r\n', head.length + frame.length, 'latin1');
     chunks.set(frame, chunk);
   }
+  lastFrame = frame;
+  lastChunk = chunk;
   return chunk;
 }
