@@ -106,11 +106,6 @@ export class SseStream {
     return this.ended;
   }
 
-  /** True once {@link open} sent the headers. */
-  get isOpen(): boolean {
-    return this.opened;
-  }
-
   /** Called once when the stream ends, for whatever reason. */
   onClose(listener: SseCloseListener): void {
     this.closeListener = listener;
@@ -208,7 +203,10 @@ export class SseStream {
     else this.res.write(chunk);
   }
 
-  /** Ends without writing (the response closed or failed). */
+  /**
+   * Ends without writing (the response closed or failed). Public for the shared response
+   * listeners below; the hub ends a stream with {@link close}.
+   */
   finish(reason: SseCloseReason): void {
     if (this.ended) return;
     this.ended = true;
