@@ -273,7 +273,7 @@ async function drive(hub: HubProcess, options: SoakOptions, log: (line: string) 
     totals.publishFailures++;
     failureReasons.set(reason, (failureReasons.get(reason) ?? 0) + 1);
   };
-  const post = (topic: string, body: string, retried = false): void => {
+  const post = (topic: string, body: string, retries = 0): void => {
     inFlight++;
     const req = request({ host: url.hostname, port, method: 'POST', path: `/messages/${topic}`, agent, headers: { 'content-type': 'text/plain' } }, (res) => {
       let text = '';
@@ -292,10 +292,12 @@ async function drive(hub: HubProcess, options: SoakOptions, log: (line: string) 
     req.on('error', (error: NodeJS.ErrnoException) => {
       inFlight--;
       // The hub closed an idle keep-alive connection (--keep-alive-timeout) just as the agent
-      // reused it: the request never reached the hub. Every HTTP client retries this once.
-      if (req.reusedSocket && error.code === 'ECONNRESET' && !retried) {
+      // reused it: the request never reached the hub (the hub only closes idle connections).
+      // HTTP clients retry this. Idle sockets of the pool expire together, so the retry may
+      // pick another one that is closing too: a few retries, on reused sockets only.
+      if (req.reusedSocket && error.code === 'ECONNRESET' && retries < 3) {
         totals.keepAliveRetries++;
-        post(topic, body, true);
+        post(topic, body, retries + 1);
         return;
       }
       fail(`${error.code ?? ''} ${error.message}`);
