@@ -43,8 +43,8 @@ export function installCors(app: FastifyInstance, origins: readonly string[]): v
     if (origin === undefined) return false;
     const credentialed = listed.has(origin);
     if (!credentialed && (!anyOrigin || origin === 'null')) {
-      // In the project's error shape, like every other refusal.
       if (!preflight) return false;
+      // In the project's error shape, like every other refusal.
       sendError(reply, new RelayError('HUB_ERR_FORBIDDEN', 'Origin not allowed'));
       return true;
     }
