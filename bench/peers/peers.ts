@@ -149,11 +149,18 @@ function redisPeer(name: string, hubs: number, defaultRun: boolean): PeerAdapter
 
 /** Installs Debian's redis-server when missing; a reason when that fails. */
 function ensureRedis(): string | undefined {
-  const present = (): boolean => spawnSync(REDIS_SERVER, ['--version']).status === 0;
+  return ensureDebianPackages(['redis-server'], () => spawnSync(REDIS_SERVER, ['--version']).status === 0, 'redis-server');
+}
+
+/**
+ * Installs `packages` with apt-get unless `present()` already holds (once more after an
+ * `apt-get update` when the first attempt fails); a reason when they are still missing.
+ */
+function ensureDebianPackages(packages: readonly string[], present: () => boolean, what: string): string | undefined {
   if (present()) return undefined;
-  process.stderr.write('redis: installing redis-server (apt-get)\n');
+  process.stderr.write(`${what}: installing ${packages.join(' and ')} (apt-get)\n`);
   const install = (): boolean =>
-    spawnSync('apt-get', ['install', '-y', '-q', '--no-install-recommends', 'redis-server'], {
+    spawnSync('apt-get', ['install', '-y', '-q', ...packages], {
       stdio: 'ignore',
       env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' },
       timeout: 300_000,
@@ -162,7 +169,7 @@ function ensureRedis(): string | undefined {
     spawnSync('apt-get', ['update', '-q'], { stdio: 'ignore', timeout: 300_000 });
     install();
   }
-  return present() ? undefined : 'redis-server could not be installed (apt-get failed)';
+  return present() ? undefined : `${packages.join(' with ')} could not be installed (apt-get failed)`;
 }
 
 let limitFlags: string[] | undefined;
@@ -220,19 +227,7 @@ function nchanPeer(): PeerAdapter {
 /** Installs nginx and the nchan module from Debian when missing; a reason when that fails. */
 function ensureNchan(): string | undefined {
   const present = (): boolean => existsSync(NCHAN_MODULE) && spawnSync('nginx', ['-v']).status === 0;
-  if (present()) return undefined;
-  process.stderr.write('nchan: installing nginx and libnginx-mod-nchan (apt-get)\n');
-  const install = (): boolean =>
-    spawnSync('apt-get', ['install', '-y', '-q', 'nginx', 'libnginx-mod-nchan'], {
-      stdio: 'ignore',
-      env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' },
-      timeout: 300_000,
-    }).status === 0;
-  if (!install()) {
-    spawnSync('apt-get', ['update', '-q'], { stdio: 'ignore', timeout: 300_000 });
-    install();
-  }
-  return present() ? undefined : 'nginx with libnginx-mod-nchan could not be installed (apt-get failed)';
+  return ensureDebianPackages(['nginx', 'libnginx-mod-nchan'], present, 'nchan');
 }
 
 /**
