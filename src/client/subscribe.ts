@@ -2,6 +2,7 @@ import { createParser, type EventSourceMessage, type ParseError } from 'eventsou
 import { messagesUrl, resolveHeaders, type HeadersOption } from './endpoints.js';
 import { errorFromResponse, RelayClientError, unreachableError } from './errors.js';
 import { EventQueue } from './event-queue.js';
+import { LeadingFrame } from './leading-frame.js';
 import {
   DEFAULT_INITIAL_DELAY_MS,
   DEFAULT_MAX_DELAY_MS,
@@ -98,7 +99,10 @@ export interface SubscribeOptions {
  * events received before it.
  */
 export interface Subscription extends AsyncIterable<RelayEvent> {
-  /** The id of the last event received (or the one given at start); sent on reconnection. */
+  /**
+   * The id of the last event received, or the stream's position the hub sent before any (the
+   * greeting's id), or the one given at start; sent on reconnection.
+   */
   readonly lastEventId: string | undefined;
   /** True once closed by the user or ended by a fatal error. */
   readonly closed: boolean;
@@ -109,7 +113,8 @@ export interface Subscription extends AsyncIterable<RelayEvent> {
 /**
  * Subscribes to `GET /messages/subscribe/:id` over `fetch` (Node 20 and browsers), parsing the
  * stream with eventsource-parser. The hub's greeting (`Subscribed to id ...`) is consumed, not
- * delivered: `onOpen` says when the subscription is live.
+ * delivered (`onOpen` says when the subscription is live), but its id is kept: a drop before
+ * the first message resumes from there, with no gap.
  */
 export function subscribe(options: SubscribeOptions): Subscription {
   return new RelaySubscription(options);
@@ -328,6 +333,7 @@ class RelaySubscription implements Subscription {
     let delivered = 0;
     const end = (error: RelayClientError) => ({ error, delivered });
     let tooLarge: ParseError | undefined;
+    const leadingFrame = new LeadingFrame();
     const parser = createParser({
       maxBufferSize: this.maxEventSize,
       onRetry: (ms) => {
@@ -339,7 +345,7 @@ class RelaySubscription implements Subscription {
       },
       onEvent: (message: EventSourceMessage) => {
         const isGreeting =
-          firstEvent && message.id === undefined && message.event === undefined && message.data.startsWith(GREETING_PREFIX);
+          firstEvent && message.event === undefined && message.data.startsWith(GREETING_PREFIX);
         firstEvent = false;
         if (message.id !== undefined) this.currentLastEventId = message.id;
         if (isGreeting) return;
@@ -356,7 +362,10 @@ class RelaySubscription implements Subscription {
         if (this.state !== 'open') return end(new RelayClientError('CLIENT_ERR_STREAM_LOST', 'Closed'));
         const { done, value } = await reader.read();
         if (done) return end(new RelayClientError('CLIENT_ERR_STREAM_LOST', 'The hub closed the event stream'));
-        parser.feed(decoder.decode(value, { stream: true }));
+        const text = decoder.decode(value, { stream: true });
+        const position = leadingFrame.feed(text);
+        if (position !== undefined) this.currentLastEventId = position;
+        parser.feed(text);
         if (tooLarge !== undefined) {
           const message = `An event exceeded ${this.maxEventSize} characters`;
           return end(new RelayClientError('CLIENT_ERR_EVENT_TOO_LARGE', message, { cause: tooLarge }));

@@ -36,8 +36,12 @@ export interface EventStreamRequest {
   readonly expiresAt: number | undefined;
   /** Protocol-specific response headers, once the cursor is known. */
   headers(cursor: Cursor | undefined): Record<string, string> | undefined;
-  /** Frames sent before any message (greeting, retry hint, gap notice), once the cursor is known. */
-  preamble(cursor: Cursor | undefined): Buffer[];
+  /**
+   * Frames sent before any message (greeting, retry hint, gap notice), once the cursor is known.
+   * The first must carry `startId` as its `id:`: the stream's position before its first message,
+   * from which a client that drops before receiving one resumes with no gap and no duplicate.
+   */
+  preamble(cursor: Cursor | undefined, startId: string): Buffer[];
 }
 
 /**
@@ -80,6 +84,6 @@ export async function openEventStream(args: EventStreamRequest): Promise<void> {
   stream.open({ ...reply.getHeaders(), ...headers } as Record<string, string>);
   heartbeats.add(stream);
   tokenExpiry.add(stream, args.expiresAt);
-  for (const frame of args.preamble(cursor)) stream.send(frame);
+  for (const frame of args.preamble(cursor, hub.startIdOf(subscription, cursor))) stream.send(frame);
   await hub.resume(subscription, cursor);
 }

@@ -97,12 +97,25 @@ export class Hub {
   }
 
   /**
+   * The event id a stream hands out before its first message, so that a client that drops
+   * before receiving one resumes with no gap and no duplicate: for a live-only subscription, the
+   * position it was registered at; for a resuming one, where its replay starts. `earliest` when
+   * that is the start of the data set.
+   */
+  startIdOf(subscription: Subscription, cursor: Cursor | undefined): string {
+    const seq = cursor === undefined ? subscription.registeredAfterSeq : cursor.afterSeq;
+    return seq > 0 ? String(seq) : 'earliest';
+  }
+
+  /**
    * Registers a subscription at once, so that nothing committed from now on can be missed.
    * It holds live messages until {@link resume} has replayed history.
    */
   open(selector: SubscriptionSelector, sink: SubscriberSink): Subscription {
     if (this.closing) throw new RelayError('HUB_ERR_SHUTTING_DOWN');
-    const subscription = new Subscription(selector, sink, this.options.maxHeldDuringReplay);
+    // Every message after this seq reaches the subscription live: it is registered before the
+    // store dispatches anything more.
+    const subscription = new Subscription(selector, sink, this.options.maxHeldDuringReplay, this.store.dispatchedThrough());
     this.subscriptions.add(subscription);
     if (selector.topics === undefined) {
       this.everyTopic.add(subscription);
@@ -118,18 +131,27 @@ export class Hub {
 
   /**
    * Replays retained history after `cursor` (none when undefined), then goes live: the messages
-   * held while replaying are sent, skipping those replay already sent.
+   * held while replaying are sent, skipping those replay already sent. When the store fails to
+   * read history, the subscription ends (`store-failed`) rather than stay open and silent: its
+   * client reconnects and resumes from the last event it received. Never rejects.
    */
   async resume(subscription: Subscription, cursor: Cursor | undefined): Promise<void> {
     if (cursor !== undefined) {
       let afterSeq = cursor.afterSeq;
       for (;;) {
         if (subscription.state === 'closed') return;
-        const page = await this.store.read({
-          afterSeq,
-          topics: subscription.selector.topics,
-          limit: this.options.replayPageSize,
-        });
+        let page: Message[];
+        try {
+          page = await this.store.read({
+            afterSeq,
+            topics: subscription.selector.topics,
+            limit: this.options.replayPageSize,
+          });
+        } catch {
+          this.unsubscribe(subscription);
+          if (!subscription.sink.closed) subscription.sink.close('store-failed');
+          return;
+        }
         let sent = 0;
         for (const message of page) {
           const frame = encodeMessage(message);

@@ -16,8 +16,11 @@ export interface SubscriberSink {
   wouldOverflow?(bytes: number): boolean;
   /** Hands what is queued to the connection; resolves once it can take more (or closed). */
   writable?(): Promise<void>;
-  /** Ends the subscriber's stream; `slow-consumer` when it could not keep up. */
-  close(reason: 'slow-consumer' | 'shutdown'): void;
+  /**
+   * Ends the subscriber's stream: `slow-consumer` when it could not keep up, `store-failed`
+   * when its history could not be read (it should reconnect and resume).
+   */
+  close(reason: 'slow-consumer' | 'shutdown' | 'store-failed'): void;
 }
 
 /** Decides whether a message is for a subscription (topic matching, authorisation). */
@@ -48,6 +51,8 @@ export class Subscription {
     readonly selector: SubscriptionSelector,
     readonly sink: SubscriberSink,
     private readonly maxHeld: number,
+    /** The store's dispatch position when it was registered: it receives every later message. */
+    readonly registeredAfterSeq: number,
   ) {}
 
   /**

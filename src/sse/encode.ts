@@ -48,6 +48,18 @@ export function encodeComment(text: string): string {
   return text.length === 0 ? ':\n\n' : `: ${text.replace(/[\r\n]+/g, ' ')}\n\n`;
 }
 
+/**
+ * A frame with an `id:` and no data (and a `retry:` hint when given): it sets the client's
+ * last event id without dispatching an event, so an `EventSource` that drops before the first
+ * message resumes from this position (the standard sets the id before it discards a frame
+ * without data).
+ */
+export function encodePosition(id: string, retry?: number): string {
+  let out = `id: ${safeField('id', id)}\n`;
+  if (retry !== undefined) out += `retry: ${Math.max(0, Math.trunc(retry))}\n`;
+  return `${out}\n`;
+}
+
 /** A stand-alone `retry:` hint. */
 export function encodeRetry(ms: number): string {
   return `retry: ${Math.max(0, Math.trunc(ms))}\n\n`;

@@ -13,7 +13,7 @@ export interface SseStreamOptions {
 }
 
 /** Why a stream ended. */
-export type SseCloseReason = 'client' | 'slow-consumer' | 'shutdown' | 'error';
+export type SseCloseReason = 'client' | 'slow-consumer' | 'shutdown' | 'store-failed' | 'error';
 
 /**
  * Called once when a stream ends. One function shared by every stream of a server, which finds
@@ -187,6 +187,7 @@ export class SseStream {
     } else {
       this.flush();
       if (reason === 'shutdown') this.res.end(encodeComment('closed: hub shutting down'));
+      else if (reason === 'store-failed') this.res.end(encodeComment('closed: the store failed to read history; reconnect to resume'));
       else this.res.end();
     }
     this.finish(reason);

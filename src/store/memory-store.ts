@@ -85,10 +85,16 @@ export class MemoryStore implements Store {
     let seq = this.customIds.get(lastEventId);
     if (seq === undefined && /^[1-9][0-9]{0,15}$/.test(lastEventId)) {
       const numeric = Number(lastEventId);
-      if (Number.isSafeInteger(numeric) && numeric >= this.firstSeq && numeric <= this.lastSeq) seq = numeric;
+      // firstSeq - 1 is the position a subscriber got before the first publish.
+      if (Number.isSafeInteger(numeric) && numeric >= this.firstSeq - 1 && numeric <= this.lastSeq) seq = numeric;
     }
     if (seq === undefined) return { afterSeq: 0, gap: true };
     return { afterSeq: seq, gap: this.prunedAfter(seq, topics) };
+  }
+
+  dispatchedThrough(): number {
+    // Appends dispatch synchronously: every seq issued has been dispatched.
+    return this.lastSeq;
   }
 
   async read(query: ReadQuery): Promise<Message[]> {

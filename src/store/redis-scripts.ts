@@ -236,7 +236,7 @@ if not s and ARGV[2] == '1' then
   local base = redis.call('HGET', KEYS[2], 'base')
   local last = redis.call('GET', KEYS[1])
   local n = tonumber(ARGV[1])
-  if base and last and n > tonumber(base) and n <= tonumber(last) then s = ARGV[1] end
+  if base and last and n >= tonumber(base) and n <= tonumber(last) then s = ARGV[1] end
 end
 if not s then return { '', 1 } end
 local seq = tonumber(s)

@@ -278,6 +278,11 @@ export class RedisStore implements Store {
     return { afterSeq: Number(reply[0]), gap: reply[1] === 1 };
   }
 
+  dispatchedThrough(): number {
+    // Before the read loop joined the store is not ready, and no subscription opens.
+    return Math.max(0, this.lastDispatched);
+  }
+
   async read(query: ReadQuery): Promise<Message[]> {
     const cmd = this.ready();
     if (query.limit <= 0 || query.topics?.length === 0) return [];

@@ -225,6 +225,8 @@ export class SqliteStore implements Store {
   private pruneOnce!: () => boolean;
   private opening: Promise<void> | undefined;
   private seqBase = 0;
+  /** The highest seq handed to the listener (see Store.dispatchedThrough). */
+  private dispatched = 0;
   private closed = false;
   private commits = 0;
   private readonly queue = new RingBuffer<PendingAppend>(1024);
@@ -291,6 +293,7 @@ export class SqliteStore implements Store {
       migrate(db);
       this.statements = prepareStatements(db);
       this.seqBase = this.statements.meta.get('seq_base') ?? 0;
+      this.dispatched = this.statements.lastSeq.get() ?? this.seqBase;
     } catch (error) {
       db.close();
       throw error instanceof RelayError ? error : this.openError(describeOpenError(error), error);
@@ -329,8 +332,9 @@ export class SqliteStore implements Store {
       if (seq === undefined && DECIMAL_SEQ.test(lastEventId)) {
         const numeric = Number(lastEventId);
         // Below seq_base: a cursor from an earlier database or another store, never issued here.
+        // seq_base itself is the position a subscriber got before the first publish.
         const last = s.lastSeq.get() ?? this.seqBase;
-        if (Number.isSafeInteger(numeric) && numeric > this.seqBase && numeric <= last) seq = numeric;
+        if (Number.isSafeInteger(numeric) && numeric >= this.seqBase && numeric <= last) seq = numeric;
       }
       if (seq === undefined) return { afterSeq: 0, gap: true };
       const after = seq;
@@ -344,6 +348,10 @@ export class SqliteStore implements Store {
         });
       return { afterSeq: seq, gap };
     });
+  }
+
+  dispatchedThrough(): number {
+    return this.dispatched;
   }
 
   async read(query: ReadQuery): Promise<Message[]> {
@@ -411,6 +419,7 @@ export class SqliteStore implements Store {
       return;
     }
     for (const message of messages) {
+      this.dispatched = message.seq;
       try {
         this.listener(message);
       } catch (error) {

@@ -72,9 +72,17 @@ export interface Store {
   /**
    * Turns a client's `Last-Event-ID` into a cursor for the given topics (undefined: all).
    * An id the store does not know (never issued, pruned, or from another store) yields
-   * `{ afterSeq: 0, gap: true }`.
+   * `{ afterSeq: 0, gap: true }`. A position from {@link dispatchedThrough} is known.
    */
   resolveCursor(lastEventId: string, topics?: readonly string[]): Promise<Cursor>;
+  /**
+   * The stream position of this process: the highest seq such that every message with a seq up
+   * to it has been handed to the append listener (before anything was dispatched, the store's
+   * position when it opened). A subscription registered now receives, live, every message after
+   * it, so its decimal string is a cursor that `resolveCursor` accepts without a gap (until
+   * retention prunes past it). This is what a fresh subscriber's first frame carries.
+   */
+  dispatchedThrough(): number;
   /** Reads retained history, see {@link ReadQuery}. */
   read(query: ReadQuery): Promise<Message[]>;
   /** Counts what is retained for one topic. */

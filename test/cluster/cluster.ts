@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { spawnHub, type HubProcess } from '../helpers/hub-process.js';
-import { post, type ReceivedEvent } from '../helpers/sse-client.js';
+import { isGreeting, post, type ReceivedEvent } from '../helpers/sse-client.js';
 
 /** Several `sse-relay serve` processes on one Redis, as behind a load balancer. */
 export interface Cluster {
@@ -39,8 +39,9 @@ export async function tryPublish(baseUrl: string, topic: string, message: string
   return { status: res.status, id: res.json?.id, code: res.json?.error?.code };
 }
 
-/** `id:data` of the message events (greeting and gap events have no id). */
-export const received = (events: readonly ReceivedEvent[]): string[] => events.filter((e) => e.id !== undefined).map((e) => `${e.id}:${e.data}`);
+/** `id:data` of the message events (not the greeting; gap events have no id). */
+export const received = (events: readonly ReceivedEvent[]): string[] =>
+  events.filter((e) => e.id !== undefined && !isGreeting(e)).map((e) => `${e.id}:${e.data}`);
 
 /** Sorts `{id, data}` by numeric id and renders them as {@link received} does. */
 export const inIdOrder = (messages: readonly { id: string; data: string }[]): string[] =>

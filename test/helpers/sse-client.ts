@@ -18,6 +18,11 @@ export interface TestStream {
   readonly raw: () => string;
   readonly comments: string[];
   readonly retries: number[];
+  /**
+   * The last event id as a standard `EventSource` holds it: set by every frame with an `id:`,
+   * including one without data (which eventsource-parser drops, so `events` cannot tell).
+   */
+  lastEventId(): string | undefined;
   /** Resolves once the server ended the response (or the socket closed). */
   readonly ended: Promise<void>;
   /** Waits until `predicate(events)` holds, failing after `timeoutMs`. */
@@ -26,6 +31,20 @@ export interface TestStream {
   waitForCount(count: number, timeoutMs?: number): Promise<void>;
   close(): void;
 }
+
+/** Replays the standard's `id` field rule over complete frames of `raw` (LF line ends, as the hub writes). */
+export function lastEventIdOf(raw: string): string | undefined {
+  let lastEventId: string | undefined;
+  const complete = raw.slice(0, raw.lastIndexOf('\n\n') + 1);
+  for (const line of complete.split('\n')) {
+    const match = /^id(?::[ ]?(.*))?$/.exec(line);
+    if (match && !(match[1] ?? '').includes('\u0000')) lastEventId = match[1] ?? '';
+  }
+  return lastEventId;
+}
+
+/** True for the first event of a `/messages/subscribe` stream. */
+export const isGreeting = (event: ReceivedEvent): boolean => event.event === undefined && event.data.startsWith('Subscribed to id ');
 
 /** Opens a stream and resolves once the response headers arrived. */
 export function openStream(url: string, headers: Record<string, string> = {}): Promise<TestStream> {
@@ -88,6 +107,7 @@ export function openStream(url: string, headers: Record<string, string> = {}): P
         comments,
         retries,
         raw: () => Buffer.concat(chunks).toString('utf8'),
+        lastEventId: () => lastEventIdOf(Buffer.concat(chunks).toString('utf8')),
         ended,
         waitFor,
         waitForCount: (count, timeoutMs) => waitFor((e) => e.length >= count, timeoutMs),

@@ -11,15 +11,19 @@ describe('the article API: subscribe and publish', () => {
   });
   after(() => hub.close());
 
-  it('opens an event stream with the right headers and the greeting without an id', async () => {
+  it("opens an event stream with the right headers and a greeting whose id is the stream's position", async () => {
     const stream = await openStream(`${hub.url}/messages/subscribe/demo`);
     try {
       assert.equal(stream.status, 200);
       assert.equal(stream.headers['content-type'], 'text/event-stream');
       assert.equal(stream.headers['cache-control'], 'no-cache');
       await stream.waitForCount(1);
-      assert.deepEqual(stream.events[0], { id: undefined, event: undefined, data: 'Subscribed to id demo' });
+      const greeting = stream.events[0]!;
+      assert.deepEqual({ ...greeting, id: undefined }, { id: undefined, event: undefined, data: 'Subscribed to id demo' });
+      assert.match(greeting.id ?? '', /^(\d+|earliest)$/);
       assert.deepEqual(stream.retries, [2500]);
+      const next = await publish(hub.url, 'demo', 'after the greeting');
+      if (greeting.id !== 'earliest') assert.ok(Number(next) > Number(greeting.id), `${next} > ${greeting.id}`);
     } finally {
       stream.close();
     }
@@ -84,8 +88,10 @@ describe('the article API: subscribe and publish', () => {
       await opened;
       const id = await publish(hub.url, 'whatwg', 'hello browser');
       await eventually(() => received.length >= 2, 5000, 'two events');
+      const position = received[0]?.lastEventId ?? '';
+      assert.match(position, /^(\d+|earliest)$/, 'the greeting gives the browser a cursor');
       assert.deepEqual(received, [
-        { data: 'Subscribed to id whatwg', lastEventId: '' },
+        { data: 'Subscribed to id whatwg', lastEventId: position },
         { data: 'hello browser', lastEventId: id },
       ]);
     } finally {
@@ -118,8 +124,8 @@ describe('the article API: subscribe and publish', () => {
         stream.events.slice(1),
         normalised.map((data, i) => ({ id: ids[i], event: undefined, data })),
       );
-      // Exactly one event per message on the wire: each starts with its own `id:` line.
-      assert.equal(stream.raw().match(/^id: /gm)?.length, payloads.length);
+      // Exactly one event per message on the wire (and the greeting): each starts with its own `id:` line.
+      assert.equal(stream.raw().match(/^id: /gm)?.length, 1 + payloads.length);
       assert.ok(!stream.raw().includes('\r'), 'no CR on the wire');
       assert.ok(!stream.raw().startsWith('\ufeff'), 'no BOM');
     } finally {

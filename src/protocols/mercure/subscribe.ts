@@ -4,7 +4,7 @@ import { AuthorizedSelector } from '../../auth/authorized-selector.js';
 import { RelayError } from '../../hub/errors.js';
 import { TopicMatcherSet, type MatcherSpec } from '../../hub/topic-matcher.js';
 import type { AdapterContext } from '../../http/context.js';
-import { encodeRetry } from '../../sse/encode.js';
+import { encodePosition } from '../../sse/encode.js';
 import { asHeaderValue, headerText } from '../../sse/last-event-id.js';
 import { normaliseLastEventId, openEventStream } from '../../http/event-stream.js';
 import { MERCURE_PATH } from './discovery.js';
@@ -90,8 +90,9 @@ export function registerMercureSubscribeRoute(app: FastifyInstance, context: Ada
       headers: (cursor) =>
         // A custom id may be any Unicode text: non-ASCII ones go percent-encoded (see last-event-id.ts).
         lastEventId === undefined ? undefined : { 'Mercure-Last-Event-ID': cursor?.gap || lastEventId === 'earliest' ? 'earliest' : asHeaderValue(lastEventId) },
-      // The first bytes: a reconnection hint. No `id:`, so the client's cursor does not move.
-      preamble: () => [Buffer.from(encodeRetry(options.retry))],
+      // The first bytes: the stream's position as an `id:` without data (no event is dispatched,
+      // but a client that drops before any update resumes from there) and a reconnection hint.
+      preamble: (_cursor, startId) => [Buffer.from(encodePosition(startId, options.retry))],
     });
   });
 }

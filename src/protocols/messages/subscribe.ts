@@ -19,8 +19,8 @@ interface SubscribeRequest {
 
 /**
  * `GET /messages/subscribe/:id`: the article's subscription, as a spec-exact event stream.
- * First event: `Subscribed to id <id>` (no `id:` field, so it does not move the client's
- * cursor) with the `retry:` hint; then, when the client resumes (`Last-Event-ID` header, or
+ * First event: `Subscribed to id <id>` with the `retry:` hint and, as its `id:`, the stream's
+ * position (so a client that drops before any message resumes from there); then, when the client resumes (`Last-Event-ID` header, or
  * `?lastEventId=`, header wins; `earliest` for everything retained), a `gap` event if its
  * cursor could not be resumed exactly, the retained history, and the live messages.
  * With a subscriber key, the token must grant `subscribe` on the id unless `--anonymous`.
@@ -44,8 +44,8 @@ export function registerSubscribeRoute(app: FastifyInstance, context: AdapterCon
       lastEventId,
       expiresAt: principal.expiresAt,
       headers: (cursor) => (cursor?.gap ? { [GAP_HEADER]: 'true' } : undefined),
-      preamble: (cursor) => {
-        const frames = [Buffer.from(encodeEvent({ data: `Subscribed to id ${topic}`, retry: options.retry }))];
+      preamble: (cursor, startId) => {
+        const frames = [Buffer.from(encodeEvent({ id: startId, data: `Subscribed to id ${topic}`, retry: options.retry }))];
         if (cursor?.gap) frames.push(Buffer.from(encodeEvent({ event: 'gap', data: JSON.stringify({ lastEventId, message: GAP_MESSAGE }) })));
         return frames;
       },
