@@ -10,7 +10,7 @@ import { describe, it } from 'node:test';
 import { Redis } from 'ioredis';
 import { spawnHub } from '../helpers/hub-process.js';
 import { startRedis } from '../helpers/redis-server.js';
-import { eventually, openStream, post, type TestStream } from '../helpers/sse-client.js';
+import { eventually, isMessage, openStream, post, type TestStream } from '../helpers/sse-client.js';
 
 const readyStatus = async (base: string): Promise<number> => (await fetch(`${base}/readyz`)).status;
 
@@ -76,11 +76,11 @@ describe('Redis stalls (SIGSTOP) under a hub process', () => {
     const last = acknowledged.at(-1)!;
     for (const s of streams) {
       await s.waitFor((events) => events.some((e) => e.id === last), 10_000);
-      const ids = s.events.filter((e) => e.id !== undefined).map((e) => e.id!);
+      const ids = s.events.filter(isMessage).map((e) => e.id!);
       assert.equal(new Set(ids).size, ids.length, 'no duplicates');
       assert.deepEqual(ids, [...ids].sort((a, b) => Number(a) - Number(b)), 'in id order');
       assert.deepEqual(acknowledged.filter((id) => !ids.includes(id)), [], 'every acknowledged message delivered');
-      const extra = s.events.filter((e) => e.id !== undefined && !acknowledged.includes(e.id)).map((e) => e.data);
+      const extra = s.events.filter((e) => isMessage(e) && !acknowledged.includes(e.id)).map((e) => e.data);
       assert.ok(extra.every((data) => data.startsWith('during ')), `only refused publishes may appear besides the acknowledged: ${JSON.stringify(extra)}`);
     }
   });

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { startRedis } from '../helpers/redis-server.js';
-import { eventually, openStream } from '../helpers/sse-client.js';
+import { eventually, isMessage, openStream } from '../helpers/sse-client.js';
 import { inIdOrder, received, startCluster, tryPublish } from './cluster.js';
 
 describe('a hub process killed with SIGKILL while the others serve', () => {
@@ -35,7 +35,7 @@ describe('a hub process killed with SIGKILL while the others serve', () => {
     doomed.child.kill('SIGKILL');
     assert.equal(await doomed.exited, 'SIGKILL');
     await onDoomed.ended;
-    const lastSeenOnDoomed = onDoomed.events.filter((e) => e.id !== undefined).at(-1)!.id!;
+    const lastSeenOnDoomed = onDoomed.events.filter(isMessage).at(-1)!.id!;
     const mark = acknowledged.length;
     // The survivors go on: publish and deliver well past the crash.
     await eventually(

@@ -22,6 +22,7 @@ import {
   survivesHeader,
   viaUtf8,
 } from './arbitraries.js';
+import { isMessage } from '../helpers/sse-client.js';
 import { assertWellFormedAnswer } from './invariants.js';
 import { openRawStream, rawExchange, requestBytes, type ParsedEvent, type RawStream } from './raw-http.js';
 
@@ -29,7 +30,7 @@ let unique = 0;
 /** Makes a generated topic or id unique to its run (history and ids persist across runs). */
 const tagged = (text: string): string => `${text}~${++unique}`;
 
-const withoutGreeting = (events: readonly ParsedEvent[]): ParsedEvent[] => events.filter((e) => e.id !== undefined);
+const withoutGreeting = (events: readonly ParsedEvent[]): ParsedEvent[] => events.filter(isMessage);
 
 async function subscribe(port: number, target: string, headers: Record<string, string> = {}): Promise<RawStream> {
   return openRawStream(port, requestBytes({ method: 'GET', target, headers: { Accept: 'text/event-stream', ...headers, Connection: 'keep-alive' } }));

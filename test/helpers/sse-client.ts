@@ -44,7 +44,12 @@ export function lastEventIdOf(raw: string): string | undefined {
 }
 
 /** True for the first event of a `/messages/subscribe` stream. */
-export const isGreeting = (event: ReceivedEvent): boolean => event.event === undefined && event.data.startsWith('Subscribed to id ');
+export const isGreeting = (event: { readonly event?: string | undefined; readonly data: string }): boolean => event.event === undefined && event.data.startsWith('Subscribed to id ');
+
+/** True for an event that carries a published message (it has an id and is not the greeting). */
+export const isMessage = <E extends { readonly id?: string | undefined; readonly event?: string | undefined; readonly data: string }>(
+  event: E,
+): event is E & { readonly id: string } => event.id !== undefined && !isGreeting(event);
 
 /** Opens a stream and resolves once the response headers arrived. */
 export function openStream(url: string, headers: Record<string, string> = {}): Promise<TestStream> {

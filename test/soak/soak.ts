@@ -19,7 +19,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { spawnHub, type HubProcess } from '../helpers/hub-process.js';
-import { openStream, type TestStream } from '../helpers/sse-client.js';
+import { openStream, isMessage, type TestStream } from '../helpers/sse-client.js';
 
 /** What to run. */
 export interface SoakOptions {
@@ -340,7 +340,7 @@ async function drive(hub: HubProcess, options: SoakOptions, log: (line: string) 
     if (acked.length > 0) await checkers[i]!.waitFor((events) => events.some((e) => e.id === acked.at(-1)), 10_000).catch(() => {});
   }
   const checkerResults = checkerTopics.map((topic, i) => {
-    const ids = checkers[i]!.events.filter((e) => e.id !== undefined).map((e) => e.id!);
+    const ids = checkers[i]!.events.filter(isMessage).map((e) => e.id!);
     const acked = acknowledgedOn.get(topic)!;
     totals.checkerMessages += ids.length;
     const seen = new Set(ids);

@@ -4,10 +4,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { spawnHub, type HubProcess } from '../helpers/hub-process.js';
-import { openStream, publish } from '../helpers/sse-client.js';
+import { openStream, isMessage, publish } from '../helpers/sse-client.js';
 
 const messageEvents = (events: { id?: string | undefined; data: string }[]): { id: string; data: string }[] =>
-  events.filter((e) => e.id !== undefined).map((e) => ({ id: e.id!, data: e.data }));
+  events.filter(isMessage).map((e) => ({ id: e.id!, data: e.data }));
 
 describe('the SQLite store across restarts and crashes (hub as a child process)', () => {
   let dataDir: string;
@@ -89,7 +89,7 @@ describe('the SQLite store across restarts and crashes (hub as a child process)'
       const acked = [...acknowledged].sort((a, b) => Number(a.id) - Number(b.id));
       const lastAcked = Number(acked.at(-1)!.id);
       // Replay is in id order: once the newest acknowledged id arrived, all older ones have too.
-      await stream.waitFor((events) => events.some((e) => e.id !== undefined && Number(e.id) >= lastAcked), 30_000);
+      await stream.waitFor((events) => events.some((e) => isMessage(e) && Number(e.id) >= lastAcked), 30_000);
       const stored = messageEvents(stream.events);
       const ids = stored.map((m) => m.id);
       assert.equal(new Set(ids).size, ids.length, 'no duplicates');
