@@ -53,7 +53,7 @@ export function openApiDocument(): Record<string, unknown> {
         get: {
           summary: 'Subscribe to an id (event stream)',
           description:
-            'First event: `Subscribed to id {id}` (no id) with a `retry:` hint; then every message published to the id, each with `id:`. Resume with `Last-Event-ID` (header wins) or `lastEventId`; `earliest` replays all retained. An unknown or pruned cursor yields a `gap` event and the `Replay-Gap: true` header.',
+            'First event: `Subscribed to id {id}` with a `retry:` hint and the stream position as its `id:` (resume from it to miss nothing published after the stream opened); then every message published to the id, each with `id:`. Resume with `Last-Event-ID` (header wins) or `lastEventId`; `earliest` replays all retained. An unknown or pruned cursor yields a `gap` event and the `Replay-Gap: true` header.',
           parameters: [
             idParam,
             { name: 'lastEventId', in: 'query', schema: { type: 'string' }, description: 'Resume after this event id, or `earliest`.' },
