@@ -59,6 +59,7 @@ export class Hub {
     private readonly options: HubOptions = DEFAULT_HUB_OPTIONS,
   ) {
     store.setAppendListener((message) => this.dispatch(message));
+    store.setDataSetLostListener?.(() => this.endAll('store-lost'));
   }
 
   /** Sets the one observer (metrics). */
@@ -226,9 +227,13 @@ export class Hub {
   /** Stops accepting publishes and subscriptions and ends every open subscription. */
   beginShutdown(): void {
     this.closing = true;
+    this.endAll('shutdown');
+  }
+
+  private endAll(reason: 'shutdown' | 'store-lost'): void {
     for (const subscription of [...this.subscriptions]) {
       this.unsubscribe(subscription);
-      subscription.sink.close('shutdown');
+      subscription.sink.close(reason);
     }
   }
 

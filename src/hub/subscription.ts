@@ -18,9 +18,10 @@ export interface SubscriberSink {
   writable?(): Promise<void>;
   /**
    * Ends the subscriber's stream: `slow-consumer` when it could not keep up, `store-failed`
-   * when its history could not be read (it should reconnect and resume).
+   * when its history could not be read (it should reconnect and resume), `store-lost` when the
+   * store lost its data (it should reconnect: its cursor then yields a gap).
    */
-  close(reason: 'slow-consumer' | 'shutdown' | 'store-failed'): void;
+  close(reason: 'slow-consumer' | 'shutdown' | 'store-failed' | 'store-lost'): void;
 }
 
 /** Decides whether a message is for a subscription (topic matching, authorisation). */

@@ -13,7 +13,14 @@ export interface SseStreamOptions {
 }
 
 /** Why a stream ended. */
-export type SseCloseReason = 'client' | 'slow-consumer' | 'shutdown' | 'store-failed' | 'error';
+export type SseCloseReason = 'client' | 'slow-consumer' | 'shutdown' | 'store-failed' | 'store-lost' | 'error';
+
+/** The comment a stream ends with, for the reasons a client should hear (it then reconnects). */
+const FINAL_COMMENT: Partial<Record<SseCloseReason, string>> = {
+  shutdown: 'closed: hub shutting down',
+  'store-failed': 'closed: the store failed to read history; reconnect to resume',
+  'store-lost': 'closed: the store lost its data; reconnect (earlier history is gone)',
+};
 
 /**
  * Called once when a stream ends. One function shared by every stream of a server, which finds
@@ -186,9 +193,9 @@ export class SseStream {
       if (socket) setTimeout(() => socket.destroy(), 1000).unref();
     } else {
       this.flush();
-      if (reason === 'shutdown') this.res.end(encodeComment('closed: hub shutting down'));
-      else if (reason === 'store-failed') this.res.end(encodeComment('closed: the store failed to read history; reconnect to resume'));
-      else this.res.end();
+      const comment = FINAL_COMMENT[reason];
+      if (comment === undefined) this.res.end();
+      else this.res.end(encodeComment(comment));
     }
     this.finish(reason);
   }

@@ -119,13 +119,21 @@ export class RedisStore implements Store {
     readonly topicPrefix: string;
   };
   private listener: AppendListener = () => {};
+  private dataSetLost: () => void = () => {};
   private cmd: Redis | undefined;
   private reader: Redis | undefined;
   private closed = false;
   /** Set once close() has drained: the read loop ends (it keeps dispatching until then). */
   private stopping = false;
-  /** The highest seq the read loop dispatched; -1 until it joined. */
+  /** The highest seq the read loop dispatched in the current data set; -1 until it joined. */
   private lastDispatched = -1;
+  /** Bumped when the data set changes: a read issued before must not move `lastDispatched`. */
+  private dataSetGeneration = 0;
+  /**
+   * The highest seq this node has seen in any data set. A data set it starts begins above it,
+   * so an id a client kept from before never names a message of the new one.
+   */
+  private highestSeen = 0;
   /** `base` of the data set, to notice a Redis that came back empty. */
   private base: string | undefined;
   private readonly queue = new RingBuffer<PendingAppend>(1024);
@@ -252,6 +260,10 @@ export class RedisStore implements Store {
 
   setAppendListener(listener: AppendListener): void {
     this.listener = listener;
+  }
+
+  setDataSetLostListener(listener: () => void): void {
+    this.dataSetLost = listener;
   }
 
   /** Connected on both connections and the read loop joined: publishes can succeed now. */
@@ -420,6 +432,7 @@ export class RedisStore implements Store {
     const lost = this.noteBase(base);
     if (this.lastDispatched < 0) {
       this.lastDispatched = Number(seq);
+      this.highestSeen = Math.max(this.highestSeen, this.lastDispatched);
       return;
     }
     if (!lost && registered === 0 && this.base !== undefined) {
@@ -437,6 +450,15 @@ export class RedisStore implements Store {
     this.base = base === '' ? undefined : base;
     if (known === undefined || base === known) return false;
     this.log('warn', `Redis at ${this.where} lost its data (restarted without persistence, or flushed): earlier history is gone and resuming clients are told of a gap`);
+    // The new data set was started by whichever node published first, from its clock and what
+    // it had seen: its seqs may lie below this node's watermark, and reading on from there
+    // would skip them. Read the new data set from its start instead.
+    const start = base === '' ? 0 : Number(base);
+    if (start < this.lastDispatched) {
+      this.lastDispatched = start;
+      this.dataSetGeneration++;
+    }
+    this.dataSetLost();
     return true;
   }
 
@@ -458,8 +480,15 @@ export class RedisStore implements Store {
           await this.join(reader);
           joined = true;
         }
+        const generation = this.dataSetGeneration;
         const reply = await reader.xread('COUNT', READ_COUNT, 'BLOCK', BLOCK_MS, 'STREAMS', this.keys.log, `${this.lastDispatched}-0`);
-        if (reply) this.dispatch(reply[0]![1] as StreamEntry[]);
+        if (reply && this.base === undefined) {
+          // The first messages of a data set this node has not seen begin: learn which one it
+          // is before dispatching, or a flush before the next prune tick would go unnoticed.
+          this.noteBase((await reader.hget(this.keys.meta, 'base')) ?? '');
+        }
+        // Read from a position of the lost data set: the next read starts where the new one does.
+        if (reply && generation === this.dataSetGeneration) this.dispatch(reply[0]![1] as StreamEntry[]);
       } catch (error) {
         if (this.stopping) return;
         // The connection may already be back: register again before reading on.
@@ -480,6 +509,7 @@ export class RedisStore implements Store {
       // Stream ids increase, and XREAD starts after lastDispatched: this is only defensive.
       if (message.seq <= this.lastDispatched) continue;
       this.lastDispatched = message.seq;
+      if (message.seq > this.highestSeen) this.highestSeen = message.seq;
       try {
         this.listener(message);
       } catch (error) {
@@ -500,7 +530,10 @@ export class RedisStore implements Store {
   /** Sends one script call with the next drafts of the queue; does not wait for the reply. */
   private sendBatch(): void {
     const pending: PendingAppend[] = [];
-    const args: (string | number)[] = [this.keys.topicPrefix, Date.now() * 1000, this.options.maxMessagesPerTopic, PRUNE_BUDGET];
+    // Base of a data set this batch would start: microseconds of the clock, or above every seq
+    // this node has seen when its clock is behind the node that started the lost one.
+    const base = Math.max(Date.now() * 1000, this.highestSeen);
+    const args: (string | number)[] = [this.keys.topicPrefix, base, this.options.maxMessagesPerTopic, PRUNE_BUDGET];
     let bytes = 0;
     while (this.queue.length > 0 && pending.length < REDIS_MAX_BATCH && bytes < MAX_BATCH_BYTES) {
       const p = this.queue.shift()!;
@@ -548,6 +581,7 @@ export class RedisStore implements Store {
       time: p.time,
     }));
     const lastSeq = first + pending.length - 1;
+    if (lastSeq > this.highestSeen) this.highestSeen = lastSeq;
     // The reply and the read loop race on two connections: the read loop may be ahead.
     if (lastSeq <= this.lastDispatched) {
       for (let i = 0; i < pending.length; i++) pending[i]!.resolve(messages[i]!);

@@ -67,6 +67,12 @@ export interface Store {
   open(): Promise<void>;
   /** Sets the one listener that receives committed messages (the hub's dispatcher). */
   setAppendListener(listener: AppendListener): void;
+  /**
+   * For a store whose data can vanish under a running hub (Redis restarted without persistence,
+   * or flushed): sets the one listener told when it did. Seqs of the new data set may be below
+   * those dispatched before, so every open subscription's position is void.
+   */
+  setDataSetLostListener?(listener: () => void): void;
   /** Stores a validated draft and resolves with the message once it is durable. */
   append(draft: MessageDraft): Promise<Message>;
   /**
