@@ -125,11 +125,13 @@ describe('secrets in logs, errors, /stats and /metrics', () => {
     assertNoSecret('the answers', answers);
   });
 
-  it('refuses malformed option values that hold a secret without echoing the secret', async () => {
+  it('refuses malformed option values that hold a secret, and a wrong Redis password, without echoing the secret', async () => {
     const yaml = join(dir, 'broken.yaml');
     // An unterminated quote: YAML's error would quote the line, secret and all.
     await writeFile(yaml, `publisherJwtKey: "${JWT_KEY}\nstore: [memory\n`);
-    const cases: { args: string[]; env?: Record<string, string>; expect: RegExp }[] = [
+    const cases: { args: string[]; env?: Record<string, string>; expect: RegExp; code?: RegExp }[] = [
+      // Well-formed, but Redis refuses the password (it contains the real one, so it is caught too).
+      { args: ['--store', `redis://:${REDIS_PASSWORD}x@127.0.0.1:${redis.port}`], expect: new RegExp(`127\\.0\\.0\\.1:${redis.port}.*WRONGPASS`), code: /HUB_ERR_STORE_OPEN/ },
       { args: ['--store', `redis://:${REDIS_PASSWORD}@127.0.0.1:99999`], expect: /--store.*127\.0\.0\.1:99999/ },
       { args: ['--store', `redis://admin:${REDIS_PASSWORD}@bad host/0`], expect: /--store/ },
       { args: [], env: { REDIS_URL: `redis://:${REDIS_PASSWORD}@127.0.0.1:99999` }, expect: /REDIS_URL/ },
@@ -139,11 +141,11 @@ describe('secrets in logs, errors, /stats and /metrics', () => {
       { args: ['--jwt-algorithm', 'RS256', '--publisher-jwt-key', JWT_KEY], expect: /PEM public key/ },
       { args: ['--jwt-algorithm', 'RS256', '--publisher-jwt-key', `-----BEGIN PUBLIC KEY-----\n${JWT_KEY}\n-----END PUBLIC KEY-----`], expect: /PEM key/ },
     ];
-    for (const { args, env, expect } of cases) {
+    for (const { args, env, expect, code = /HUB_ERR_CONFIG_INVALID/ } of cases) {
       const result = await runCli(['serve', '--port', '0', '--data-dir', dir, ...args], { env });
       const what = `serve ${args.join(' ')} ${JSON.stringify(env ?? {})}`;
       assert.equal(result.code, 1, `${what} must refuse to start: ${result.stderr}`);
-      assert.match(result.stderr, /HUB_ERR_CONFIG_INVALID/, `${what}: ${result.stderr}`);
+      assert.match(result.stderr, code, `${what}: ${result.stderr}`);
       assert.match(result.stderr, expect, `${what}: the error still says what is wrong: ${result.stderr}`);
       assertNoSecret(`${what} stderr`, result.stderr);
       assertNoSecret(`${what} stdout`, result.stdout);
