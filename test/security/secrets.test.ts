@@ -127,8 +127,8 @@ describe('secrets in logs, errors, /stats and /metrics', () => {
 
   it('refuses malformed option values that hold a secret, and a wrong Redis password, without echoing the secret', async () => {
     const yaml = join(dir, 'broken.yaml');
-    // An unterminated quote: YAML's error would quote the line, secret and all.
-    await writeFile(yaml, `publisherJwtKey: "${JWT_KEY}\nstore: [memory\n`);
+    // An unclosed flow sequence: YAML's error quotes the offending line, secret and all.
+    await writeFile(yaml, `logLevel: info\npublisherJwtKey: [${JWT_KEY}\n`);
     const cases: { args: string[]; env?: Record<string, string>; expect: RegExp; code?: RegExp }[] = [
       // Well-formed, but Redis refuses the password (it contains the real one, so it is caught too).
       { args: ['--store', `redis://:${REDIS_PASSWORD}x@127.0.0.1:${redis.port}`], expect: new RegExp(`127\\.0\\.0\\.1:${redis.port}.*WRONGPASS`), code: /HUB_ERR_STORE_OPEN/ },
