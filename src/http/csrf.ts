@@ -63,6 +63,7 @@ function requestOrigin(request: FastifyRequest): string | undefined {
  * elsewhere cannot make it name the hub while its `Origin` names another site.
  */
 function ownOrigin(request: FastifyRequest): string | undefined {
+  if (!request.host) return undefined;
   try {
     return new URL(`${request.protocol}://${request.host}`).origin;
   } catch {

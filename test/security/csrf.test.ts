@@ -119,6 +119,20 @@ describe('cookie-authenticated publishing needs an allowed Origin (CSRF)', () =>
     }
   });
 
+  it('takes --public-url as the hub\'s own origin (behind a proxy the browser sees another one)', async () => {
+    const proxied = await startHub({ store: 'memory', publisherJwtKey: MERCURE_SECRET, publicUrl: 'https://hub.example/' });
+    try {
+      const form = (origin: string) =>
+        send(`${proxied.url}/messages/${topic}`, 'message=m', { 'Content-Type': 'application/x-www-form-urlencoded', Cookie: `mercureAuthorization=${token}`, Origin: origin });
+      assert.equal((await form('https://hub.example')).status, 200);
+      assert.equal((await form(proxied.url)).status, 200, 'the address it was reached at still counts');
+      assert.equal((await form('http://hub.example')).status, 403, 'another scheme is another origin');
+      assert.equal((await form(LISTED)).status, 403, 'not listed on this hub');
+    } finally {
+      await proxied.close();
+    }
+  });
+
   it('still lets a cookie open a subscription from another origin (reading is guarded by CORS, not by this check)', async () => {
     const other = await openStream(mercureUrl(hub.url, [['topic', topic]]), { Cookie: `mercureAuthorization=${token}`, Origin: FOREIGN });
     try {
