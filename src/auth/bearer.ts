@@ -37,6 +37,20 @@ export function presentedToken(headers: IncomingHttpHeaders): string | undefined
   return undefined;
 }
 
+/**
+ * True when the token {@link presentedToken} finds comes from a cookie (there is no `Bearer`
+ * header): a browser adds cookies to requests any site can make, so such a request may be
+ * forged; a header cannot be.
+ */
+export function isTokenFromCookie(headers: IncomingHttpHeaders): boolean {
+  const authorization = headers.authorization;
+  if (typeof authorization === 'string' && BEARER.test(authorization.trim())) return false;
+  const cookie = headers.cookie;
+  if (typeof cookie !== 'string' || cookie.length === 0) return false;
+  const cookies = parseCookies(cookie);
+  return TOKEN_COOKIES.some((name) => cookies.has(name));
+}
+
 function parseCookies(header: string): Map<string, string> {
   const cookies = new Map<string, string>();
   for (const pair of header.split(';')) {

@@ -1,6 +1,7 @@
 import { Command, Option } from 'commander';
 import { loadServeOptions } from '../config/load.js';
 import { OPTION_SPECS } from '../config/options.js';
+import { redactUrl } from '../config/redact.js';
 import { isRelayError } from '../hub/errors.js';
 import { startRelayServer } from '../http/server.js';
 
@@ -38,7 +39,7 @@ export async function serve(flags: Record<string, string | boolean | undefined>)
     return 1;
   }
   const { app, url, options } = server;
-  app.log.info({ url, store: options.store, dataDir: options.store === 'sqlite' ? options.dataDir : undefined }, 'sse-relay listening');
+  app.log.info({ url, store: redactUrl(options.store), dataDir: options.store === 'sqlite' ? options.dataDir : undefined }, 'sse-relay listening');
   if (options.logLevel === 'silent' || !process.stdout.isTTY) {
     // Always tell a person where to go, even with logs off.
     process.stderr.write(`sse-relay listening on ${url}\n`);

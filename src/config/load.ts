@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
 import { RelayError } from '../hub/errors.js';
+import { redactValue } from './redact.js';
 import { DEFAULT_SERVE_OPTIONS, OPTION_SPECS, type OptionSpec, type ServeOptions } from './options.js';
 
 /** Where option values come from; later sources win (environment, then flags). */
@@ -25,10 +26,11 @@ export function loadServeOptions(sources: OptionSources): ServeOptions {
   }
   for (const spec of OPTION_SPECS) {
     // REDIS_URL is the conventional name; the hub's own variable still wins over it.
-    const fromEnv = sources.env?.[spec.env] ?? (spec.key === 'store' ? sources.env?.REDIS_URL : undefined);
+    const envName = spec.key === 'store' && sources.env?.[spec.env] === undefined && sources.env?.REDIS_URL !== undefined ? 'REDIS_URL' : spec.env;
+    const fromEnv = sources.env?.[envName];
     const fromFlag = sources.flags?.[spec.key];
     const [raw, origin] =
-      fromFlag !== undefined ? [fromFlag, `--${spec.flag}`] : fromEnv !== undefined ? [fromEnv, spec.env] : [undefined, ''];
+      fromFlag !== undefined ? [fromFlag, `--${spec.flag}`] : fromEnv !== undefined ? [fromEnv, envName] : [undefined, ''];
     if (raw === undefined) continue;
     values[spec.key] = parseValue(spec, String(raw), origin);
   }
@@ -39,7 +41,9 @@ function parseValue(spec: OptionSpec, raw: string, origin: string): unknown {
   try {
     return spec.parse(raw);
   } catch (error) {
-    throw new RelayError('HUB_ERR_CONFIG_INVALID', `Invalid value for ${origin}: ${(error as Error).message}`);
+    const message = (error as Error).message;
+    // Parsers that quote a secret option's value redact it themselves; this catches any that do not.
+    throw new RelayError('HUB_ERR_CONFIG_INVALID', `Invalid value for ${origin}: ${spec.secret ? redactValue(message, raw) : message}`);
   }
 }
 
@@ -56,7 +60,9 @@ function readConfigFile(path: string): [OptionSpec, string, string][] {
     // YAML is a superset of JSON, so one parser reads both.
     document = parseYaml(text);
   } catch (error) {
-    throw new RelayError('HUB_ERR_CONFIG_INVALID', `Config file ${path} is not valid JSON or YAML: ${(error as Error).message}`);
+    // Only the first line: the rest quotes the offending line of the file, which may hold a key.
+    const where = (error as Error).message.split('\n')[0]!.replace(/:$/, '');
+    throw new RelayError('HUB_ERR_CONFIG_INVALID', `Config file ${path} is not valid JSON or YAML: ${where}`);
   }
   if (document === null || document === undefined) return [];
   if (typeof document !== 'object' || Array.isArray(document)) {

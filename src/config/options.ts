@@ -4,6 +4,8 @@
  * drift apart. Values are parsed and checked once, then frozen and passed explicitly.
  */
 
+import { redactUrl } from './redact.js';
+
 /** Every option of `sse-relay serve`, validated. */
 export interface ServeOptions {
   readonly host: string;
@@ -55,6 +57,11 @@ export interface OptionSpec<K extends keyof ServeOptions = keyof ServeOptions> {
   readonly description: string;
   /** Default, as it would be written on the command line. */
   readonly defaultText: string;
+  /**
+   * True when the value is or may contain a secret (a key, a token, a URL's password): it never
+   * appears in a log line or an error message.
+   */
+  readonly secret: boolean;
   /** Parses a textual value; throws an Error whose message says what is expected. */
   parse(raw: string): ServeOptions[K];
 }
@@ -67,9 +74,10 @@ function spec<K extends keyof ServeOptions>(
   defaultText: string,
   description: string,
   parse: (raw: string) => ServeOptions[K],
+  { secret = false }: { secret?: boolean } = {},
 ): OptionSpec<K> {
   const flag = key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
-  return { key, flag, env: ENV_PREFIX + flag.replace(/-/g, '_').toUpperCase(), value, defaultText, description, parse };
+  return { key, flag, env: ENV_PREFIX + flag.replace(/-/g, '_').toUpperCase(), value, defaultText, description, secret, parse };
 }
 
 function integer(min: number, max: number): (raw: string) => number {
@@ -136,7 +144,8 @@ function storeKind(raw: string): ServeOptions['store'] {
       // fall through to the error below
     }
   }
-  throw new Error(`expected sqlite, memory or a redis://host:port[/db] URL, got "${raw}"`);
+  // The URL may carry a password: the error shows it without.
+  throw new Error(`expected sqlite, memory or a redis://host:port[/db] URL, got "${redactUrl(raw)}"`);
 }
 
 function httpUrl(raw: string): string | undefined {
@@ -145,9 +154,9 @@ function httpUrl(raw: string): string | undefined {
   try {
     url = new URL(raw);
   } catch {
-    throw new Error(`expected an http(s) URL, got "${raw}"`);
+    throw new Error(`expected an http(s) URL, got "${redactUrl(raw)}"`);
   }
-  if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new Error(`expected an http(s) URL, got "${raw}"`);
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new Error(`expected an http(s) URL, got "${redactUrl(raw)}"`);
   return raw;
 }
 
@@ -160,7 +169,7 @@ function nonEmpty(raw: string): string {
 export const OPTION_SPECS: readonly OptionSpec[] = [
   spec('host', '<address>', '127.0.0.1', 'Address to listen on.', nonEmpty),
   spec('port', '<number>', '3000', 'TCP port to listen on (0 picks a free one).', integer(0, 65535)),
-  spec('store', '<kind>', 'sqlite', 'Where messages are kept: `sqlite` (durable, in --data-dir), `memory` (ephemeral, bounded) or `redis://host:port[/db]` (shared by several hub processes; also read from `REDIS_URL`).', storeKind),
+  spec('store', '<kind>', 'sqlite', 'Where messages are kept: `sqlite` (durable, in --data-dir), `memory` (ephemeral, bounded) or `redis://host:port[/db]` (shared by several hub processes; also read from `REDIS_URL`).', storeKind, { secret: true }),
   spec('redisKeyPrefix', '<prefix>', 'sse-relay:', 'Prefix of every Redis key, so several hubs can share one Redis.', nonEmpty),
   spec('dataDir', '<path>', './data', 'Directory of the SQLite store.', nonEmpty),
   spec('fsync', '<mode>', 'normal', '`normal`: an acknowledged message survives a crash of the hub process; `full`: it also survives power loss (slower).', oneOf('normal', 'full')),
@@ -174,17 +183,17 @@ export const OPTION_SPECS: readonly OptionSpec[] = [
   spec('loopInterval', '<duration>', '5s', 'Interval of the article\'s demo stream `GET /messages/sse/:id`.', parseDuration),
   spec('shutdownTimeout', '<duration>', '5s', 'On SIGINT/SIGTERM, how long to wait for open requests before exiting.', parseDuration),
   spec('logLevel', '<level>', 'info', 'Log level: fatal, error, warn, info, debug, trace or silent.', oneOf('fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent')),
-  spec('publisherJwtKey', '<key>', '', 'Key verifying publishers\' JWTs: an HMAC secret, a PEM public key, or `@path` to read it from a file. Unset: publishing needs no token.', optionalText),
-  spec('subscriberJwtKey', '<key>', '', 'Key verifying subscribers\' JWTs (same forms). Unset: the publisher key is used.', optionalText),
+  spec('publisherJwtKey', '<key>', '', 'Key verifying publishers\' JWTs: an HMAC secret, a PEM public key, or `@path` to read it from a file. Unset: publishing needs no token.', optionalText, { secret: true }),
+  spec('subscriberJwtKey', '<key>', '', 'Key verifying subscribers\' JWTs (same forms). Unset: the publisher key is used.', optionalText, { secret: true }),
   spec('jwtAlgorithm', '<alg>', 'HS256', 'The only JWT algorithm accepted (never taken from the token): HS256/384/512, RS256/384/512, PS256/384/512, ES256/384/512, EdDSA.', oneOf('HS256', 'HS384', 'HS512', 'RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA')),
-  spec('jwksUrl', '<url>', '', 'A JWKS URL to fetch verification keys from (instead of the keys above).', httpUrl),
+  spec('jwksUrl', '<url>', '', 'A JWKS URL to fetch verification keys from (instead of the keys above).', httpUrl, { secret: true }),
   spec('jwtIssuer', '<iss>', '', 'Trusted issuer (`iss`) of RFC 9068 access tokens.', optionalText),
   spec('jwtAudience', '<aud>', '', 'This hub\'s resource identifier, the required audience (`aud`) of RFC 9068 access tokens.', optionalText),
   spec('anonymous', '', 'false', 'Allow subscribers without a token (public updates only).', boolean),
   spec('insecureOpen', '', 'false', 'Allow listening on a non-loopback address without a publisher key (anyone could publish).', boolean),
-  spec('corsOrigins', '<origins>', '', 'Comma-separated origins allowed by CORS (credentials only for these); empty: no CORS headers.', list),
-  spec('publicUrl', '<url>', '', 'The hub\'s public base URL (behind a proxy), used in Mercure discovery `Link` headers.', httpUrl),
-  spec('metricsToken', '<token>', '', 'Bearer token required to read /metrics; unset: /metrics is open.', optionalText),
+  spec('corsOrigins', '<origins>', '', 'Comma-separated origins allowed by CORS (credentials only for these) and, besides the hub\'s own, to publish with a token cookie; empty: no CORS headers.', list),
+  spec('publicUrl', '<url>', '', 'The hub\'s public base URL (behind a proxy), used in Mercure discovery `Link` headers and as its own origin for cookie-authenticated publishes.', httpUrl),
+  spec('metricsToken', '<token>', '', 'Bearer token required to read /metrics; unset: /metrics is open.', optionalText, { secret: true }),
   spec('maxConnections', '<n>', '20000', 'Open connections in all; past it new ones get 429 with Retry-After and are closed.', integer(1, 1e7)),
   spec('maxConnectionsPerIp', '<n>', '2000', 'Open connections per client address (see --trust-proxy); past it: 429.', integer(1, 1e7)),
   spec('headersTimeout', '<duration>', '10s', 'Time a client has to send its request headers (a slow-header client cannot hold a slot for long).', parseDuration),

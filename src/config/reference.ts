@@ -1,10 +1,14 @@
 import { ERROR_CODES } from '../hub/errors.js';
 import { OPTION_SPECS } from './options.js';
 
+/** Said of every option whose value may hold a secret (see `OptionSpec.secret`). */
+const SECRET_NOTE = ' *Secret: never logged or quoted in errors (of a URL, its credentials).*';
+
 /** The README's option reference, rendered from the schema (`npm run docs` writes it). */
 export function renderOptionsReference(): string {
   const rows = OPTION_SPECS.map(
-    (s) => `| \`--${s.flag}${s.value ? ` ${s.value}` : ''}\` | \`${s.env}\` | ${s.defaultText ? `\`${s.defaultText}\`` : '(none)'} | ${s.description.replace(/\|/g, '\\|')} |`,
+    (s) =>
+      `| \`--${s.flag}${s.value ? ` ${s.value}` : ''}\` | \`${s.env}\` | ${s.defaultText ? `\`${s.defaultText}\`` : '(none)'} | ${`${s.description}${s.secret ? SECRET_NOTE : ''}`.replace(/\|/g, '\\|')} |`,
   );
   return ['| flag | environment variable | default | meaning |', '|---|---|---|---|', ...rows].join('\n');
 }

@@ -1,6 +1,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { RelayError } from '../hub/errors.js';
 import { sendError } from './error-handler.js';
+import { normaliseOrigin } from './origin.js';
 
 /** Request headers a cross-origin page may send (EventSource reconnection, tokens, forms). */
 const ALLOWED_HEADERS = ['authorization', 'content-type', 'last-event-id', 'cache-control', 'accept'];
@@ -64,15 +65,5 @@ export function installCors(app: FastifyInstance, origins: readonly string[]): v
     void reply.header('Access-Control-Max-Age', '600');
     void reply.code(204).send();
     return true;
-  }
-}
-
-/** `https://App.example.com/` → `https://app.example.com` (the form browsers send). */
-function normaliseOrigin(origin: string): string {
-  try {
-    const url = new URL(origin);
-    return url.origin === 'null' ? origin : url.origin;
-  } catch {
-    return origin;
   }
 }

@@ -19,6 +19,7 @@ import type { AdapterContext } from './context.js';
 import { registerConsoleRoutes } from './console.js';
 import { limitConnections } from './connection-limits.js';
 import { installCors } from './cors.js';
+import { installCsrfCheck } from './csrf.js';
 import { answerClientError, answerFrameworkError, answerOnSocket, installErrorHandling } from './error-handler.js';
 import { registerOpenApiRoute, trackRoutes, type RegisteredRoute } from './openapi.js';
 import { registerOperationsRoutes } from './operations.js';
@@ -108,6 +109,7 @@ export async function startRelayServer(options: ServeOptions, parts: RelayServer
   const routes = trackRoutes(app);
   installErrorHandling(app);
   installCors(app, options.corsOrigins);
+  installCsrfCheck(app, { corsOrigins: options.corsOrigins, publicUrl: options.publicUrl });
   // RFC 6750: authorization failures carry their `WWW-Authenticate` challenge, whatever renders them.
   app.addHook('onError', async (_request, reply, error) => {
     const challenge = challengeOf(error);

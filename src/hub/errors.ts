@@ -15,6 +15,7 @@ export const ERROR_CODES = {
   HUB_ERR_UNAUTHORIZED: { status: 401, message: 'Authentication required' },
   HUB_ERR_TOKEN_INVALID: { status: 401, message: 'Invalid access token' },
   HUB_ERR_FORBIDDEN: { status: 403, message: 'Not allowed' },
+  HUB_ERR_ORIGIN_NOT_ALLOWED: { status: 403, message: 'A request authenticated by a token cookie must come from the hub\'s own origin or one in --cors-origins' },
   HUB_ERR_NOT_FOUND: { status: 404, message: 'Not found' },
   HUB_ERR_METHOD_NOT_ALLOWED: { status: 405, message: 'Method not allowed' },
   HUB_ERR_REQUEST_TIMEOUT: { status: 408, message: 'The request was not received in time' },

@@ -10,6 +10,8 @@ export interface HubProcess {
   readonly child: ChildProcess;
   /** Everything the process wrote to stderr so far. */
   stderr(): string;
+  /** Everything the process wrote to stdout so far (its JSON log lines). */
+  stdout(): string;
   /** Resolves with the exit code (or the signal name) once the process ended. */
   readonly exited: Promise<number | string>;
 }
@@ -21,6 +23,7 @@ export function spawnHub(args: string[], env: Record<string, string> = {}): Prom
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let stderr = '';
+  let stdout = '';
   const exited = new Promise<number | string>((resolve) => child.on('exit', (code, signal) => resolve(code ?? signal ?? -1)));
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => {
@@ -33,10 +36,10 @@ export function spawnHub(args: string[], env: Record<string, string> = {}): Prom
       const match = /listening on (http:\/\/\S+)/.exec(stderr);
       if (match) {
         clearTimeout(timer);
-        resolve({ url: match[1]!, child, stderr: () => stderr, exited });
+        resolve({ url: match[1]!, child, stderr: () => stderr, stdout: () => stdout, exited });
       }
     });
-    child.stdout!.resume();
+    child.stdout!.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
     void exited.then((code) => {
       clearTimeout(timer);
       reject(new Error(`hub exited with ${code} before listening; stderr: ${stderr}`));

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 /** A real `redis-server` child process on a loopback port, for tests. */
 export interface TestRedis {
   readonly port: number;
-  /** `redis://127.0.0.1:<port>` */
+  /** `redis://127.0.0.1:<port>`, or `redis://:<password>@127.0.0.1:<port>` with a password. */
   readonly url: string;
   /** True between a successful start and a stop/kill. */
   readonly running: boolean;
@@ -27,6 +27,8 @@ export interface TestRedisOptions {
   readonly persistence?: 'none' | 'aof';
   /** A fixed port; default: a free one. */
   readonly port?: number;
+  /** A password clients must give (`requirepass`); default: none. */
+  readonly password?: string;
 }
 
 let installChecked = false;
@@ -83,6 +85,7 @@ export async function startRedis(options: TestRedisOptions = {}): Promise<TestRe
     '--save', '',
     '--daemonize', 'no',
     '--protected-mode', 'no',
+    ...(options.password === undefined ? [] : ['--requirepass', options.password]),
     ...(options.persistence === 'aof' ? ['--appendonly', 'yes', '--appendfsync', 'always'] : ['--appendonly', 'no']),
   ];
 
@@ -146,7 +149,7 @@ export async function startRedis(options: TestRedisOptions = {}): Promise<TestRe
       return port;
     },
     get url() {
-      return `redis://127.0.0.1:${port}`;
+      return `redis://${options.password === undefined ? '' : `:${encodeURIComponent(options.password)}@`}127.0.0.1:${port}`;
     },
     get running() {
       return child !== undefined;
