@@ -1,0 +1,32 @@
+import type { Server } from 'node:http';
+
+/** A running shutdown deadline (see {@link armShutdownDeadline}). */
+export interface ShutdownDeadline {
+  /** True once the deadline passed and the connections still open were cut. */
+  readonly passed: boolean;
+  /** Stops the timer (the drain finished in time). */
+  cancel(): void;
+}
+
+/**
+ * Bounds a graceful drain: after `ms`, every connection `server` still has is destroyed,
+ * whatever it is doing. `server.close()` alone waits for each request in flight, so one client
+ * that sends half a body and goes quiet would hold the process until the request timeout.
+ * `onPassed` is told how many connections were cut, just before they are.
+ */
+export function armShutdownDeadline(server: Server, ms: number, onPassed: () => void): ShutdownDeadline {
+  let passed = false;
+  const timer = setTimeout(() => {
+    passed = true;
+    onPassed();
+    server.closeAllConnections();
+  }, ms);
+  // The drain itself keeps the process alive while there is anything left to wait for.
+  timer.unref();
+  return {
+    get passed() {
+      return passed;
+    },
+    cancel: () => clearTimeout(timer),
+  };
+}
