@@ -299,7 +299,8 @@ class RelaySubscription implements Subscription {
     // Its own abort signal, so the watchdog can drop this connection and not the subscription.
     const connection = new AbortController();
     const abortConnection = (): void => connection.abort();
-    this.stop.signal.addEventListener('abort', abortConnection, { once: true });
+    if (this.stop.signal.aborted) abortConnection();
+    else this.stop.signal.addEventListener('abort', abortConnection, { once: true });
     const watchdog = new IdleWatchdog(this.idleTimeoutMs, abortConnection);
     try {
       const outcome = await this.exchange(reconnecting, connection.signal, watchdog);
