@@ -9,6 +9,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { connect, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, it } from 'node:test';
 import { spawnHub, type HubProcess } from '../helpers/hub-process.js';
 import { eventually } from '../helpers/sse-client.js';
@@ -64,15 +65,15 @@ describe('shutdown deadline', () => {
   it('a stuck upload does not hold SIGTERM past --shutdown-timeout: connections cut, exit 1, said on stderr', async () => {
     await withHub('1s', async (hub) => {
       const upload = await rawConnection(hub.url);
-      upload.socket.write('POST /messages/stuck HTTP/1.1\r\nHost: x\r\nContent-Type: text/plain\r\nContent-Length: 100000\r\n\r\nonly a little');
-      // The hub has the request once it counts the connection as busy; a publish on another
-      // connection proves the hub is up and serving, then the upload is left hanging.
-      const ok = await fetch(`${hub.url}/healthz`);
-      assert.equal(ok.status, 200);
+      // `100 Continue` says the hub has parsed the head: the request is in flight, for certain.
+      upload.socket.write('POST /messages/stuck HTTP/1.1\r\nHost: x\r\nContent-Type: text/plain\r\nContent-Length: 100000\r\nExpect: 100-continue\r\n\r\n');
+      await eventually(() => upload.received().startsWith('HTTP/1.1 100 Continue'), 5000, 'the hub to take the request head');
+      upload.socket.write('only a little');
 
       const signalled = performance.now();
       hub.child.kill('SIGTERM');
-      const code = await hub.exited;
+      // Bounded here so that a hub that hangs fails the test instead of hanging it.
+      const code = await Promise.race([hub.exited, sleep(20_000, undefined, { ref: false }).then(() => 'still running 20 s after SIGTERM')]);
       const tookMs = performance.now() - signalled;
 
       assert.equal(code, 1, 'a forced shutdown exits non-zero');
