@@ -11,8 +11,10 @@ export interface ShutdownDeadline {
 /**
  * Bounds a graceful drain: after `ms`, every connection `server` still has is destroyed,
  * whatever it is doing. `server.close()` alone waits for each request in flight, so one client
- * that sends half a body and goes quiet would hold the process until the request timeout.
- * `onPassed` is told how many connections were cut, just before they are.
+ * that sends half a body and goes quiet holds the process; and not just until the request
+ * timeout, since `close()` also stops the timer that enforces it (Node checks request and
+ * header timeouts on `connectionsCheckingInterval`, which closing clears). `onPassed` runs just
+ * before the connections are cut, while they can still be counted.
  */
 export function armShutdownDeadline(server: Server, ms: number, onPassed: () => void): ShutdownDeadline {
   let passed = false;
