@@ -7,7 +7,8 @@ import { startRelayServer } from '../http/server.js';
 
 /**
  * `sse-relay serve`: every option of the schema as a flag (and an environment variable),
- * validated before anything starts. SIGINT/SIGTERM stop the hub gracefully and exit 0.
+ * validated before anything starts. SIGINT/SIGTERM stop the hub gracefully and exit 0, or 1
+ * when `--shutdown-timeout` passed and open connections had to be cut.
  */
 export function registerServeCommand(program: Command): void {
   const command = program.command('serve').description('Start the hub (SQLite store in ./data by default).');
@@ -50,18 +51,25 @@ export async function serve(flags: Record<string, string | boolean | undefined>)
       process.off('SIGINT', stop);
       process.off('SIGTERM', stop);
       app.log.info({ signal }, 'shutting down');
-      const deadline = setTimeout(() => {
-        process.stderr.write('sse-relay: shutdown timed out, exiting\n');
-        resolve(1);
-      }, options.shutdownTimeout);
-      deadline.unref();
+      // The server cuts every connection at the shutdown timeout; this is for what may still
+      // hang after that (a store that does not answer its close): exit regardless.
+      const backstop = setTimeout(() => {
+        process.stderr.write(`sse-relay: shutdown did not finish ${options.shutdownTimeout + BACKSTOP_GRACE_MS} ms after ${signal}, exiting\n`);
+        process.exit(1);
+      }, options.shutdownTimeout + BACKSTOP_GRACE_MS);
+      backstop.unref();
       server.close().then(
-        () => {
-          clearTimeout(deadline);
-          resolve(0);
+        (outcome) => {
+          clearTimeout(backstop);
+          if (!outcome.forced) return resolve(0);
+          const plural = outcome.cutConnections === 1 ? '' : 's';
+          process.stderr.write(
+            `sse-relay: shutdown timeout (${options.shutdownTimeout} ms) passed with requests still open; closed ${outcome.cutConnections} open connection${plural}, exiting 1\n`,
+          );
+          resolve(1);
         },
         (error: unknown) => {
-          clearTimeout(deadline);
+          clearTimeout(backstop);
           process.stderr.write(`sse-relay: error during shutdown: ${String(error)}\n`);
           resolve(1);
         },
@@ -71,6 +79,9 @@ export async function serve(flags: Record<string, string | boolean | undefined>)
     process.on('SIGTERM', stop);
   });
 }
+
+/** How long after the shutdown timeout the process exits even if closing the store hangs. */
+const BACKSTOP_GRACE_MS = 2000;
 
 function describeStartupError(error: unknown): string {
   if (isRelayError(error)) return `${error.message} (${error.code})`;

@@ -14,6 +14,8 @@ export const CLIENT_ERROR_CODES = {
   CLIENT_ERR_PROTOCOL: 'The hub answered with something unexpected',
   /** The event stream ended or broke after it had opened. */
   CLIENT_ERR_STREAM_LOST: 'The event stream was interrupted',
+  /** Nothing arrived (not even a heartbeat) for `idleTimeoutMs`: the connection is taken for dead. */
+  CLIENT_ERR_STREAM_IDLE: 'The event stream went silent',
   /** One event was larger than `maxEventSize`. */
   CLIENT_ERR_EVENT_TOO_LARGE: 'An event exceeded the size limit',
 } as const;

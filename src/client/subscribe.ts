@@ -2,6 +2,7 @@ import { createParser, type EventSourceMessage, type ParseError } from 'eventsou
 import { messagesUrl, resolveHeaders, type HeadersOption } from './endpoints.js';
 import { errorFromResponse, RelayClientError, unreachableError } from './errors.js';
 import { EventQueue } from './event-queue.js';
+import { DEFAULT_IDLE_TIMEOUT_MS, IdleWatchdog } from './idle-watchdog.js';
 import { LeadingFrame } from './leading-frame.js';
 import {
   DEFAULT_INITIAL_DELAY_MS,
@@ -75,6 +76,15 @@ export interface SubscribeOptions {
   maxBufferedEvents?: number;
   /** Largest event accepted, in characters; a larger one ends the subscription. Default 16 Mi. */
   maxEventSize?: number;
+  /**
+   * Milliseconds without a byte from the hub (heartbeat comments count) after which the
+   * connection is taken for dead, aborted and reopened with `Last-Event-ID` (error
+   * `CLIENT_ERR_STREAM_IDLE` in `onRetry`). This is what notices a hub or a network path that
+   * vanished without closing the connection. Keep it above the hub's heartbeat interval (15 s by
+   * default; Mercure hubs often use 40 s). Also bounds the wait for the response headers.
+   * Default 45000; 0 disables it.
+   */
+  idleTimeoutMs?: number;
   /** Called each time the stream opens (the hub has registered the subscription by then). */
   onOpen?: (info: OpenInfo) => void;
   /**
@@ -152,6 +162,7 @@ class RelaySubscription implements Subscription {
   private readonly waiters: Waiter[] = [];
   private readonly maxBuffered: number;
   private readonly maxEventSize: number;
+  private readonly idleTimeoutMs: number;
   private currentLastEventId: string | undefined;
   private retryBaseMs: number;
   private iterating = false;
@@ -168,6 +179,10 @@ class RelaySubscription implements Subscription {
     this.retryBaseMs = (options.reconnect || {}).initialDelayMs ?? DEFAULT_INITIAL_DELAY_MS;
     this.maxBuffered = Math.max(1, options.maxBufferedEvents ?? DEFAULT_MAX_BUFFERED_EVENTS);
     this.maxEventSize = options.maxEventSize ?? DEFAULT_MAX_EVENT_SIZE;
+    this.idleTimeoutMs = options.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS;
+    if (!Number.isFinite(this.idleTimeoutMs) || this.idleTimeoutMs < 0) {
+      throw new RelayClientError('CLIENT_ERR_INVALID_OPTIONS', `idleTimeoutMs must be a number of milliseconds >= 0 (0 disables it), got ${String(options.idleTimeoutMs)}`);
+    }
 
     const { signal } = options;
     if (signal?.aborted) {
@@ -276,10 +291,29 @@ class RelaySubscription implements Subscription {
     }
   }
 
-  /** One connection, from the request to the end of the stream. Never throws. */
-  private async connect(
-    reconnecting: boolean,
-  ): Promise<ConnectionOutcome> {
+  /**
+   * One connection, from the request to the end of the stream, watched for silence (see
+   * {@link IdleWatchdog}). Never throws.
+   */
+  private async connect(reconnecting: boolean): Promise<ConnectionOutcome> {
+    // Its own abort signal, so the watchdog can drop this connection and not the subscription.
+    const connection = new AbortController();
+    const abortConnection = (): void => connection.abort();
+    if (this.stop.signal.aborted) abortConnection();
+    else this.stop.signal.addEventListener('abort', abortConnection, { once: true });
+    const watchdog = new IdleWatchdog(this.idleTimeoutMs, abortConnection);
+    try {
+      const outcome = await this.exchange(reconnecting, connection.signal, watchdog);
+      if (!watchdog.expired || this.state !== 'open') return outcome;
+      const error = new RelayClientError('CLIENT_ERR_STREAM_IDLE', `Nothing arrived from the hub for ${this.idleTimeoutMs} ms (idleTimeoutMs); reconnecting`, { cause: outcome.error });
+      return { ...outcome, fatal: false, error };
+    } finally {
+      watchdog.stop();
+      this.stop.signal.removeEventListener('abort', abortConnection);
+    }
+  }
+
+  private async exchange(reconnecting: boolean, signal: AbortSignal, watchdog: IdleWatchdog): Promise<ConnectionOutcome> {
     const url = new URL(this.url);
     let headers: Record<string, string>;
     try {
@@ -296,7 +330,7 @@ class RelaySubscription implements Subscription {
 
     let response: Response;
     try {
-      response = await this.fetchImpl(url, { headers, signal: this.stop.signal });
+      response = await this.fetchImpl(url, { headers, signal });
     } catch (cause) {
       return { opened: false, healthy: false, fatal: false, error: unreachableError(this.options.url, cause) };
     }
@@ -320,13 +354,13 @@ class RelaySubscription implements Subscription {
 
     invoke(this.options.onOpen, { reconnect: reconnecting, lastEventId: resumeFrom });
     const openedAt = Date.now();
-    const { error, delivered } = await this.read(response.body);
+    const { error, delivered } = await this.read(response.body, watchdog);
     const healthy = delivered > 0 || Date.now() - openedAt >= HEALTHY_CONNECTION_MS;
     return { opened: true, healthy, fatal: error.code === 'CLIENT_ERR_EVENT_TOO_LARGE', error };
   }
 
   /** Reads one stream to its end; returns why it ended. */
-  private async read(body: ReadableStream<Uint8Array>): Promise<{ error: RelayClientError; delivered: number }> {
+  private async read(body: ReadableStream<Uint8Array>, watchdog: IdleWatchdog): Promise<{ error: RelayClientError; delivered: number }> {
     const reader = body.getReader();
     const decoder = new TextDecoder();
     let firstEvent = true;
@@ -358,9 +392,15 @@ class RelaySubscription implements Subscription {
 
     try {
       for (;;) {
-        if (this.queue.size >= this.maxBuffered) await this.spaceInQueue();
+        if (this.queue.size >= this.maxBuffered) {
+          // Not reading is our choice here, so the silence that follows is not the hub's.
+          watchdog.suspend();
+          await this.spaceInQueue();
+          watchdog.resume();
+        }
         if (this.state !== 'open') return end(new RelayClientError('CLIENT_ERR_STREAM_LOST', 'Closed'));
         const { done, value } = await reader.read();
+        watchdog.touch();
         if (done) return end(new RelayClientError('CLIENT_ERR_STREAM_LOST', 'The hub closed the event stream'));
         const text = decoder.decode(value, { stream: true });
         const position = leadingFrame.feed(text);

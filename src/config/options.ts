@@ -181,7 +181,7 @@ export const OPTION_SPECS: readonly OptionSpec[] = [
   spec('maxBodySize', '<size>', '1MiB', 'Largest accepted request body; larger ones get 413.', parseSize),
   spec('maxBacklog', '<size>', '256KiB', 'Bytes the hub may hold for one subscriber that does not read; past this it is disconnected as a slow consumer.', parseSize),
   spec('loopInterval', '<duration>', '5s', 'Interval of the article\'s demo stream `GET /messages/sse/:id`.', parseDuration),
-  spec('shutdownTimeout', '<duration>', '5s', 'On SIGINT/SIGTERM, how long to wait for open requests before exiting.', parseDuration),
+  spec('shutdownTimeout', '<duration>', '5s', 'On SIGINT/SIGTERM, how long to wait for open requests; past it every connection still open is closed and the process exits 1.', parseDuration),
   spec('logLevel', '<level>', 'info', 'Log level: fatal, error, warn, info, debug, trace or silent.', oneOf('fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent')),
   spec('publisherJwtKey', '<key>', '', 'Key verifying publishers\' JWTs: an HMAC secret, a PEM public key, or `@path` to read it from a file. Unset: publishing needs no token.', optionalText, { secret: true }),
   spec('subscriberJwtKey', '<key>', '', 'Key verifying subscribers\' JWTs (same forms). Unset: the publisher key is used.', optionalText, { secret: true }),

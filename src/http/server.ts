@@ -23,6 +23,7 @@ import { installCsrfCheck } from './csrf.js';
 import { answerClientError, answerFrameworkError, answerOnSocket, installErrorHandling } from './error-handler.js';
 import { registerOpenApiRoute, trackRoutes, type RegisteredRoute } from './openapi.js';
 import { registerOperationsRoutes } from './operations.js';
+import { armShutdownDeadline } from './shutdown-deadline.js';
 
 /** A running hub: its HTTP server, core and address. */
 export interface RelayServer {
@@ -34,8 +35,20 @@ export interface RelayServer {
   readonly metrics: RelayMetrics;
   /** Every route registered (checked against the OpenAPI description by a test). */
   readonly routes: readonly RegisteredRoute[];
-  /** Graceful stop: refuse new work, end streams, answer in-flight requests, close the store. */
-  close(): Promise<void>;
+  /**
+   * Graceful stop: refuse new work (503 `HUB_ERR_SHUTTING_DOWN`), end streams, answer requests
+   * in flight, close the store. Bounded by `options.shutdownTimeout`: past it every connection
+   * still open is cut, and the outcome says the stop was forced.
+   */
+  close(): Promise<ShutdownOutcome>;
+}
+
+/** How a {@link RelayServer.close} ended. */
+export interface ShutdownOutcome {
+  /** True when the shutdown timeout passed and connections were cut rather than answered. */
+  readonly forced: boolean;
+  /** Connections cut at the deadline (0 when not forced). */
+  readonly cutConnections: number;
 }
 
 /** Extra parts for embedding and tests. */
@@ -79,7 +92,9 @@ export async function startRelayServer(options: ServeOptions, parts: RelayServer
     clientErrorHandler: answerClientError,
     // Close keep-alive connections on shutdown so `close()` does not wait for idle clients.
     forceCloseConnections: 'idle',
-    return503OnClosing: true,
+    // Fastify's own 503 has Fastify's shape; requests arriving during the drain get ours
+    // (the hook below), and Fastify still adds `Connection: close` to them.
+    return503OnClosing: false,
     // A GET on an event stream opens a subscription; an automatic HEAD twin would too.
     exposeHeadRoutes: false,
     trustProxy: options.trustProxy.length > 0 ? [...options.trustProxy] : false,
@@ -99,7 +114,7 @@ export async function startRelayServer(options: ServeOptions, parts: RelayServer
     answerOnSocket(socket, new RelayError('HUB_ERR_METHOD_NOT_ALLOWED', 'CONNECT is not supported')),
   );
   const trusted = proxyAddr.compile([...options.trustProxy]);
-  limitConnections(app, app.server, {
+  const connections = limitConnections(app, app.server, {
     maxConnections: options.maxConnections,
     maxConnectionsPerIp: options.maxConnectionsPerIp,
     isTrustedProxy: (address) => options.trustProxy.length > 0 && trusted(address, 0),
@@ -109,6 +124,13 @@ export async function startRelayServer(options: ServeOptions, parts: RelayServer
   const routes = trackRoutes(app);
   installErrorHandling(app);
   installCors(app, options.corsOrigins);
+  let shuttingDown = false;
+  // After CORS (so a browser can read the answer), before any protocol's hook or handler: a
+  // request that arrives during the drain (on a connection already open) does no work.
+  app.addHook('onRequest', (_request, _reply, done) => {
+    if (shuttingDown) done(new RelayError('HUB_ERR_SHUTTING_DOWN'));
+    else done();
+  });
   installCsrfCheck(app, { corsOrigins: options.corsOrigins, publicUrl: options.publicUrl });
   // RFC 6750: authorization failures carry their `WWW-Authenticate` challenge, whatever renders them.
   app.addHook('onError', async (_request, reply, error) => {
@@ -126,7 +148,6 @@ export async function startRelayServer(options: ServeOptions, parts: RelayServer
   };
   const context: AdapterContext = { hub, options, heartbeats, extraStreams: new Set(), authorizer, tokenExpiry, releaseStream };
 
-  let shuttingDown = false;
   registerOperationsRoutes(app, {
     hub,
     metrics,
@@ -151,16 +172,26 @@ export async function startRelayServer(options: ServeOptions, parts: RelayServer
   const url = `http://${host === '0.0.0.0' ? '127.0.0.1' : host}:${port}`;
   for (const warning of authorizer.startupWarnings()) app.log.warn(warning);
 
-  let closing: Promise<void> | undefined;
-  const close = (): Promise<void> =>
+  let closing: Promise<ShutdownOutcome> | undefined;
+  const close = (): Promise<ShutdownOutcome> =>
     (closing ??= (async () => {
       shuttingDown = true;
+      let cutConnections = 0;
+      const deadline = armShutdownDeadline(app.server, options.shutdownTimeout, () => {
+        cutConnections = connections.open();
+        app.log.warn({ shutdownTimeout: options.shutdownTimeout, connections: cutConnections }, 'shutdown timeout passed: closing every open connection');
+      });
       hub.beginShutdown();
       for (const stream of [...context.extraStreams]) stream.close('shutdown');
       heartbeats.stop();
       tokenExpiry.stop();
-      await app.close();
+      try {
+        await app.close();
+      } finally {
+        deadline.cancel();
+      }
       await hub.shutdown();
+      return { forced: deadline.passed, cutConnections };
     })());
 
   return { app, hub, url, options, metrics, routes, close };

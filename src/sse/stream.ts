@@ -187,10 +187,9 @@ export class SseStream {
       // Drop what the client could not take; tell it why, then let go of the socket.
       this.dropPending();
       this.res.end(encodeComment('closed: slow consumer'));
-      const socket = this.res.socket;
       // The client is not reading, so the final comment may never drain: release the socket
       // soon regardless (one timer per eviction, never per message).
-      if (socket) setTimeout(() => socket.destroy(), 1000).unref();
+      if (this.res.socket) setTimeout(releaseUnfinished, EVICTED_DRAIN_MS, this.res).unref();
     } else {
       this.flush();
       const comment = FINAL_COMMENT[reason];
@@ -236,6 +235,21 @@ export class SseStream {
     this.several = undefined;
     this.pendingBytes = 0;
   }
+}
+
+/** How long an evicted stream has to deliver its last bytes before its socket is destroyed. */
+const EVICTED_DRAIN_MS = 1000;
+
+/**
+ * Destroys the socket of an evicted response that has still not been delivered. A response
+ * that finished has let go of its socket: the client read the end of the stream, and the
+ * connection went back to keep-alive, maybe already carrying the client's next request, which
+ * destroying it would reset. An unfinished response still owns its socket (HTTP/1.1 answers
+ * in order), so nothing else is on it that could be served anyway.
+ */
+function releaseUnfinished(res: ServerResponse): void {
+  if (res.writableFinished) return;
+  res.socket?.destroy();
 }
 
 function onResponseClose(this: StreamResponse): void {

@@ -29,8 +29,9 @@ export async function startHub(overrides: Partial<ServeOptions> = {}): Promise<T
     ...server,
     dataDir,
     async close() {
-      await server.close();
+      const outcome = await server.close();
       if (overrides.dataDir === undefined) await rm(dataDir, { recursive: true, force: true });
+      return outcome;
     },
   };
 }
