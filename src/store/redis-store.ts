@@ -485,7 +485,11 @@ export class RedisStore implements Store {
         if (reply && this.base === undefined) {
           // The first messages of a data set this node has not seen begin: learn which one it
           // is before dispatching, or a flush before the next prune tick would go unnoticed.
-          this.noteBase((await reader.hget(this.keys.meta, 'base')) ?? '');
+          // What was read is dispatched even when this fails (Redis went away meanwhile).
+          await reader.hget(this.keys.meta, 'base').then(
+            (base) => this.noteBase(base ?? ''),
+            () => {},
+          );
         }
         // Read from a position of the lost data set: the next read starts where the new one does.
         if (reply && generation === this.dataSetGeneration) this.dispatch(reply[0]![1] as StreamEntry[]);
