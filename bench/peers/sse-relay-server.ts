@@ -5,7 +5,7 @@
  */
 import { serveOptions } from '../../src/config/load.js';
 import type { ServeOptions } from '../../src/config/options.js';
-import { startRelayServer } from '../../src/http/server.js';
+import { startRelay } from '../../src/relay.js';
 import { portArgument } from './args.js';
 
 const argv = process.argv;
@@ -17,7 +17,7 @@ const store = flag('store') === 'memory' ? 'memory' : 'sqlite';
 // Connection caps (where this version has them) are lifted: the bench opens 10,000 streams from
 // one address and publishes without end on one keep-alive connection.
 const limits = { maxConnections: 1_000_000, maxConnectionsPerIp: 1_000_000, maxRequestsPerSocket: 0 } as Partial<ServeOptions>;
-const server = await startRelayServer(
+const server = await startRelay(
   serveOptions({ ...limits, port: portArgument(), store, dataDir: flag('data-dir') ?? './data', logLevel: 'silent' }),
 );
 process.stderr.write(`sse-relay listening on ${server.url}\n`);

@@ -3,7 +3,7 @@ import { loadServeOptions } from '../config/load.js';
 import { OPTION_SPECS } from '../config/options.js';
 import { redactUrl } from '../config/redact.js';
 import { isRelayError } from '../hub/errors.js';
-import { startRelayServer } from '../http/server.js';
+import { startRelay } from '../relay.js';
 
 /**
  * `sse-relay serve`: every option of the schema as a flag (and an environment variable),
@@ -34,7 +34,7 @@ export async function serve(flags: Record<string, string | boolean | undefined>)
     const configFile = typeof config === 'string' ? config : process.env.SSE_RELAY_CONFIG;
     const options = loadServeOptions({ env: process.env, flags: optionFlags, configFile });
     // Pretty logs for a person at a terminal, JSON lines for everything else.
-    server = await startRelayServer(options, { prettyLogs: process.stdout.isTTY === true });
+    server = await startRelay(options, { prettyLogs: process.stdout.isTTY === true });
   } catch (error) {
     process.stderr.write(`sse-relay: ${describeStartupError(error)}\n`);
     return 1;

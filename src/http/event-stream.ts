@@ -1,9 +1,6 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import { RelayError } from '../hub/errors.js';
 import type { SubscriptionSelector } from '../hub/subscription.js';
-import { SseStream } from '../sse/stream.js';
 import type { Cursor } from '../store/store.js';
-import type { AdapterContext } from './context.js';
 
 /** Longest accepted `Last-Event-ID`; longer ones are treated as unknown ids (a gap). */
 export const MAX_LAST_EVENT_ID_LENGTH = 1024;
@@ -21,11 +18,10 @@ export function normaliseLastEventId(raw: string | null | undefined): string | u
   return trimmed.length > MAX_LAST_EVENT_ID_LENGTH ? '\u0000too-long' : trimmed;
 }
 
-/** What a protocol decides about one event stream. */
+/** What a protocol decides about one event stream (see EventStreams.open). */
 export interface EventStreamRequest {
   readonly request: FastifyRequest;
   readonly reply: FastifyReply;
-  readonly context: AdapterContext;
   /** Which messages the subscription receives. */
   readonly selector: SubscriptionSelector;
   /** Topics the cursor is resolved for (gap detection); undefined: every topic. */
@@ -42,48 +38,4 @@ export interface EventStreamRequest {
    * from which a client that drops before receiving one resumes with no gap and no duplicate.
    */
   preamble(cursor: Cursor | undefined, startId: string): Buffer[];
-}
-
-/**
- * Opens a subscription as an event stream, the same way for every protocol, in the only order
- * that is gap-free: register the subscription (the hub holds live messages for it), resolve the
- * cursor, send headers and preamble, replay history, then go live. Cleans up on every path:
- * a failure before the stream opens unregisters the subscription and is answered by Fastify;
- * the stream's close (client gone, slow consumer, shutdown) unregisters it and its timers.
- */
-export async function openEventStream(args: EventStreamRequest): Promise<void> {
-  const { request, reply, context } = args;
-  const { hub, options, heartbeats, tokenExpiry } = context;
-
-  // The stream is the hub's sink. It exists before the response starts: the hub may dispatch
-  // while the cursor resolves, and holds those messages because the subscription starts in
-  // the replaying state. It writes nothing until it is opened.
-  const stream = new SseStream(reply.raw, { maxBacklogBytes: options.maxBacklog });
-  const subscription = hub.open(args.selector, stream);
-  let cursor: Cursor | undefined;
-  let headers: Record<string, string> | undefined;
-  try {
-    cursor = await hub.resolveCursor(args.lastEventId, args.cursorTopics);
-    headers = args.headers(cursor);
-    // Ended while the cursor resolved: the hub shut down, or held more than it may for us.
-    if (stream.closed && !reply.raw.destroyed) throw new RelayError(hub.isReady() ? 'HUB_ERR_SUBSCRIBER_BEHIND' : 'HUB_ERR_SHUTTING_DOWN');
-  } catch (error) {
-    hub.unsubscribe(subscription);
-    throw error;
-  }
-
-  reply.hijack();
-  stream.subscription = subscription;
-  stream.onClose(context.releaseStream);
-  if (stream.closed || reply.raw.destroyed || request.raw.socket.destroyed) {
-    hub.unsubscribe(subscription);
-    return;
-  }
-  // Headers that hooks set on the reply (CORS, discovery) go out with the stream's own, in one
-  // writeHead (see SseStream.open).
-  stream.open({ ...reply.getHeaders(), ...headers } as Record<string, string>);
-  heartbeats.add(stream);
-  tokenExpiry.add(stream, args.expiresAt);
-  for (const frame of args.preamble(cursor, hub.startIdOf(subscription, cursor))) stream.send(frame);
-  await hub.resume(subscription, cursor);
 }

@@ -2,24 +2,20 @@ import type { Duplex } from 'node:stream';
 import formbody from '@fastify/formbody';
 import Fastify, { LogController, type FastifyInstance } from 'fastify';
 import proxyAddr from 'proxy-addr';
-import { Authorizer } from '../auth/authorizer.js';
 import { challengeOf } from '../auth/bearer.js';
-import { ExpiryWatch } from '../auth/expiry.js';
 import type { ServeOptions } from '../config/options.js';
 import { RelayError } from '../hub/errors.js';
-import { Hub } from '../hub/hub.js';
-import { RelayMetrics } from '../metrics/metrics.js';
+import type { Hub } from '../hub/hub.js';
+import type { RelayMetrics } from '../metrics/metrics.js';
 import { registerMercureProtocol } from '../protocols/mercure/routes.js';
 import { registerMessagesProtocol } from '../protocols/messages/routes.js';
-import type { SseStream } from '../sse/stream.js';
-import { Ticker } from '../sse/ticker.js';
-import { createStore } from '../store/create-store.js';
-import type { Store } from '../store/store.js';
+import type { RelayCore } from '../relay.js';
 import type { AdapterContext } from './context.js';
 import { registerConsoleRoutes } from './console.js';
 import { limitConnections } from './connection-limits.js';
 import { installCors } from './cors.js';
 import { installCsrfCheck } from './csrf.js';
+import { EventStreams } from './event-streams.js';
 import { answerClientError, answerFrameworkError, answerOnSocket, installErrorHandling } from './error-handler.js';
 import { registerOpenApiRoute, trackRoutes, type RegisteredRoute } from './openapi.js';
 import { registerOperationsRoutes } from './operations.js';
@@ -51,24 +47,19 @@ export interface ShutdownOutcome {
   readonly cutConnections: number;
 }
 
-/** Extra parts for embedding and tests. */
-export interface RelayServerParts {
-  /** A store to use instead of the one `options.store` names. */
-  readonly store?: Store;
+/** How the HTTP layer logs. */
+export interface HttpLayerOptions {
   /** Human-readable logs (pino-pretty) instead of JSON lines. */
-  readonly prettyLogs?: boolean;
+  readonly prettyLogs?: boolean | undefined;
 }
 
-const HEARTBEAT = Buffer.from(':\n\n');
-
-/** Builds the hub, opens its store and listens. Rejects (HUB_ERR_STORE_OPEN, ...) on failure. */
-export async function startRelayServer(options: ServeOptions, parts: RelayServerParts = {}): Promise<RelayServer> {
-  // Keys and the open-hub exposure rule are checked before anything is opened.
-  const authorizer = Authorizer.create(options);
-  const store = parts.store ?? createStore(options);
-  const hub = new Hub(store);
-  const metrics = new RelayMetrics(hub);
-  await hub.start();
+/**
+ * The HTTP layer over an opened core (see `startRelay`, which builds one): both APIs, the
+ * operations routes and the console, listening on `options.host:port`. Rejects when it cannot
+ * listen; closing the core's store is then the caller's.
+ */
+export async function serveOverHttp(core: RelayCore, parts: HttpLayerOptions = {}): Promise<RelayServer> {
+  const { options, authorizer, hub, metrics } = core;
 
   const app = Fastify({
     logger:
@@ -139,14 +130,8 @@ export async function startRelayServer(options: ServeOptions, parts: RelayServer
   });
   await app.register(formbody, { bodyLimit: options.maxBodySize });
 
-  const heartbeats = new Ticker<SseStream>(options.heartbeatInterval, (stream) => stream.send(HEARTBEAT));
-  const tokenExpiry = new ExpiryWatch();
-  const releaseStream = (stream: SseStream): void => {
-    if (stream.subscription) hub.unsubscribe(stream.subscription);
-    heartbeats.delete(stream);
-    tokenExpiry.delete(stream);
-  };
-  const context: AdapterContext = { hub, options, heartbeats, extraStreams: new Set(), authorizer, tokenExpiry, releaseStream };
+  const streams = new EventStreams(hub, options);
+  const context: AdapterContext = { hub, options, streams, authorizer };
 
   registerOperationsRoutes(app, {
     hub,
@@ -163,7 +148,8 @@ export async function startRelayServer(options: ServeOptions, parts: RelayServer
   try {
     await app.listen({ host: options.host, port: options.port });
   } catch (error) {
-    await store.close();
+    streams.shutdown();
+    await app.close();
     throw error;
   }
   const address = app.server.address();
@@ -182,9 +168,7 @@ export async function startRelayServer(options: ServeOptions, parts: RelayServer
         app.log.warn({ shutdownTimeout: options.shutdownTimeout, connections: cutConnections }, 'shutdown timeout passed: closing every open connection');
       });
       hub.beginShutdown();
-      for (const stream of [...context.extraStreams]) stream.close('shutdown');
-      heartbeats.stop();
-      tokenExpiry.stop();
+      streams.shutdown();
       try {
         await app.close();
       } finally {

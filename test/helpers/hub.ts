@@ -3,7 +3,8 @@ import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { serveOptions } from '../../src/config/load.js';
 import type { ServeOptions } from '../../src/config/options.js';
-import { startRelayServer, type RelayServer } from '../../src/http/server.js';
+import type { RelayServer } from '../../src/http/server.js';
+import { startRelay } from '../../src/relay.js';
 
 /** A hub listening on a free loopback port, with its own temporary data directory. */
 export interface TestHub extends RelayServer {
@@ -18,7 +19,7 @@ export async function startHub(overrides: Partial<ServeOptions> = {}): Promise<T
   const dataDir = overrides.dataDir ?? (await mkdtemp(join(tmpdir(), 'sse-relay-test-')));
   let server: RelayServer;
   try {
-    server = await startRelayServer(
+    server = await startRelay(
       serveOptions({ host: '127.0.0.1', port: 0, logLevel: 'silent', store: (process.env.TEST_STORE as ServeOptions['store'] | undefined) ?? 'sqlite', redisKeyPrefix: `test-${basename(dataDir)}:`, ...overrides, dataDir }),
     );
   } catch (error) {

@@ -11,7 +11,8 @@ import assert from 'node:assert/strict';
 import { request } from 'node:http';
 import { describe, it } from 'node:test';
 import { serveOptions } from '../../src/config/load.js';
-import { startRelayServer, type RelayServer } from '../../src/http/server.js';
+import type { RelayServer } from '../../src/http/server.js';
+import { startRelay } from '../../src/relay.js';
 import { MemoryStore } from '../../src/store/memory-store.js';
 import type { Cursor } from '../../src/store/store.js';
 import { eventually } from '../helpers/sse-client.js';
@@ -63,7 +64,7 @@ function subscribe(base: string, path: string, lastEventId: string): Promise<{ s
 
 async function startGatedHub(): Promise<{ server: RelayServer; store: GatedMemoryStore }> {
   const store = new GatedMemoryStore();
-  const server = await startRelayServer(serveOptions({ host: '127.0.0.1', port: 0, logLevel: 'silent', store: 'memory' }), { store });
+  const server = await startRelay(serveOptions({ host: '127.0.0.1', port: 0, logLevel: 'silent', store: 'memory' }), { store });
   return { server, store };
 }
 

@@ -6,7 +6,7 @@ import { TopicMatcherSet, type MatcherSpec } from '../../hub/topic-matcher.js';
 import type { AdapterContext } from '../../http/context.js';
 import { encodePosition } from '../../sse/encode.js';
 import { asHeaderValue, headerText } from '../../sse/last-event-id.js';
-import { normaliseLastEventId, openEventStream } from '../../http/event-stream.js';
+import { normaliseLastEventId } from '../../http/event-stream.js';
 import { MERCURE_PATH } from './discovery.js';
 import { mercureErrorHandler } from './errors.js';
 
@@ -74,10 +74,9 @@ export function registerMercureSubscribeRoute(app: FastifyInstance, context: Ada
     const { matchers: specs, lastEventId } = readSubscription(request.raw.url ?? '', request.headers);
     const matchers = TopicMatcherSet.compile(specs, options.publicUrl);
 
-    await openEventStream({
+    await context.streams.open({
       request,
       reply,
-      context,
       // Exact-only subscriptions are indexed by topic; patterns and `*` see every message.
       selector: matchers.exactOnly
         ? new AuthorizedSelector('mercure', [...matchers.exactTopics], authorizer, principal)

@@ -2,7 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import { assertValidTopic } from '../../hub/message.js';
 import type { AdapterContext } from '../../http/context.js';
 import { encodeEvent } from '../../sse/encode.js';
-import { SseStream } from '../../sse/stream.js';
+import type { SseStream } from '../../sse/stream.js';
 import { Ticker } from '../../sse/ticker.js';
 
 /**
@@ -10,7 +10,7 @@ import { Ticker } from '../../sse/ticker.js';
  * every `--loop-interval`. All such streams share one timer.
  */
 export function registerDemoLoopRoute(app: FastifyInstance, context: AdapterContext): void {
-  const { options, extraStreams } = context;
+  const { options, streams } = context;
   const loop = new Ticker<SseStream>(options.loopInterval, (stream) => {
     stream.send(Buffer.from(encodeEvent({ data: `${new Date().toLocaleString()} Looping` })));
   });
@@ -18,15 +18,8 @@ export function registerDemoLoopRoute(app: FastifyInstance, context: AdapterCont
 
   app.get<{ Params: { id: string } }>('/messages/sse/:id', async (request, reply) => {
     assertValidTopic(request.params.id);
-    reply.hijack();
-    const stream = new SseStream(reply.raw, { maxBacklogBytes: options.maxBacklog });
-    stream.onClose((stream) => {
-      loop.delete(stream);
-      extraStreams.delete(stream);
-    });
-    stream.open();
+    const stream = streams.openPlain(reply, (ended) => loop.delete(ended));
     stream.send(Buffer.from(encodeEvent({ data: `${new Date().toLocaleString()} Looping`, retry: options.retry })));
     loop.add(stream);
-    extraStreams.add(stream);
   });
 }

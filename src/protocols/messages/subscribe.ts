@@ -4,7 +4,7 @@ import { assertValidTopic } from '../../hub/message.js';
 import type { AdapterContext } from '../../http/context.js';
 import { encodeEvent } from '../../sse/encode.js';
 import { headerText } from '../../sse/last-event-id.js';
-import { normaliseLastEventId, openEventStream } from '../../http/event-stream.js';
+import { normaliseLastEventId } from '../../http/event-stream.js';
 
 /** Response header set when the requested cursor could not be resumed exactly. */
 export const GAP_HEADER = 'Replay-Gap';
@@ -34,10 +34,9 @@ export function registerSubscribeRoute(app: FastifyInstance, context: AdapterCon
     authorizer.assertMaySubscribe(principal, topic);
     const lastEventId = pickLastEventId(request.headers['last-event-id'], request.query.lastEventId);
 
-    await openEventStream({
+    await context.streams.open({
       request,
       reply,
-      context,
       // Private updates (published through Mercure) only reach tokens granted all their topics.
       selector: new AuthorizedSelector('messages', [topic], authorizer, principal),
       cursorTopics: [topic],

@@ -1,0 +1,108 @@
+import type { FastifyReply } from 'fastify';
+import { ExpiryWatch } from '../auth/expiry.js';
+import type { ServeOptions } from '../config/options.js';
+import { RelayError } from '../hub/errors.js';
+import type { Hub } from '../hub/hub.js';
+import { SseStream, type SseCloseListener } from '../sse/stream.js';
+import { Ticker } from '../sse/ticker.js';
+import type { Cursor } from '../store/store.js';
+import type { EventStreamRequest } from './event-stream.js';
+
+const HEARTBEAT = Buffer.from(':\n\n');
+
+/**
+ * The one owner of every event stream's life, whatever the protocol: opening (register the
+ * subscription, resolve the cursor, headers, preamble), replay and live (through the hub),
+ * heartbeats and token expiry while open, and the end on every path (client gone, slow
+ * consumer, store failure, expired token, shutdown), releasing what the stream held. Protocols
+ * describe a stream ({@link EventStreamRequest}); they never manage one.
+ */
+export class EventStreams {
+  /** One timer writing heartbeats to every open stream. */
+  private readonly heartbeats: Ticker<SseStream>;
+  /** Ends subscriptions when their access token expires (one timer for all). */
+  private readonly tokenExpiry = new ExpiryWatch();
+  /** Streams that are not hub subscriptions (the demo loop), ended on shutdown. */
+  private readonly plain = new Set<SseStream>();
+
+  constructor(
+    private readonly hub: Hub,
+    private readonly options: ServeOptions,
+  ) {
+    this.heartbeats = new Ticker<SseStream>(options.heartbeatInterval, (stream) => stream.send(HEARTBEAT));
+  }
+
+  /**
+   * Opens a subscription as an event stream in the only order that is gap-free: register the
+   * subscription (the hub holds live messages for it), resolve the cursor, send headers and
+   * preamble, replay history, then go live. A failure before the stream opens unregisters the
+   * subscription and rejects (Fastify answers it); once open, every end releases it.
+   */
+  async open(args: EventStreamRequest): Promise<void> {
+    const { request, reply } = args;
+    const { hub } = this;
+    // The stream is the hub's sink. It exists before the response starts: the hub may dispatch
+    // while the cursor resolves, and holds those messages because the subscription starts in
+    // the replaying state. It writes nothing until it is opened.
+    const stream = new SseStream(reply.raw, { maxBacklogBytes: this.options.maxBacklog });
+    const subscription = hub.open(args.selector, stream);
+    let cursor: Cursor | undefined;
+    let headers: Record<string, string> | undefined;
+    try {
+      cursor = await hub.resolveCursor(args.lastEventId, args.cursorTopics);
+      headers = args.headers(cursor);
+      // Ended while the cursor resolved: the hub shut down, or held more than it may for us.
+      if (stream.closed && !reply.raw.destroyed) throw new RelayError(hub.isReady() ? 'HUB_ERR_SUBSCRIBER_BEHIND' : 'HUB_ERR_SHUTTING_DOWN');
+    } catch (error) {
+      hub.unsubscribe(subscription);
+      throw error;
+    }
+
+    reply.hijack();
+    stream.subscription = subscription;
+    stream.onClose(this.release);
+    if (stream.closed || reply.raw.destroyed || request.raw.socket.destroyed) {
+      hub.unsubscribe(subscription);
+      return;
+    }
+    // Headers that hooks set on the reply (CORS, discovery) go out with the stream's own, in one
+    // writeHead (see SseStream.open).
+    stream.open({ ...reply.getHeaders(), ...headers } as Record<string, string>);
+    this.heartbeats.add(stream);
+    this.tokenExpiry.add(stream, args.expiresAt);
+    for (const frame of args.preamble(cursor, hub.startIdOf(subscription, cursor))) stream.send(frame);
+    // Never rejects: a store failure during replay ends the stream with its reason.
+    await hub.resume(subscription, cursor);
+  }
+
+  /**
+   * Opens a stream that is not a subscription (the demo loop): the caller writes to it, and
+   * `onEnd` is told when it ended, for whatever reason.
+   */
+  openPlain(reply: FastifyReply, onEnd: (stream: SseStream) => void): SseStream {
+    reply.hijack();
+    const stream = new SseStream(reply.raw, { maxBacklogBytes: this.options.maxBacklog });
+    stream.onClose((ended, reason) => {
+      this.release(ended, reason);
+      onEnd(ended);
+    });
+    stream.open();
+    this.plain.add(stream);
+    return stream;
+  }
+
+  /** Ends every stream that is not a subscription (the hub ends those) and stops the timers. */
+  shutdown(): void {
+    for (const stream of [...this.plain]) stream.close('shutdown');
+    this.heartbeats.stop();
+    this.tokenExpiry.stop();
+  }
+
+  /** Releases what an ended stream held: one function for every stream (see SseCloseListener). */
+  private readonly release: SseCloseListener = (stream) => {
+    if (stream.subscription) this.hub.unsubscribe(stream.subscription);
+    this.plain.delete(stream);
+    this.heartbeats.delete(stream);
+    this.tokenExpiry.delete(stream);
+  };
+}
