@@ -1,7 +1,7 @@
 import { encodeMessage } from '../sse/encode.js';
 import type { Cursor, Store } from '../store/store.js';
 import { RelayError } from './errors.js';
-import { assertValidDraft, type Message, type MessageDraft } from './message.js';
+import { assertValidDraft, EARLIEST, type Message, type MessageDraft } from './message.js';
 import { Subscription, type SubscriberSink, type SubscriptionSelector } from './subscription.js';
 
 /** Options of the hub core. */
@@ -92,7 +92,7 @@ export class Hub {
    */
   async resolveCursor(lastEventId: string | undefined, topics: readonly string[] | undefined): Promise<Cursor | undefined> {
     if (lastEventId === undefined) return undefined;
-    if (lastEventId === 'earliest') return { afterSeq: 0, gap: false };
+    if (lastEventId === EARLIEST) return { afterSeq: 0, gap: false };
     return this.store.resolveCursor(lastEventId, topics);
   }
 
