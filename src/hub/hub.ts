@@ -1,5 +1,5 @@
 import { encodeMessage } from '../sse/encode.js';
-import type { Cursor, Store } from '../store/store.js';
+import type { Cursor, Store, TopicStats } from '../store/store.js';
 import { RelayError } from './errors.js';
 import { assertValidDraft, EARLIEST, type Message, type MessageDraft } from './message.js';
 import { Subscription, type SubscriberSink, type SubscriptionSelector } from './subscription.js';
@@ -195,6 +195,31 @@ export class Hub {
       if (!set) continue;
       set.delete(subscription);
       if (set.size === 0) this.byTopic.delete(topic);
+    }
+  }
+
+  /**
+   * What is retained for `topic`, counting only the messages `visible` accepts (all when it is
+   * undefined). With a filter the retained history of the topic is read, page by page: at most
+   * `--retention-count` messages, the price of never counting (or naming the id of) a message
+   * the caller may not receive.
+   */
+  async topicStats(topic: string, visible?: (message: Message) => boolean): Promise<TopicStats> {
+    if (visible === undefined) return this.store.topicStats(topic);
+    let retained = 0;
+    let firstId: string | null = null;
+    let lastId: string | null = null;
+    let afterSeq = 0;
+    for (;;) {
+      const page = await this.store.read({ afterSeq, topics: [topic], limit: this.options.replayPageSize });
+      for (const message of page) {
+        if (!visible(message)) continue;
+        retained++;
+        firstId ??= message.id;
+        lastId = message.id;
+      }
+      if (page.length < this.options.replayPageSize) return { retained, firstId, lastId };
+      afterSeq = page[page.length - 1]!.seq;
     }
   }
 
