@@ -7,8 +7,9 @@
  *
  * One in-process hub (memory store, real HTTP server, real loopback sockets). Phase `exact`:
  * N subscribers, each with the same P exact topics (`match=`); phase `pattern`: N fresh
- * subscribers, each with the same P RFC 6570 URI templates (hub 0.x's `topic=`). Every publish
- * reaches all N subscribers in both phases (one matching topic, or one matching template). What
+ * subscribers, each with the same P RFC 6570 URI templates (hub 0.x's `topic=`), published to a
+ * new topic every time (no cached match result helps). Every publish reaches all N subscribers
+ * in both phases (one matching topic, or one matching template, the last one tried). What
  * is timed is `hub.publish()` and the turn's flush: store append, matching, encoding and the N
  * socket writes (streams write in one shared `setImmediate`, see `src/sse/stream.ts`);
  * the next publish waits until every subscriber read the previous one, so no backlog builds up.
@@ -88,7 +89,7 @@ function percentile(sorted: readonly number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))]!;
 }
 
-async function measure(server: RelayServer, args: Args, query: string, publishTopic: string): Promise<{ medianMs: number; p90Ms: number }> {
+async function measure(server: RelayServer, args: Args, query: string, publishTopic: (i: number) => string): Promise<{ medianMs: number; p90Ms: number }> {
   const port = Number(new URL(server.url).port);
   const subscribers: CountingSubscriber[] = [];
   // Opened a few at a time: the hub's accept queue is not what is measured.
@@ -101,7 +102,7 @@ async function measure(server: RelayServer, args: Args, query: string, publishTo
   try {
     for (let i = 0; i < warmUp + args.publishes; i++) {
       const started = performance.now();
-      await server.hub.publish({ topics: [publishTopic], data: 'x'.repeat(100) });
+      await server.hub.publish({ topics: [publishTopic(i)], data: 'x'.repeat(100) });
       // Streams write what a turn queued in one shared setImmediate, queued during the publish:
       // this one runs after it, so the time includes the N socket writes.
       await new Promise((resolve) => setImmediate(resolve));
@@ -125,10 +126,11 @@ export async function runPatternCost(args: Args): Promise<PatternCostResult> {
   try {
     const indexes = Array.from({ length: args.patterns }, (_, i) => i);
     const exactQuery = indexes.map((i) => `match=${encodeURIComponent(`https://exact.example/books/k${i}/42`)}`).join('&');
-    const exact = await measure(server, args, exactQuery, `https://exact.example/books/k${args.patterns - 1}/42`);
-    // Distinct templates; the published topic matches the last one, so every template is tried.
+    const exact = await measure(server, args, exactQuery, () => `https://exact.example/books/k${args.patterns - 1}/42`);
+    // Distinct templates; the published topic matches the last one, so every template is tried,
+    // and it is a new topic every time, so no match result is cached from an earlier publish.
     const patternQuery = indexes.map((i) => `topic=${encodeURIComponent(`https://pattern.example/{kind}/k${i}/{id}`)}`).join('&');
-    const pattern = await measure(server, args, patternQuery, `https://pattern.example/books/k${args.patterns - 1}/42`);
+    const pattern = await measure(server, args, patternQuery, (i) => `https://pattern.example/books/k${args.patterns - 1}/${i}`);
     return { subscribers: args.subscribers, patterns: args.patterns, publishes: args.publishes, exact, pattern, ratio: pattern.medianMs / exact.medianMs };
   } finally {
     await server.close();
