@@ -1,14 +1,14 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { startHub, type TestHub } from '../helpers/hub.js';
-import { openStream, publish } from '../helpers/sse-client.js';
+import { isGreeting, openStream, publish, type ReceivedEvent } from '../helpers/sse-client.js';
 
 const subscribeUrl = (hub: TestHub, topic: string, query = ''): string =>
   `${hub.url}/messages/subscribe/${encodeURIComponent(topic)}${query}`;
 
 /** Data of the message events (greeting and gap events left out). */
-const messages = (events: { id?: string | undefined; event?: string | undefined; data: string }[]): string[] =>
-  events.filter((e) => e.id !== undefined).map((e) => e.data);
+const messages = (events: ReceivedEvent[]): string[] =>
+  events.filter((e) => !isGreeting(e) && e.event !== 'gap').map((e) => e.data);
 
 describe('history and resume', () => {
   let hub: TestHub;
@@ -124,7 +124,7 @@ describe('history and resume', () => {
     for (const { cursor, stream } of streams) {
       await stream.waitFor((events) => events.at(-1)?.id === lastId, 20_000);
       const expected = all.filter((m) => Number(m.id) > Number(cursor)).map((m) => `${m.id}:${m.data}`);
-      const received = stream.events.filter((e) => e.id !== undefined).map((e) => `${e.id}:${e.data}`);
+      const received = stream.events.filter((e) => !isGreeting(e)).map((e) => `${e.id}:${e.data}`);
       assert.equal(received.length, expected.length, `cursor ${cursor}: count`);
       assert.deepEqual(received, expected, `cursor ${cursor}`);
       stream.close();
