@@ -7,7 +7,6 @@
  * Every kind matches in bounded time: exact lookups are set lookups, URI templates run as an
  * NFA (linear), URL patterns are refused when they could backtrack badly (see `url-pattern.ts`).
  */
-import { LruCache } from './lru-cache.js';
 import { TopicPattern } from './topic-pattern.js';
 
 /** How a matcher compares topics. */
@@ -22,15 +21,13 @@ export interface MatcherSpec {
 /** The wildcard selector: every topic. */
 export const WILDCARD = '*';
 
-/** Distinct matcher sets kept for sharing (see {@link TopicMatcherSet.compile}). */
-const MAX_INTERNED_SETS = 10_000;
-const internedSets = new LruCache<string, TopicMatcherSet>(MAX_INTERNED_SETS);
-
 /**
  * A compiled set of matchers, tested as a logical OR. Exact matchers are kept in a set (one
  * lookup whatever their number); the patterns are shared, interned by source (see
- * `topic-pattern.ts`), and so is the set itself: identical selector sets compile to one object
- * with one {@link key}, by which the hub groups the subscriptions that use it.
+ * `topic-pattern.ts`). Identical selector sets have one {@link key}, by which the hub groups the
+ * subscriptions that use them. (The sets themselves are not interned: the hub's group holds one
+ * while it has subscriptions, and a cache of sets would keep up to 100 exact topics each alive
+ * after their subscriptions ended.)
  */
 export class TopicMatcherSet {
   private lastTopics: readonly string[] | undefined;
@@ -88,11 +85,7 @@ export class TopicMatcherSet {
     if (exact.size === 0 && patterns.size === 0) return TopicMatcherSet.NONE;
     // JSON: unambiguous whatever the sources contain.
     const key = JSON.stringify([...[...exact].map((t) => JSON.stringify(['exact', t])), ...patterns.keys()].sort());
-    const known = internedSets.get(key);
-    if (known) return known;
-    const set = new TopicMatcherSet(false, exact, [...patterns.values()], key);
-    internedSets.set(key, set);
-    return set;
+    return new TopicMatcherSet(false, exact, [...patterns.values()], key);
   }
 
   /** URL patterns and URI templates in the set (what `--max-subscription-patterns` bounds). */

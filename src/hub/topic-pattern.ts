@@ -19,8 +19,11 @@ import { LruCache } from './lru-cache.js';
 import { UriTemplate } from './uri-template.js';
 import { BoundedUrlPattern, UrlPatternRejected } from './url-pattern.js';
 
-/** Distinct compiled patterns kept for sharing. */
-const MAX_INTERNED_PATTERNS = 10_000;
+/**
+ * Distinct compiled patterns kept for sharing beyond those in use (a compiled URL pattern is a
+ * few KiB: this bounds what patterns nobody uses any more can hold).
+ */
+const MAX_INTERNED_PATTERNS = 1_000;
 /** (pattern, topic) results remembered across publishes. */
 const MAX_CACHED_RESULTS = 10_000;
 
