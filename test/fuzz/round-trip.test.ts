@@ -23,13 +23,13 @@ import {
   viaUtf8,
 } from './arbitraries.js';
 import { assertWellFormedAnswer } from './invariants.js';
-import { openRawStream, rawExchange, requestBytes, type ParsedEvent, type RawStream } from './raw-http.js';
+import { afterOpening, openRawStream, rawExchange, requestBytes, type ParsedEvent, type RawStream } from './raw-http.js';
 
 let unique = 0;
 /** Makes a generated topic or id unique to its run (history and ids persist across runs). */
 const tagged = (text: string): string => `${text}~${++unique}`;
 
-const withoutGreeting = (events: readonly ParsedEvent[]): ParsedEvent[] => events.filter((e) => e.id !== undefined);
+const withoutGreeting = afterOpening;
 
 async function subscribe(port: number, target: string, headers: Record<string, string> = {}): Promise<RawStream> {
   return openRawStream(port, requestBytes({ method: 'GET', target, headers: { Accept: 'text/event-stream', ...headers, Connection: 'keep-alive' } }));
@@ -166,7 +166,7 @@ describe('fuzz: accepted messages round-trip byte for byte, refused ones are ref
           const effectiveType = sentType === '' ? undefined : sentType;
           const valid =
             topics.every((t) => isValidTopic(t) && t !== '*' && !isReservedTopic(t)) &&
-            (id === undefined || (id.length <= 256 && !id.startsWith('#') && id !== 'earliest' && !control.test(id))) &&
+            (id === undefined || (id.length <= 256 && !id.startsWith('#') && id !== 'earliest' && !/^[0-9]+$/.test(id) && !control.test(id))) &&
             (effectiveType === undefined || (effectiveType !== 'mercure' && isValidEventType(effectiveType))) &&
             (retry === undefined || retry === '' || /^\d{1,15}$/.test(retry));
 
