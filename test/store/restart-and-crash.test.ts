@@ -4,10 +4,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { spawnHub, type HubProcess } from '../helpers/hub-process.js';
-import { openStream, publish } from '../helpers/sse-client.js';
+import { isGreeting, openStream, publish, type ReceivedEvent } from '../helpers/sse-client.js';
 
-const messageEvents = (events: { id?: string | undefined; data: string }[]): { id: string; data: string }[] =>
-  events.filter((e) => e.id !== undefined).map((e) => ({ id: e.id!, data: e.data }));
+const messageEvents = (events: ReceivedEvent[]): { id: string; data: string }[] =>
+  events.filter((e) => e.id !== undefined && !isGreeting(e)).map((e) => ({ id: e.id!, data: e.data }));
 
 describe('the SQLite store across restarts and crashes (hub as a child process)', () => {
   let dataDir: string;
