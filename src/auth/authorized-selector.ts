@@ -20,8 +20,8 @@ export class AuthorizedSelector implements SubscriptionSelector {
     private readonly authorizer: Authorizer,
     private readonly principal: Principal,
     /**
-     * With `topics` undefined, the matchers (shared: identical sets are one object), which the
-     * hub tests once per message for every subscription using them; undefined: every topic.
+     * With `topics` undefined, the matchers (identical sets share a key), which the hub tests
+     * once per message for all the subscriptions with that key; undefined: every topic.
      */
     readonly filter?: TopicMatcherSet | undefined,
   ) {}

@@ -30,9 +30,6 @@ export const WILDCARD = '*';
  * after their subscriptions ended.)
  */
 export class TopicMatcherSet {
-  private lastTopics: readonly string[] | undefined;
-  private lastResult = false;
-
   private constructor(
     /** True when `*` is among the matchers. */
     readonly matchesEverything: boolean,
@@ -106,18 +103,15 @@ export class TopicMatcherSet {
   }
 
   /**
-   * True when at least one matcher accepts at least one of `topics`. The answer for the last
-   * `topics` array is remembered (a dispatched message's topics, tested for many subscribers):
-   * callers must not change an array after passing it.
+   * True when at least one matcher accepts at least one of `topics`. Each shared pattern
+   * remembers its answer for the last `topics` array (see `TopicPattern.testAny`): callers must
+   * not change an array after passing it (messages' topics never change).
    */
   testAny(topics: readonly string[]): boolean {
-    if (topics === this.lastTopics) return this.lastResult;
-    let result = this.matchesEverything;
-    if (!result) for (const topic of topics) if (this.exactTopics.has(topic)) { result = true; break; }
-    if (!result) for (const pattern of this.patterns) if (pattern.testAny(topics)) { result = true; break; }
-    this.lastTopics = topics;
-    this.lastResult = result;
-    return result;
+    if (this.matchesEverything) return true;
+    for (const topic of topics) if (this.exactTopics.has(topic)) return true;
+    for (const pattern of this.patterns) if (pattern.testAny(topics)) return true;
+    return false;
   }
 
   /** True when every one of `topics` is accepted. */

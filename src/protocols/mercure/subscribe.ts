@@ -63,9 +63,10 @@ export function readSubscription(rawUrl: string, headers: IncomingHttpHeaders): 
 
 /**
  * `GET /.well-known/mercure`: a Mercure subscription on the shared hub. Exact-only
- * subscriptions are indexed by topic; with a pattern, the hub tests the (shared) matcher set once
- * per message for every subscription using it; `*` receives every message. At most
- * `--max-subscription-patterns` patterns (HUB_ERR_MATCHER_LIMIT, 400). Either way, each message, live or replayed, also passes the private-update
+ * subscriptions are indexed by topic; with a pattern, the hub groups the subscription with those
+ * of the same selector set and tests the set once per message for the group; `*` receives every
+ * message. At most `--max-subscription-patterns` patterns (HUB_ERR_MATCHER_LIMIT, 400). Either
+ * way, each message, live or replayed, also passes the private-update
  * check against the subscriber's token.
  */
 export function registerMercureSubscribeRoute(app: FastifyInstance, context: AdapterContext): void {
@@ -86,7 +87,7 @@ export function registerMercureSubscribeRoute(app: FastifyInstance, context: Ada
       reply,
       context,
       // Exact-only subscriptions are indexed by topic; `*` sees every message; the others are
-      // grouped by their (shared) matcher set, tested once per message for the whole group.
+      // grouped by selector set (its key), tested once per message for the whole group.
       selector: matchers.exactOnly
         ? new AuthorizedSelector('mercure', [...matchers.exactTopics], authorizer, principal)
         : new AuthorizedSelector('mercure', undefined, authorizer, principal, matchers.matchesEverything ? undefined : matchers),
