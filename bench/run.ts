@@ -181,8 +181,9 @@ if (args.save) {
   const base = path.join(RESULTS_DIR, `${stamp}${args.quick ? '-quick' : ''}`);
   writeFileSync(`${base}.json`, `${JSON.stringify(run, null, 2)}\n`);
   writeFileSync(`${base}.md`, `# Benchmark ${run.startedAt}\n\n${markdown}`);
-  updateReadme(markdown, path.basename(base));
-  log(`written ${path.relative(REPO, base)}.json and .md; bench/README.md updated`);
+  // A run of pattern-cost alone has no peer table: the README keeps the last full one.
+  if (phases.length > 0) updateReadme(markdown, path.basename(base));
+  log(`written ${path.relative(REPO, base)}.json and .md${phases.length > 0 ? '; bench/README.md updated' : ''}`);
 }
 log(`done in ${((Date.now() - started) / 60_000).toFixed(1)} minutes`);
 
