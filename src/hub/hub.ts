@@ -224,7 +224,8 @@ export class Hub {
    * the caller may not receive.
    */
   async topicStats(topic: string, visible?: (message: Message) => boolean): Promise<TopicStats> {
-    if (visible === undefined) return this.store.topicStats(topic);
+    const all = await this.store.topicStats(topic);
+    if (visible === undefined || all.retained === 0) return all;
     let retained = 0;
     let firstId: string | null = null;
     let lastId: string | null = null;
