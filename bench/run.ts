@@ -8,6 +8,8 @@
  *   npm run bench -- --only sse-relay-memory,nchan  some peers (also those not run by default:
  *                                                   sse-relay-redis)
  *   npm run bench -- --scenario fanout-10k          some steps (exact names or prefixes)
+ *   npm run bench -- --scenario pattern-cost        only the pattern-matching cost (sse-relay alone,
+ *                                                   one process pinned to CPU 0: pattern-cost.ts)
  *   npm run bench -- --cpu-prof                     also write V8 CPU profiles of Node peers
  *   npm run bench -- --duration 20                  measured window of every step, in seconds
  *   npm run bench -- --nice -10                     run servers and load generator at this nice level
@@ -27,6 +29,7 @@ import { freePort } from './peers/free-port.js';
 import { canPin, PEERS, type PeerAdapter } from './peers/peers.js';
 import { formatSummary, summarizeProfile } from './profile-summary.js';
 import { renderContext, renderMarkdown, type BenchRun } from './report.js';
+import { formatPatternCost, PATTERN_COST_STEP, type PatternCostResult } from './pattern-cost.js';
 import { buildPhases, selectSteps, type PhaseSpec } from './scenarios.js';
 
 const DIST_BENCH = fileURLToPath(new URL('.', import.meta.url));
@@ -103,7 +106,11 @@ if (fdLimit < 12_000) log(`warning: the hard limit of open files is ${fdLimit}: 
 const selectedPeers = args.only ? PEERS.filter((p) => args.only!.includes(p.name)) : PEERS.filter((p) => p.defaultRun !== false);
 for (const name of args.only ?? []) if (!PEERS.some((p) => p.name === name)) log(`warning: no peer named ${name} (peers: ${PEERS.map((p) => p.name).join(', ')})`);
 const phases = selectSteps(buildPhases(args.quick, args.durationMs), args.scenarios);
-if (phases.length === 0 || selectedPeers.length === 0) {
+// Not a peer comparison (only sse-relay has Mercure patterns): run once, beside the peers.
+const wantsPatternCost =
+  (args.scenarios === undefined || args.scenarios.some((n) => PATTERN_COST_STEP.startsWith(n))) &&
+  (args.only === undefined || args.only.includes('sse-relay-memory'));
+if ((phases.length === 0 && !wantsPatternCost) || selectedPeers.length === 0) {
   log('nothing selected');
   process.exit(2);
 }
@@ -137,6 +144,19 @@ for (const peer of selectedPeers) {
   }
 }
 
+let patternCost: PatternCostResult | undefined;
+if (wantsPatternCost) {
+  log(`sse-relay: ${PATTERN_COST_STEP}`);
+  try {
+    patternCost = runPatternCostProcess();
+    log(formatPatternCost(patternCost));
+  } catch (error) {
+    const message = (error as Error).message;
+    log(`${PATTERN_COST_STEP} failed: ${message}`);
+    errors.push({ peer: 'sse-relay-memory', phase: PATTERN_COST_STEP, error: message });
+  }
+}
+
 // After the peers ran: a Redis peer installs redis-server when it is missing.
 if (selectedPeers.some((p) => p.name.startsWith('sse-relay-redis'))) {
   environment['redis-server'] = /v=(\S+)/.exec(shell('/usr/bin/redis-server --version'))?.[1] ?? 'not installed';
@@ -150,17 +170,20 @@ const run: BenchRun = {
   peers: peerInfo,
   results,
   errors,
+  patternCost,
 };
-const table = renderMarkdown(run);
-const markdown = `${renderContext(run)}\n\n${table}`;
+const table = phases.length > 0 ? renderMarkdown(run) : '';
+const patternBlock = patternCost ? `\n\`\`\`\n${formatPatternCost(patternCost)}\n\`\`\`\n` : '';
+const markdown = `${renderContext(run)}\n\n${table}${patternBlock}`;
 process.stdout.write(`\n${markdown}\n`);
 if (args.save) {
   mkdirSync(RESULTS_DIR, { recursive: true });
   const base = path.join(RESULTS_DIR, `${stamp}${args.quick ? '-quick' : ''}`);
   writeFileSync(`${base}.json`, `${JSON.stringify(run, null, 2)}\n`);
   writeFileSync(`${base}.md`, `# Benchmark ${run.startedAt}\n\n${markdown}`);
-  updateReadme(markdown, path.basename(base));
-  log(`written ${path.relative(REPO, base)}.json and .md; bench/README.md updated`);
+  // A run of pattern-cost alone has no peer table: the README keeps the last full one.
+  if (phases.length > 0) updateReadme(markdown, path.basename(base));
+  log(`written ${path.relative(REPO, base)}.json and .md${phases.length > 0 ? '; bench/README.md updated' : ''}`);
 }
 log(`done in ${((Date.now() - started) / 60_000).toFixed(1)} minutes`);
 
@@ -232,6 +255,14 @@ function runLoadgen(planFile: string, timeoutMs: number): Promise<PhaseResult> {
       else reject(new Error(`load generator ended with ${signal ?? code}${signal === 'SIGKILL' ? ' (timed out)' : ''}`));
     });
   });
+}
+
+/** The pattern-cost scenario in its own process, pinned like a server, its JSON line parsed. */
+function runPatternCostProcess(): PatternCostResult {
+  const script = path.join(DIST_BENCH, 'pattern-cost.js');
+  const command = [...(pinned ? ['taskset', '-c', SERVER_CPU] : []), process.execPath, script, '--json', ...(args.quick ? ['--publishes', '100'] : [])];
+  const stdout = execFileSync(command[0]!, command.slice(1), { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'], timeout: 600_000 });
+  return JSON.parse(stdout.trim().split('\n').pop() ?? '') as PatternCostResult;
 }
 
 function reportProfiles(dir: string): void {

@@ -10,9 +10,11 @@
  * - **Subscribing** with a subscriber key (or the publisher key when none is set): a token is
  *   required unless `--anonymous`. A valid token may open a Mercure subscription; the article's
  *   `/messages/subscribe/:id` also needs a `subscribe` grant on the id unless `--anonymous`.
- * - **Private updates** go only to subscribers whose token grants `subscribe` on every topic of
- *   the update; no token (anonymous, open hub) means public updates only. The check runs on
- *   every delivered message, live and replayed, against the token the subscription opened with.
+ * - **Private updates** go only to subscribers whose token grants `subscribe` on at least one
+ *   topic of the update (`--private-updates any-topic`, Mercure's rule, the default) or on every
+ *   topic of it (`every-topic`); no token (anonymous, open hub) means public updates only. The
+ *   check runs on every delivered message, live and replayed, against the token the subscription
+ *   opened with, and on what `GET /messages/:id` counts.
  */
 import type { IncomingHttpHeaders } from 'node:http';
 import type { ServeOptions } from '../config/options.js';
@@ -51,6 +53,7 @@ export class Authorizer {
     private readonly subscriber: TokenVerifier | undefined,
     private readonly anonymous: boolean,
     private readonly baseUrl: string | undefined,
+    private readonly privateUpdates: ServeOptions['privateUpdates'],
   ) {}
 
   /**
@@ -75,7 +78,7 @@ export class Authorizer {
         `Refusing to listen on ${options.host} without a publisher key: anyone who can reach it could publish. Set --publisher-jwt-key (or --jwks-url), listen on 127.0.0.1, or pass --insecure-open`,
       );
     }
-    return new Authorizer(publisher, subscriber, options.anonymous, options.publicUrl);
+    return new Authorizer(publisher, subscriber, options.anonymous, options.publicUrl, options.privateUpdates);
   }
 
   /** True when publishing needs no token. */
@@ -133,7 +136,18 @@ export class Authorizer {
   /** True when `message` may be delivered to the principal (the private-update rule). */
   mayReceive(principal: Principal, message: Message): boolean {
     if (!message.private) return true;
-    return principal.grants !== undefined && principal.grants.allowsEvery('subscribe', message.topics);
+    const grants = principal.grants;
+    if (grants === undefined) return false;
+    return this.privateUpdates === 'any-topic' ? grants.allowsAny('subscribe', message.topics) : grants.allowsEvery('subscribe', message.topics);
+  }
+
+  /**
+   * True when the principal may receive every message published to `topic`, private ones
+   * included, whatever their other topics: under `any-topic`, a `subscribe` grant on `topic`
+   * itself. Lets `GET /messages/:id` skip reading history to count what the caller may see.
+   */
+  mayReceiveAllOf(principal: Principal, topic: string): boolean {
+    return this.privateUpdates === 'any-topic' && principal.grants !== undefined && principal.grants.allowsEvery('subscribe', [topic]);
   }
 }
 

@@ -36,6 +36,11 @@ export class Grants {
     readonly payload?: unknown,
   ) {}
 
+  /** True when the token grants `action` on at least one of `topics`. */
+  allowsAny(action: Action, topics: readonly string[]): boolean {
+    return (action === 'publish' ? this.publish : this.subscribe).testAny(topics);
+  }
+
   /** True when the token grants `action` on every one of `topics`. */
   allowsEvery(action: Action, topics: readonly string[]): boolean {
     return (action === 'publish' ? this.publish : this.subscribe).testEvery(topics);

@@ -32,6 +32,10 @@ export interface ServeOptions {
   readonly jwtIssuer: string | undefined;
   readonly jwtAudience: string | undefined;
   readonly anonymous: boolean;
+  /** Which grants a private update needs: Mercure's rule (`any-topic`) or ours (`every-topic`). */
+  readonly privateUpdates: 'any-topic' | 'every-topic';
+  /** Most URL-pattern and URI-template selectors one subscription may carry. */
+  readonly maxSubscriptionPatterns: number;
   readonly insecureOpen: boolean;
   readonly corsOrigins: readonly string[];
   readonly publicUrl: string | undefined;
@@ -190,6 +194,8 @@ export const OPTION_SPECS: readonly OptionSpec[] = [
   spec('jwtIssuer', '<iss>', '', 'Trusted issuer (`iss`) of RFC 9068 access tokens.', optionalText),
   spec('jwtAudience', '<aud>', '', 'This hub\'s resource identifier, the required audience (`aud`) of RFC 9068 access tokens.', optionalText),
   spec('anonymous', '', 'false', 'Allow subscribers without a token (public updates only).', boolean),
+  spec('privateUpdates', '<rule>', 'any-topic', 'Who receives a private update: `any-topic` (Mercure\'s rule) a subscriber whose token grants `subscribe` on at least one of its topics; `every-topic` (stricter) only one granted every topic of the update.', oneOf('any-topic', 'every-topic')),
+  spec('maxSubscriptionPatterns', '<n>', '32', 'Most URL-pattern and URI-template selectors (`match_urlpattern`, templated `topic`) in one subscription; more get 400 `HUB_ERR_MATCHER_LIMIT`. Exact topics and `*` do not count.', integer(0, 100)),
   spec('insecureOpen', '', 'false', 'Allow listening on a non-loopback address without a publisher key (anyone could publish).', boolean),
   spec('corsOrigins', '<origins>', '', 'Comma-separated origins allowed by CORS (credentials only for these) and, besides the hub\'s own, to publish with a token cookie; empty: no CORS headers.', list),
   spec('publicUrl', '<url>', '', 'The hub\'s public base URL (behind a proxy), used in Mercure discovery `Link` headers and as its own origin for cookie-authenticated publishes.', httpUrl),

@@ -103,7 +103,7 @@ export function openApiDocument(): Record<string, unknown> {
           parameters: [idParam],
           responses: {
             200: {
-              description: 'Retained history and live subscribers.',
+              description: 'Retained history and live subscribers; counts and ids cover only the messages the caller may receive (private updates need the grant).',
               content: {
                 'application/json': {
                   schema: {
@@ -137,7 +137,7 @@ export function openApiDocument(): Record<string, unknown> {
             { name: 'last_event_id', in: 'query', schema: { type: 'string' } },
             { name: 'lastEventID', in: 'query', schema: { type: 'string' } },
           ],
-          responses: { 200: eventStream('Updates matching the selectors.'), 400: { description: 'Invalid selectors.' }, 401: { description: 'Invalid token.' }, 403: { description: 'Not allowed.' } },
+          responses: { 200: eventStream('Updates matching the selectors.'), 400: { description: 'Invalid selectors, or more patterns than --max-subscription-patterns.' }, 401: { description: 'Invalid token.' }, 403: { description: 'Not allowed.' } },
         },
         post: {
           summary: 'Mercure publish',
@@ -151,7 +151,8 @@ export function openApiDocument(): Record<string, unknown> {
                     topic: { type: 'array', items: { type: 'string' } },
                     data: { type: 'string' },
                     private: { type: 'string' },
-                    id: { type: 'string' },
+                    // Digits only and `earliest` are the hub's own cursors (HUB_ERR_EVENT_ID_RESERVED).
+                    id: { type: 'string', not: { pattern: '^([0-9]+|earliest)$' } },
                     type: { type: 'string' },
                     retry: { type: 'string', pattern: '^[0-9]+$' },
                   },

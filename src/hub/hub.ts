@@ -1,8 +1,8 @@
 import { encodeMessage } from '../sse/encode.js';
-import type { Cursor, Store } from '../store/store.js';
+import type { Cursor, Store, TopicStats } from '../store/store.js';
 import { RelayError } from './errors.js';
-import { assertValidDraft, type Message, type MessageDraft } from './message.js';
-import { Subscription, type SubscriberSink, type SubscriptionSelector } from './subscription.js';
+import { assertValidDraft, EARLIEST, type Message, type MessageDraft } from './message.js';
+import { Subscription, type SubscriberSink, type SubscriptionSelector, type TopicFilter } from './subscription.js';
 
 /** Options of the hub core. */
 export interface HubOptions {
@@ -49,6 +49,12 @@ export class Hub {
   private readonly byTopic = new Map<string, Set<Subscription>>();
   /** Subscriptions to every topic (no topic index): Mercure's `*`, for instance. */
   private readonly everyTopic = new Set<Subscription>();
+  /**
+   * Subscriptions with a topic filter (Mercure patterns), grouped by filter key: a message is
+   * tested once per distinct filter, not once per subscription, so a publish costs about the
+   * same with N subscribers sharing patterns as with N on exact topics (`bench/pattern-cost.ts`).
+   */
+  private readonly byFilter = new Map<string, { readonly filter: TopicFilter; readonly subscriptions: Set<Subscription> }>();
   /** Every open subscription (its sink is `subscription.sink`). */
   private readonly subscriptions = new Set<Subscription>();
   private closing = false;
@@ -93,7 +99,7 @@ export class Hub {
    */
   async resolveCursor(lastEventId: string | undefined, topics: readonly string[] | undefined): Promise<Cursor | undefined> {
     if (lastEventId === undefined) return undefined;
-    if (lastEventId === 'earliest') return { afterSeq: 0, gap: false };
+    if (lastEventId === EARLIEST) return { afterSeq: 0, gap: false };
     return this.store.resolveCursor(lastEventId, topics);
   }
 
@@ -119,7 +125,14 @@ export class Hub {
     const subscription = new Subscription(selector, sink, this.options.maxHeldDuringReplay, this.store.dispatchedThrough());
     this.subscriptions.add(subscription);
     if (selector.topics === undefined) {
-      this.everyTopic.add(subscription);
+      const filter = selector.filter;
+      if (filter === undefined) {
+        this.everyTopic.add(subscription);
+      } else {
+        let group = this.byFilter.get(filter.key);
+        if (!group) this.byFilter.set(filter.key, (group = { filter, subscriptions: new Set() }));
+        group.subscriptions.add(subscription);
+      }
     } else {
       for (const topic of new Set(selector.topics)) {
         let set = this.byTopic.get(topic);
@@ -188,7 +201,13 @@ export class Hub {
     subscription.markClosed();
     this.subscriptions.delete(subscription);
     if (subscription.selector.topics === undefined) {
-      this.everyTopic.delete(subscription);
+      const filter = subscription.selector.filter;
+      if (filter === undefined) {
+        this.everyTopic.delete(subscription);
+        return;
+      }
+      const group = this.byFilter.get(filter.key);
+      if (group && group.subscriptions.delete(subscription) && group.subscriptions.size === 0) this.byFilter.delete(filter.key);
       return;
     }
     for (const topic of new Set(subscription.selector.topics)) {
@@ -196,6 +215,32 @@ export class Hub {
       if (!set) continue;
       set.delete(subscription);
       if (set.size === 0) this.byTopic.delete(topic);
+    }
+  }
+
+  /**
+   * What is retained for `topic`, counting only the messages `visible` accepts (all when it is
+   * undefined). With a filter the retained history of the topic is read, page by page: at most
+   * `--retention-count` messages, the price of never counting (or naming the id of) a message
+   * the caller may not receive.
+   */
+  async topicStats(topic: string, visible?: (message: Message) => boolean): Promise<TopicStats> {
+    const all = await this.store.topicStats(topic);
+    if (visible === undefined || all.retained === 0) return all;
+    let retained = 0;
+    let firstId: string | null = null;
+    let lastId: string | null = null;
+    let afterSeq = 0;
+    for (;;) {
+      const page = await this.store.read({ afterSeq, topics: [topic], limit: this.options.replayPageSize });
+      for (const message of page) {
+        if (!visible(message)) continue;
+        retained++;
+        firstId ??= message.id;
+        lastId = message.id;
+      }
+      if (page.length < this.options.replayPageSize) return { retained, firstId, lastId };
+      afterSeq = page[page.length - 1]!.seq;
     }
   }
 
@@ -222,6 +267,11 @@ export class Hub {
   /** Number of topics with at least one subscription (for leak checks). */
   get indexedTopicCount(): number {
     return this.byTopic.size;
+  }
+
+  /** Number of distinct topic filters with at least one subscription (for leak checks). */
+  get filterGroupCount(): number {
+    return this.byFilter.size;
   }
 
   /** Stops accepting publishes and subscriptions and ends every open subscription. */
@@ -260,6 +310,14 @@ export class Hub {
       const outcome = subscription.offer(message, encode);
       if (outcome < 0) this.evict(subscription);
       else delivered += outcome;
+    }
+    for (const { filter, subscriptions } of this.byFilter.values()) {
+      if (!filter.testAny(message.topics)) continue;
+      for (const subscription of subscriptions) {
+        const outcome = subscription.offer(message, encode);
+        if (outcome < 0) this.evict(subscription);
+        else delivered += outcome;
+      }
     }
     this.observer.dispatched(message, Date.now() - message.time);
     if (delivered > 0) this.observer.delivered(delivered);

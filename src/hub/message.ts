@@ -47,6 +47,22 @@ const CONTROL_CHARACTERS = /[\u0000-\u001f\u007f-\u009f]/;
 // eslint-disable-next-line no-control-regex
 const LINE_BREAK_OR_NUL = /[\r\n\u0000]/;
 
+/** The cursor that replays everything retained; never a message's id. */
+export const EARLIEST = 'earliest';
+
+// The form of the ids the hub issues itself (`String(seq)`), with room to spare: any run of
+// ASCII digits, leading zeros included, so that no reading of a cursor can be ambiguous.
+const HUB_FORM_ID = /^[0-9]+$/;
+
+/**
+ * True when `id` is reserved for the hub: digits only (the form of the ids it issues) or
+ * `earliest`. A publisher-chosen id of that form would shadow the hub's own id of the same
+ * text, and subscribers of other topics resuming from that id would silently get nothing.
+ */
+export function isReservedEventId(id: string): boolean {
+  return id === EARLIEST || HUB_FORM_ID.test(id);
+}
+
 /** Throws HUB_ERR_TOPIC_INVALID unless `topic` is a usable id. */
 export function assertValidTopic(topic: string): void {
   if (topic.length === 0) throw new RelayError('HUB_ERR_TOPIC_INVALID', 'The id must not be empty');
@@ -84,6 +100,9 @@ export function assertValidDraft(draft: MessageDraft): void {
       throw new RelayError('HUB_ERR_EVENT_ID_INVALID', 'The event id must not contain CR, LF or NUL');
     }
     if (!isWellFormed(draft.id)) throw new RelayError('HUB_ERR_EVENT_ID_INVALID', 'The event id is not valid Unicode');
+    if (isReservedEventId(draft.id)) {
+      throw new RelayError('HUB_ERR_EVENT_ID_RESERVED', `Custom event ids must not be "${EARLIEST}" nor digits only: those are the hub's own cursors`);
+    }
   }
   if (draft.retry !== undefined && (!Number.isSafeInteger(draft.retry) || draft.retry < 0)) {
     throw new RelayError('HUB_ERR_MESSAGE_INVALID', 'retry must be a non-negative integer');

@@ -24,13 +24,29 @@ export interface SubscriberSink {
   close(reason: 'slow-consumer' | 'shutdown' | 'store-failed' | 'store-lost'): void;
 }
 
+/**
+ * A test on a message's topics shared by many subscriptions (Mercure patterns). Filters with the
+ * same `key` accept the same topics, so the hub tests each distinct filter once per message and
+ * hands the message to all subscriptions behind it.
+ */
+export interface TopicFilter {
+  readonly key: string;
+  /** True when the filter accepts one of `topics` (an immutable array: it may be memoized). */
+  testAny(topics: readonly string[]): boolean;
+}
+
 /** Decides whether a message is for a subscription (topic matching, authorisation). */
 export interface SubscriptionSelector {
   /** Which protocol opened it (`messages`, `mercure`), for metrics. */
   readonly api?: string | undefined;
   /** Exact topics this subscription listens to, used to index it; undefined: every topic. */
   readonly topics?: readonly string[] | undefined;
-  /** Extra test applied after the topic index (e.g. Mercure matchers, private updates). */
+  /**
+   * With `topics` undefined: only the messages whose topics this filter accepts (none: every
+   * message). The hub groups subscriptions by filter key and tests it once per message.
+   */
+  readonly filter?: TopicFilter | undefined;
+  /** Extra test applied after the topics and the filter (e.g. private updates). */
   readonly accepts?: ((message: Message) => boolean) | undefined;
 }
 
@@ -58,7 +74,8 @@ export class Subscription {
 
   /**
    * Live dispatch: deliver now, or hold while replaying. Returns 1 when delivered, 0 when
-   * skipped or held, -1 when the subscriber cannot take it (closed, or too much held).
+   * skipped or held, -1 when the subscriber cannot take it (closed, or too much held). The hub
+   * offers only what the subscription's topics or filter accept.
    */
   offer(message: Message, frame: () => Buffer): 1 | 0 | -1 {
     if (this.state === 'closed' || this.sink.closed) return -1;
@@ -79,6 +96,8 @@ export class Subscription {
   replay(message: Message, frame: Buffer): boolean {
     if (this.state === 'closed' || this.sink.closed) return false;
     if (message.seq <= this.lastSeq) return true;
+    // Replayed history is read for every topic when there is a filter: test it here.
+    if (this.selector.filter && !this.selector.filter.testAny(message.topics)) return true;
     if (this.selector.accepts && !this.selector.accepts(message)) return true;
     this.lastSeq = message.seq;
     this.sink.deliver(message, frame);

@@ -82,8 +82,11 @@ export class MemoryStore implements Store {
   }
 
   async resolveCursor(lastEventId: string, topics?: readonly string[]): Promise<Cursor> {
-    let seq = this.customIds.get(lastEventId);
-    if (seq === undefined && /^[1-9][0-9]{0,15}$/.test(lastEventId)) {
+    // An id of the hub's own form is only ever read as a seq: custom ids of that form are
+    // refused at publish, and must not shadow a seq (see isReservedEventId).
+    const hubForm = /^[1-9][0-9]{0,15}$/.test(lastEventId);
+    let seq = hubForm ? undefined : this.customIds.get(lastEventId);
+    if (hubForm) {
       const numeric = Number(lastEventId);
       // firstSeq - 1 is the position a subscriber got before the first publish.
       if (Number.isSafeInteger(numeric) && numeric >= this.firstSeq - 1 && numeric <= this.lastSeq) seq = numeric;

@@ -228,11 +228,13 @@ return { #victims, redis.call('HGET', KEYS[4], 'base') or '' }
 
 /**
  * Resolves a Last-Event-ID. KEYS: seq, meta, ids, wm. ARGV: the id, '1' when it is a decimal
- * safe integer, '1' when every topic is meant, then the topics. Returns {seq or '', gap}.
+ * safe integer (then read only as a seq, never as a custom id), '1' when every topic is meant, then the topics. Returns {seq or '', gap}.
  */
 const RESOLVE = `
-local s = redis.call('HGET', KEYS[3], ARGV[1])
-if not s and ARGV[2] == '1' then
+local s = nil
+-- A decimal id is only ever read as a seq: a custom id of that form must not shadow it.
+if ARGV[2] ~= '1' then s = redis.call('HGET', KEYS[3], ARGV[1]) end
+if ARGV[2] == '1' then
   local base = redis.call('HGET', KEYS[2], 'base')
   local last = redis.call('GET', KEYS[1])
   local n = tonumber(ARGV[1])

@@ -328,8 +328,11 @@ export class SqliteStore implements Store {
   async resolveCursor(lastEventId: string, topics?: readonly string[]): Promise<Cursor> {
     const s = this.ready();
     return this.guard(() => {
-      let seq = s.seqOfId.get(lastEventId);
-      if (seq === undefined && DECIMAL_SEQ.test(lastEventId)) {
+      // An id of the hub's own form is only ever read as a seq, even if an older version stored
+      // a custom id of that form: it must not shadow the seq (see isReservedEventId).
+      const hubForm = DECIMAL_SEQ.test(lastEventId);
+      let seq = hubForm ? undefined : s.seqOfId.get(lastEventId);
+      if (hubForm) {
         const numeric = Number(lastEventId);
         // Below seq_base: a cursor from an earlier database or another store, never issued here.
         // seq_base itself is the position a subscriber got before the first publish.

@@ -189,6 +189,17 @@ export interface RawStream {
 }
 
 /**
+ * The events after `/messages/subscribe`'s greeting (`Subscribed to id …`, which carries the
+ * stream's position as its id and always comes first). Mercure's opening position frame has no
+ * data, so SSE parsers dispatch no event for it: nothing to drop there.
+ */
+export function afterOpening(events: readonly ParsedEvent[]): ParsedEvent[] {
+  const first = events[0];
+  const greeting = first !== undefined && first.event === undefined && first.data.startsWith('Subscribed to id ');
+  return greeting ? events.slice(1) : [...events];
+}
+
+/**
  * Opens a subscription with exactly the given request bytes and resolves once the head
  * arrived (rejects on a non-200 answer, with its body in the message).
  */

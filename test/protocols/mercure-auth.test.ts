@@ -21,16 +21,21 @@ const bearer = (token: string): Record<string, string> => ({ Authorization: `Bea
 describe('Mercure and /messages authorization (HS256 keys, RFC 9068 issuer and audience)', () => {
   let hub: TestHub;
   let open: TestHub;
+  let strict: TestHub;
   let publisher: string;
   before(async () => {
     hub = await startHub({ publisherJwtKey: MERCURE_SECRET, jwtIssuer: CONFORMANCE_ISSUER, jwtAudience: CONFORMANCE_AUDIENCE });
+    strict = await startHub({ publisherJwtKey: MERCURE_SECRET, jwtIssuer: CONFORMANCE_ISSUER, jwtAudience: CONFORMANCE_AUDIENCE, privateUpdates: 'every-topic' });
     open = await startHub({ publisherJwtKey: MERCURE_SECRET, anonymous: true });
     publisher = await accessToken({ publish: [{ match: '*' }] });
   });
   after(async () => {
     await hub.close();
     await open.close();
+    await strict.close();
   });
+
+  const defaultHub = (): TestHub => hub;
 
   /** Publishes a public sentinel and waits for it: every earlier update has been decided. */
   async function settle(target: TestHub, stream: TestStream, topic: string): Promise<void> {
@@ -86,69 +91,74 @@ describe('Mercure and /messages authorization (HS256 keys, RFC 9068 issuer and a
     bare.close();
   });
 
-  it('delivers private updates only to subscribers granted every topic, live and on replay', async () => {
-    const r = unique();
-    const book = `https://example.com/books/${r}`;
-    const user = `https://example.com/users/${r}`;
-    const sentinel = `https://example.com/sentinel/${r}`;
-    const grants = {
-      all: await accessToken({ subscribe: [{ match: '*' }] }),
-      books: await accessToken({ subscribe: [{ match: 'https://example.com/books/:id', match_type: 'urlpattern' }] }),
-      bookExact: await accessToken({ subscribe: [{ match: book }] }),
-      booksLegacy: await legacyToken({ subscribe: ['https://example.com/books/{id}'] }),
-      bookAndUser: await accessToken({ subscribe: [{ match: book }, { match: user }] }),
-      other: await accessToken({ subscribe: [{ match: 'https://example.com/books/other' }] }),
-      none: await accessToken({}),
-    };
-    // Published before anyone subscribes: seen only through replay (earliest).
-    const early = [
-      { data: `private-book-${r}`, topics: [book] },
-      { data: `private-book-and-user-${r}`, topics: [book, user] },
-    ];
-    for (const update of early) {
-      const res = await mercurePublish(hub.url, [...update.topics.map((t): [string, string] => ['topic', t]), ['data', update.data], ['private', 'on']], bearer(publisher));
-      assert.equal(res.status, 200, res.text);
-    }
-    const expected: Record<keyof typeof grants, string[]> = {
-      all: ['book', 'book-and-user'],
-      books: ['book'],
-      bookExact: ['book'],
-      booksLegacy: ['book'],
-      bookAndUser: ['book', 'book-and-user'],
-      other: [],
-      none: [],
-    };
-    const streams = new Map<string, TestStream>();
-    try {
-      for (const [name, token] of Object.entries(grants)) {
-        const stream = await openStream(
-          mercureUrl(hub.url, [['match_urlpattern', 'https://example.com/:kind/:id'], ['match', sentinel], ['last_event_id', 'earliest']]),
-          bearer(token),
-        );
-        assert.equal(stream.status, 200, name);
-        streams.set(name, stream);
-      }
-      const anonymous = await openStream(mercureUrl(open.url, [['match', '*']]));
-      streams.set('anonymous', anonymous);
-      // Now live: the same two updates again, and one public update everyone gets.
+  for (const rule of ['any-topic', 'every-topic'] as const) {
+    it(`delivers private updates only to subscribers granted ${rule === 'any-topic' ? 'one' : 'every'} topic (--private-updates ${rule}), live and on replay`, async () => {
+      const hub = rule === 'any-topic' ? defaultHub() : strict;
+      const r = unique();
+      const book = `https://example.com/books/${r}`;
+      const user = `https://example.com/users/${r}`;
+      const sentinel = `https://example.com/sentinel/${r}`;
+      const grants = {
+        all: await accessToken({ subscribe: [{ match: '*' }] }),
+        books: await accessToken({ subscribe: [{ match: 'https://example.com/books/:id', match_type: 'urlpattern' }] }),
+        bookExact: await accessToken({ subscribe: [{ match: book }] }),
+        booksLegacy: await legacyToken({ subscribe: ['https://example.com/books/{id}'] }),
+        bookAndUser: await accessToken({ subscribe: [{ match: book }, { match: user }] }),
+        other: await accessToken({ subscribe: [{ match: 'https://example.com/books/other' }] }),
+        none: await accessToken({}),
+      };
+      // Published before anyone subscribes: seen only through replay (earliest).
+      const early = [
+        { data: `private-book-${r}`, topics: [book] },
+        { data: `private-book-and-user-${r}`, topics: [book, user] },
+      ];
       for (const update of early) {
-        const res = await mercurePublish(hub.url, [...update.topics.map((t): [string, string] => ['topic', t]), ['data', `live-${update.data}`], ['private', 'on']], bearer(publisher));
-        assert.equal(res.status, 200);
-        const onOpen = await mercurePublish(open.url, [['topic', book], ['data', `live-${update.data}`], ['private', 'on']], bearer(publisher));
-        assert.equal(onOpen.status, 200);
+        const res = await mercurePublish(hub.url, [...update.topics.map((t): [string, string] => ['topic', t]), ['data', update.data], ['private', 'on']], bearer(publisher));
+        assert.equal(res.status, 200, res.text);
       }
-      for (const [name, stream] of streams) {
-        const target = name === 'anonymous' ? open : hub;
-        await settle(target, stream, sentinel);
-        const received = stream.events.map((e) => e.data).filter((d) => d.includes(r) && !d.startsWith('sentinel'));
-        const wanted = name === 'anonymous' ? [] : expected[name as keyof typeof grants].flatMap((k) => [`private-${k}-${r}`]);
-        const wantedAll = [...wanted, ...wanted.map((d) => `live-${d}`)];
-        assert.deepEqual(received.sort(), wantedAll.sort(), name);
+      // Under any-topic (Mercure's rule), a grant on the book is enough for the update on book and user.
+      const onBookOnly = rule === 'any-topic' ? ['book', 'book-and-user'] : ['book'];
+      const expected: Record<keyof typeof grants, string[]> = {
+        all: ['book', 'book-and-user'],
+        books: onBookOnly,
+        bookExact: onBookOnly,
+        booksLegacy: onBookOnly,
+        bookAndUser: ['book', 'book-and-user'],
+        other: [],
+        none: [],
+      };
+      const streams = new Map<string, TestStream>();
+      try {
+        for (const [name, token] of Object.entries(grants)) {
+          const stream = await openStream(
+            mercureUrl(hub.url, [['match_urlpattern', 'https://example.com/:kind/:id'], ['match', sentinel], ['last_event_id', 'earliest']]),
+            bearer(token),
+          );
+          assert.equal(stream.status, 200, name);
+          streams.set(name, stream);
+        }
+        const anonymous = await openStream(mercureUrl(open.url, [['match', '*']]));
+        streams.set('anonymous', anonymous);
+        // Now live: the same two updates again, and one public update everyone gets.
+        for (const update of early) {
+          const res = await mercurePublish(hub.url, [...update.topics.map((t): [string, string] => ['topic', t]), ['data', `live-${update.data}`], ['private', 'on']], bearer(publisher));
+          assert.equal(res.status, 200);
+          const onOpen = await mercurePublish(open.url, [['topic', book], ['data', `live-${update.data}`], ['private', 'on']], bearer(publisher));
+          assert.equal(onOpen.status, 200);
+        }
+        for (const [name, stream] of streams) {
+          const target = name === 'anonymous' ? open : hub;
+          await settle(target, stream, sentinel);
+          const received = stream.events.map((e) => e.data).filter((d) => d.includes(r) && !d.startsWith('sentinel'));
+          const wanted = name === 'anonymous' ? [] : expected[name as keyof typeof grants].flatMap((k) => [`private-${k}-${r}`]);
+          const wantedAll = [...wanted, ...wanted.map((d) => `live-${d}`)];
+          assert.deepEqual(received.sort(), wantedAll.sort(), name);
+        }
+      } finally {
+        for (const stream of streams.values()) stream.close();
       }
-    } finally {
-      for (const stream of streams.values()) stream.close();
-    }
-  });
+    });
+  }
 
   it('takes the token from the Authorization header first, then __Secure-mercure_access_token, then mercureAuthorization', async () => {
     const topic = `https://example.com/cookie/${unique()}`;

@@ -77,7 +77,6 @@ export function registerMercurePublishRoute(app: FastifyInstance, context: Adapt
     if (id !== undefined) {
       if (id.length === 0) throw new RelayError('HUB_ERR_EVENT_ID_INVALID', 'The id must not be empty');
       if (id.startsWith('#')) throw new RelayError('HUB_ERR_EVENT_ID_INVALID', 'Ids starting with "#" are reserved');
-      if (id === 'earliest') throw new RelayError('HUB_ERR_EVENT_ID_INVALID', '"earliest" is reserved');
       if (CONTROL_CHARACTERS.test(id)) throw new RelayError('HUB_ERR_EVENT_ID_INVALID', 'The id must not contain control characters');
     }
     const type = field('type') || undefined;

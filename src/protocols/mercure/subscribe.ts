@@ -63,8 +63,10 @@ export function readSubscription(rawUrl: string, headers: IncomingHttpHeaders): 
 
 /**
  * `GET /.well-known/mercure`: a Mercure subscription on the shared hub. Exact-only
- * subscriptions are indexed by topic; any pattern or `*` subscribes to every topic and filters
- * with the matchers. Either way, each message, live or replayed, also passes the private-update
+ * subscriptions are indexed by topic; with a pattern, the hub groups the subscription with those
+ * of the same selector set and tests the set once per message for the group; `*` receives every
+ * message. At most `--max-subscription-patterns` patterns (HUB_ERR_MATCHER_LIMIT, 400). Either
+ * way, each message, live or replayed, also passes the private-update
  * check against the subscriber's token.
  */
 export function registerMercureSubscribeRoute(app: FastifyInstance, context: AdapterContext): void {
@@ -73,14 +75,21 @@ export function registerMercureSubscribeRoute(app: FastifyInstance, context: Ada
     const principal = await authorizer.authenticate('subscriber', request.headers);
     const { matchers: specs, lastEventId } = readSubscription(request.raw.url ?? '', request.headers);
     const matchers = TopicMatcherSet.compile(specs, options.publicUrl);
+    if (matchers.patternCount > options.maxSubscriptionPatterns) {
+      throw new RelayError(
+        'HUB_ERR_MATCHER_LIMIT',
+        `A subscription may have at most ${options.maxSubscriptionPatterns} URL patterns and URI templates (it has ${matchers.patternCount}); use exact topics (match=) for the others`,
+      );
+    }
 
     await context.streams.open({
       request,
       reply,
-      // Exact-only subscriptions are indexed by topic; patterns and `*` see every message.
+      // Exact-only subscriptions are indexed by topic; `*` sees every message; the others are
+      // grouped by selector set (its key), tested once per message for the whole group.
       selector: matchers.exactOnly
         ? new AuthorizedSelector('mercure', [...matchers.exactTopics], authorizer, principal)
-        : new AuthorizedSelector('mercure', undefined, authorizer, principal, matchers),
+        : new AuthorizedSelector('mercure', undefined, authorizer, principal, matchers.matchesEverything ? undefined : matchers),
       cursorTopics: matchers.exactOnly ? [...matchers.exactTopics] : undefined,
       lastEventId,
       expiresAt: principal.expiresAt,

@@ -1,5 +1,5 @@
 import type { FastifyInstance } from 'fastify';
-import { assertValidTopic } from '../../hub/message.js';
+import { assertValidTopic, type Message } from '../../hub/message.js';
 import type { AdapterContext } from '../../http/context.js';
 
 /** What `GET /messages/:id` answers. */
@@ -14,7 +14,11 @@ export interface TopicInfo {
   subscribers: number;
 }
 
-/** `GET /messages/:id`: what the hub holds for a topic (ids included: same rule as subscribing). */
+/**
+ * `GET /messages/:id`: what the hub holds for a topic (ids included: same rule as subscribing).
+ * Counts and ids cover only what the caller may receive: private updates it is not granted are
+ * neither counted nor named, whoever may read the topic's info (`--anonymous` included).
+ */
 export function registerTopicInfoRoute(app: FastifyInstance, context: AdapterContext): void {
   const { hub, authorizer } = context;
   app.get<{ Params: { id: string } }>('/messages/:id', async (request): Promise<TopicInfo> => {
@@ -22,7 +26,9 @@ export function registerTopicInfoRoute(app: FastifyInstance, context: AdapterCon
     const topic = request.params.id;
     assertValidTopic(topic);
     authorizer.assertMaySubscribe(principal, topic);
-    const stats = await hub.store.topicStats(topic);
+    // Reading history to filter it is skipped when the caller may receive everything anyway.
+    const visible = authorizer.mayReceiveAllOf(principal, topic) ? undefined : (message: Message) => authorizer.mayReceive(principal, message);
+    const stats = await hub.topicStats(topic, visible);
     return { id: topic, ...stats, subscribers: hub.subscriberCount(topic) };
   });
 }

@@ -1,0 +1,62 @@
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { after, before, describe, it } from 'node:test';
+import { mercurePublish, mercureUrl } from '../auth/tokens.js';
+import { startHub, type TestHub } from '../helpers/hub.js';
+import { isGreeting, openStream, publish } from '../helpers/sse-client.js';
+
+const unique = (): string => randomBytes(8).toString('hex');
+
+/**
+ * Issue 12, item 8: custom (publisher-chosen) event ids never take the form of the hub's own
+ * ids, so a cursor the hub issued always means the same position.
+ */
+describe('custom event ids cannot shadow the hub’s ids', () => {
+  let hub: TestHub;
+  before(async () => {
+    hub = await startHub();
+  });
+  after(() => hub.close());
+
+  it('refuses a custom id of the hub’s form with 400 and stores nothing; resuming from the real id still works', async () => {
+    const [victim, attacker] = [unique(), unique()];
+    const hubId = await publish(hub.url, victim, 'first');
+    const secondId = await publish(hub.url, victim, 'second');
+
+    for (const id of [hubId, secondId, String(Number(hubId) + 1_000), '0', '007', 'earliest']) {
+      const res = await mercurePublish(hub.url, [['topic', attacker], ['id', id], ['data', 'shadow']]);
+      assert.equal(res.status, 400, `id ${id}: ${res.text}`);
+      assert.match(res.text, /digits only/, `id ${id}: the message says why`);
+    }
+    const info = (await (await fetch(`${hub.url}/messages/${attacker}`)).json()) as { retained: number };
+    assert.equal(info.retained, 0, 'nothing was stored for the refused updates');
+
+    // Ids that merely contain digits are still the publisher's to choose.
+    const custom = await mercurePublish(hub.url, [['topic', attacker], ['id', `${hubId}-a`], ['data', 'fine']]);
+    assert.equal(custom.status, 200, custom.text);
+    assert.equal(custom.text, `${hubId}-a`);
+
+    // A subscriber of the victim topic resuming from the hub's first id gets the second message.
+    const stream = await openStream(`${hub.url}/messages/subscribe/${victim}`, { 'Last-Event-ID': hubId });
+    try {
+      assert.equal(stream.status, 200);
+      await stream.waitFor((events) => events.some((e) => e.data === 'second'));
+      assert.deepEqual(
+        stream.events.filter((e) => !isGreeting(e)).map((e) => [e.id, e.data]),
+        [[secondId, 'second']],
+      );
+      assert.equal(stream.headers['replay-gap'], undefined);
+    } finally {
+      stream.close();
+    }
+
+    // On Mercure too, the cursor is the hub's id, not a custom one.
+    const mercure = await openStream(mercureUrl(hub.url, [['match', victim], ['last_event_id', hubId]]));
+    try {
+      await mercure.waitFor((events) => events.some((e) => e.data === 'second'));
+      assert.equal(mercure.headers['mercure-last-event-id'], hubId);
+    } finally {
+      mercure.close();
+    }
+  });
+});
