@@ -22,6 +22,8 @@ export interface ServeOptions {
   readonly retry: number;
   readonly maxBodySize: number;
   readonly maxBacklog: number;
+  /** What happens to a subscriber past `maxBacklog` unless it asks otherwise (`?slow=`). */
+  readonly slowConsumerPolicy: SlowConsumerPolicy;
   readonly loopInterval: number;
   readonly shutdownTimeout: number;
   readonly logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
@@ -48,6 +50,10 @@ export interface ServeOptions {
   readonly maxRequestsPerSocket: number;
   readonly trustProxy: readonly string[];
 }
+
+/** The slow-consumer policies a subscriber may choose (`?slow=`), see README "Slow consumers". */
+export const SLOW_CONSUMER_POLICIES = ['disconnect', 'skip', 'latest'] as const;
+export type SlowConsumerPolicy = (typeof SLOW_CONSUMER_POLICIES)[number];
 
 /** How one option is named, documented and parsed. */
 export interface OptionSpec<K extends keyof ServeOptions = keyof ServeOptions> {
@@ -184,6 +190,7 @@ export const OPTION_SPECS: readonly OptionSpec[] = [
   spec('retry', '<duration>', '3000', 'Reconnection delay hint sent to clients as the SSE `retry` field.', parseDuration),
   spec('maxBodySize', '<size>', '1MiB', 'Largest accepted request body; larger ones get 413.', parseSize),
   spec('maxBacklog', '<size>', '256KiB', 'Bytes the hub may hold for one subscriber that does not read; past this it is disconnected as a slow consumer.', parseSize),
+  spec('slowConsumerPolicy', '<policy>', 'disconnect', 'What happens to a subscriber past --max-backlog, unless it chooses with `?slow=`: `disconnect` it; `skip` the oldest queued messages and send a `gap` event; `latest`: keep only the newest queued message of each `key`, then skip.', oneOf(...SLOW_CONSUMER_POLICIES)),
   spec('loopInterval', '<duration>', '5s', 'Interval of the article\'s demo stream `GET /messages/sse/:id`.', parseDuration),
   spec('shutdownTimeout', '<duration>', '5s', 'On SIGINT/SIGTERM, how long to wait for open requests; past it every connection still open is closed and the process exits 1.', parseDuration),
   spec('logLevel', '<level>', 'info', 'Log level: fatal, error, warn, info, debug, trace or silent.', oneOf('fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent')),

@@ -1,4 +1,5 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { SlowConsumerPolicy } from '../config/options.js';
 import type { SubscriptionSelector } from '../hub/subscription.js';
 import type { Cursor } from '../store/store.js';
 
@@ -28,6 +29,8 @@ export interface EventStreamRequest {
   readonly cursorTopics: readonly string[] | undefined;
   /** The client's cursor, already normalised; undefined: live only. */
   readonly lastEventId: string | undefined;
+  /** The subscriber's slow-consumer policy (`?slow=`); undefined: `--slow-consumer-policy`. */
+  readonly slowPolicy?: SlowConsumerPolicy | undefined;
   /** When the subscriber's token expires (ms since epoch), if it does. */
   readonly expiresAt: number | undefined;
   /** Protocol-specific response headers, once the cursor is known. */

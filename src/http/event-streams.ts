@@ -1,8 +1,9 @@
 import type { FastifyReply } from 'fastify';
 import { ExpiryWatch } from '../auth/expiry.js';
-import type { ServeOptions } from '../config/options.js';
+import { SLOW_CONSUMER_POLICIES, type ServeOptions, type SlowConsumerPolicy } from '../config/options.js';
 import { RelayError } from '../hub/errors.js';
 import type { Hub } from '../hub/hub.js';
+import type { SlowConsumerObserver } from '../sse/backlog-queue.js';
 import { SseStream, type SseCloseListener } from '../sse/stream.js';
 import { Ticker } from '../sse/ticker.js';
 import type { Cursor } from '../store/store.js';
@@ -28,6 +29,8 @@ export class EventStreams {
   constructor(
     private readonly hub: Hub,
     private readonly options: ServeOptions,
+    /** Counts what the `skip` and `latest` policies drop (the metrics). */
+    private readonly slowObserver?: SlowConsumerObserver,
   ) {
     this.heartbeats = new Ticker<SseStream>(options.heartbeatInterval, (stream) => stream.send(HEARTBEAT));
   }
@@ -44,7 +47,11 @@ export class EventStreams {
     // The stream is the hub's sink. It exists before the response starts: the hub may dispatch
     // while the cursor resolves, and holds those messages because the subscription starts in
     // the replaying state. It writes nothing until it is opened.
-    const stream = new SseStream(reply.raw, { maxBacklogBytes: this.options.maxBacklog });
+    const stream = new SseStream(reply.raw, {
+      maxBacklogBytes: this.options.maxBacklog,
+      slowPolicy: args.slowPolicy ?? this.options.slowConsumerPolicy,
+      observer: this.slowObserver,
+    });
     const subscription = hub.open(args.selector, stream);
     let cursor: Cursor | undefined;
     let headers: Record<string, string> | undefined;
@@ -105,4 +112,19 @@ export class EventStreams {
     this.heartbeats.delete(stream);
     this.tokenExpiry.delete(stream);
   };
+}
+
+/**
+ * Reads a subscriber's `?slow=` choice: undefined when absent (the server's
+ * `--slow-consumer-policy` applies). Throws HUB_ERR_SLOW_POLICY_INVALID (400) for anything else
+ * than one of {@link SLOW_CONSUMER_POLICIES}, given once.
+ */
+export function readSlowPolicy(raw: string | readonly string[] | null | undefined): SlowConsumerPolicy | undefined {
+  if (Array.isArray(raw) && raw.length <= 1) raw = raw[0] as string | undefined;
+  if (raw === undefined || raw === null) return undefined;
+  if (typeof raw !== 'string' || !(SLOW_CONSUMER_POLICIES as readonly string[]).includes(raw)) {
+    const shown = typeof raw === 'string' ? `"${raw.slice(0, 64)}"` : 'given several times';
+    throw new RelayError('HUB_ERR_SLOW_POLICY_INVALID', `?slow= must be one of ${SLOW_CONSUMER_POLICIES.join(', ')} (${shown})`);
+  }
+  return raw as SlowConsumerPolicy;
 }

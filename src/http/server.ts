@@ -130,7 +130,7 @@ export async function serveOverHttp(core: RelayCore, parts: HttpLayerOptions = {
   });
   await app.register(formbody, { bodyLimit: options.maxBodySize });
 
-  const streams = new EventStreams(hub, options);
+  const streams = new EventStreams(hub, options, metrics);
   const context: AdapterContext = { hub, options, streams, authorizer };
 
   registerOperationsRoutes(app, {

@@ -14,6 +14,7 @@ export const ERROR_CODES = {
   HUB_ERR_TOPIC_RESERVED: { status: 400, message: 'The topic is reserved by the hub' },
   HUB_ERR_MATCHER_INVALID: { status: 400, message: 'Invalid topic matcher' },
   HUB_ERR_MATCHER_LIMIT: { status: 400, message: 'Too many URL patterns or URI templates in one subscription' },
+  HUB_ERR_SLOW_POLICY_INVALID: { status: 400, message: 'Invalid slow-consumer policy: ?slow= must be disconnect, skip or latest' },
   HUB_ERR_UNAUTHORIZED: { status: 401, message: 'Authentication required' },
   HUB_ERR_TOKEN_INVALID: { status: 401, message: 'Invalid access token' },
   HUB_ERR_FORBIDDEN: { status: 403, message: 'Not allowed' },

@@ -24,6 +24,13 @@ export interface Message {
   readonly retry?: number | undefined;
   /** When the hub accepted the message, in milliseconds since the epoch. */
   readonly time: number;
+  /**
+   * The conflation key a publisher gave (`latest` slow-consumer policy): a subscriber that is
+   * behind may receive only the newest queued message of each key. Live only: stores keep it on
+   * the message they dispatch but do not persist it, so replayed history carries none (replay
+   * is paced to the subscriber and never drops anything).
+   */
+  readonly key?: string | undefined;
 }
 
 /** What a publisher hands to the hub; the store turns it into a {@link Message}. */
@@ -35,6 +42,8 @@ export interface MessageDraft {
   readonly retry?: number | undefined;
   /** A publisher-chosen event id (Mercure); the store assigns `String(seq)` when absent. */
   readonly id?: string | undefined;
+  /** The conflation key (see {@link Message.key}). */
+  readonly key?: string | undefined;
 }
 
 /** Longest topic (the article's id) in characters. */
@@ -103,6 +112,12 @@ export function assertValidDraft(draft: MessageDraft): void {
     if (isReservedEventId(draft.id)) {
       throw new RelayError('HUB_ERR_EVENT_ID_RESERVED', `Custom event ids must not be "${EARLIEST}" nor digits only: those are the hub's own cursors`);
     }
+  }
+  if (draft.key !== undefined) {
+    if (typeof draft.key !== 'string' || draft.key.length === 0 || draft.key.length > MAX_TOPIC_LENGTH) {
+      throw new RelayError('HUB_ERR_MESSAGE_INVALID', `The key must be 1 to ${MAX_TOPIC_LENGTH} characters long`);
+    }
+    if (CONTROL_CHARACTERS.test(draft.key) || !isWellFormed(draft.key)) throw new RelayError('HUB_ERR_MESSAGE_INVALID', 'The key must be printable Unicode text');
   }
   if (draft.retry !== undefined && (!Number.isSafeInteger(draft.retry) || draft.retry < 0)) {
     throw new RelayError('HUB_ERR_MESSAGE_INVALID', 'retry must be a non-negative integer');

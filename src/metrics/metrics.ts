@@ -1,6 +1,7 @@
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { Hub, HubObserver } from '../hub/hub.js';
 import type { Message } from '../hub/message.js';
+import type { SlowConsumerObserver } from '../sse/backlog-queue.js';
 
 /** Optional sources of state the hub core does not own. */
 export interface MetricsSources {
@@ -12,12 +13,16 @@ export interface MetricsSources {
  * The hub's Prometheus metrics. Counters are plain additions on the hot path (the hub calls
  * the observer once per message, never per subscriber); gauges are read when scraped.
  */
-export class RelayMetrics implements HubObserver {
+export class RelayMetrics implements HubObserver, SlowConsumerObserver {
   readonly registry = new Registry();
   private readonly publishedTotal: Counter;
   private readonly deliveredTotal: Counter;
   private readonly replayedTotal: Counter;
   private readonly droppedTotal: Counter;
+  private readonly skippedTotal: Counter;
+  private readonly conflatedTotal: Counter;
+  /** The largest backlog one `skip`/`latest` subscriber has held since start (bytes). */
+  private backlogPeak = 0;
   private readonly dispatchLag: Histogram;
   private readonly appendLatency: Histogram;
 
@@ -28,6 +33,17 @@ export class RelayMetrics implements HubObserver {
     this.deliveredTotal = new Counter({ name: 'sse_relay_messages_delivered_total', help: 'Live messages written to subscribers (one per subscriber per message).', registers });
     this.replayedTotal = new Counter({ name: 'sse_relay_messages_replayed_total', help: 'Messages sent from history to resuming subscribers.', registers });
     this.droppedTotal = new Counter({ name: 'sse_relay_subscribers_dropped_total', help: 'Subscribers disconnected because they did not keep up (slow consumers).', registers });
+    this.skippedTotal = new Counter({ name: 'sse_relay_messages_skipped_total', help: 'Queued messages dropped for subscribers past --max-backlog with the skip or latest policy (each announced by a gap event).', registers });
+    this.conflatedTotal = new Counter({ name: 'sse_relay_messages_conflated_total', help: 'Queued messages replaced by a newer one with the same key for subscribers behind with the latest policy.', registers });
+    const metrics = this;
+    new Gauge({
+      name: 'sse_relay_subscriber_backlog_peak_bytes',
+      help: 'The largest backlog (queued plus unsent in the socket) held for one skip or latest subscriber since start; bounded by --max-backlog.',
+      registers,
+      collect() {
+        this.set(metrics.backlogPeak);
+      },
+    });
     this.dispatchLag = new Histogram({
       name: 'sse_relay_publish_to_dispatch_seconds',
       help: 'Time from the store accepting a message to the hub dispatching it.',
@@ -97,6 +113,18 @@ export class RelayMetrics implements HubObserver {
 
   evicted(): void {
     this.droppedTotal.inc();
+  }
+
+  skipped(count: number): void {
+    this.skippedTotal.inc(count);
+  }
+
+  conflated(count: number): void {
+    this.conflatedTotal.inc(count);
+  }
+
+  backlog(bytes: number): void {
+    if (bytes > this.backlogPeak) this.backlogPeak = bytes;
   }
 
   /** The exposition text and its content type. */

@@ -1,6 +1,9 @@
 import type { ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
+import type { SlowConsumerPolicy } from '../config/options.js';
+import type { Message } from '../hub/message.js';
 import type { Subscription } from '../hub/subscription.js';
+import { BacklogQueue, type SlowConsumerObserver } from './backlog-queue.js';
 import { chunkOf, encodeComment } from './encode.js';
 
 /** Options of one event stream. */
@@ -10,6 +13,14 @@ export interface SseStreamOptions {
    * it is disconnected as a slow consumer.
    */
   readonly maxBacklogBytes: number;
+  /**
+   * What happens past that limit (default `disconnect`): `disconnect` the subscriber; `skip`
+   * the oldest queued messages and send a `gap` event before the next one; `latest`: replace a
+   * queued message by a newer one with the same key, then skip (see backlog-queue.ts).
+   */
+  readonly slowPolicy?: SlowConsumerPolicy | undefined;
+  /** Told what `skip` and `latest` dropped (metrics); shared by every stream. */
+  readonly observer?: SlowConsumerObserver | undefined;
 }
 
 /** Why a stream ended. */
@@ -81,12 +92,21 @@ export class SseStream {
   private ended = false;
   private closeListener: SseCloseListener | undefined;
   private readonly maxBacklogBytes: number;
+  /**
+   * With the `skip` and `latest` policies: frames not yet handed to the socket, which is given
+   * more only once it drained (so what waits can still be dropped). Undefined with `disconnect`,
+   * whose path is the one above, unchanged.
+   */
+  private readonly held: BacklogQueue | undefined;
+  private awaitingDrain = false;
 
   constructor(
     private readonly res: ServerResponse,
     options: SseStreamOptions,
   ) {
     this.maxBacklogBytes = options.maxBacklogBytes;
+    const policy = options.slowPolicy ?? 'disconnect';
+    if (policy !== 'disconnect') this.held = new BacklogQueue(this.maxBacklogBytes, policy === 'latest', () => this.socket !== undefined, options.observer);
     (res as StreamResponse)[STREAM] = this;
     res.on('close', onResponseClose);
     res.on('error', onResponseError);
@@ -120,8 +140,17 @@ export class SseStream {
 
   /** Queues framed bytes (from `encode.ts`) for the end of this event-loop turn. */
   send(frame: Buffer): void {
+    this.queue(frame, undefined, undefined);
+  }
+
+  private queue(frame: Buffer, id: string | undefined, key: string | undefined): void {
     if (this.ended) return;
     if (this.socket) frame = chunkOf(frame);
+    if (this.held) {
+      this.held.admit(frame, id, key, this.socketBytes());
+      if (this.opened) this.schedule();
+      return;
+    }
     if (this.wouldOverflow(frame.length)) {
       this.close('slow-consumer');
       return;
@@ -139,8 +168,18 @@ export class SseStream {
    * (up to the body limit) is still delivered to a subscriber that keeps up.
    */
   wouldOverflow(bytes: number): boolean {
-    const waiting = this.pendingBytes + (this.socket ? this.socket.writableLength : this.res.writableLength);
+    const waiting = this.backlogBytes;
     return waiting > 0 && waiting + bytes > this.maxBacklogBytes;
+  }
+
+  /** Bytes held for this subscriber: queued here plus not yet handed to the kernel. */
+  get backlogBytes(): number {
+    const queued = this.held ? this.held.bytes + this.held.gapBytes : this.pendingBytes;
+    return queued + this.socketBytes();
+  }
+
+  private socketBytes(): number {
+    return this.socket ? this.socket.writableLength : this.res.writableLength;
   }
 
   /**
@@ -164,8 +203,8 @@ export class SseStream {
   }
 
   /** The hub's sink interface: the frame is already encoded, once for all subscribers. */
-  deliver(_message: unknown, frame: Buffer): void {
-    this.send(frame);
+  deliver(message: Message, frame: Buffer): void {
+    this.queue(frame, message.id, message.key);
   }
 
   /** Sends a comment (heartbeat, notice). */
@@ -191,7 +230,7 @@ export class SseStream {
       // soon regardless (one timer per eviction, never per message).
       if (this.res.socket) setTimeout(releaseUnfinished, EVICTED_DRAIN_MS, this.res).unref();
     } else {
-      this.flush();
+      this.flush(true);
       const comment = FINAL_COMMENT[reason];
       if (comment === undefined) this.res.end();
       else this.res.end(encodeComment(comment));
@@ -199,13 +238,41 @@ export class SseStream {
     this.finish(reason);
   }
 
-  /** Writes the queued bytes in one call. */
-  flush(): void {
+  /**
+   * Writes the queued bytes in one call. With `skip` and `latest`, only once the socket has
+   * drained (unless `force`, when the stream ends): what waits here can still be dropped.
+   */
+  flush(force = false): void {
     this.scheduled = false;
+    if (this.held) {
+      this.flushHeld(force);
+      return;
+    }
     if (this.pendingBytes === 0 || this.ended || !this.opened) return;
     const several = this.several;
     const chunk = several === undefined ? this.pendingFirst! : Buffer.concat(several, this.pendingBytes);
     this.dropPending();
+    if (this.socket) this.socket.write(chunk);
+    else this.res.write(chunk);
+  }
+
+  private flushHeld(force: boolean): void {
+    const held = this.held!;
+    if (held.empty || this.ended || !this.opened) return;
+    const target = this.socket ?? this.res;
+    if (target.writableNeedDrain && !force) {
+      if (!this.awaitingDrain) {
+        // One listener per stalled stream (not per message), gone once it drained.
+        this.awaitingDrain = true;
+        target.once('drain', () => {
+          this.awaitingDrain = false;
+          this.flush();
+        });
+      }
+      return;
+    }
+    const chunk = held.take();
+    if (chunk === undefined) return;
     if (this.socket) this.socket.write(chunk);
     else this.res.write(chunk);
   }
@@ -231,6 +298,7 @@ export class SseStream {
   }
 
   private dropPending(): void {
+    this.held?.clear();
     this.pendingFirst = undefined;
     this.several = undefined;
     this.pendingBytes = 0;

@@ -61,6 +61,7 @@ export class MemoryStore implements Store {
       private: draft.private,
       retry: draft.retry,
       time: Date.now(),
+      key: draft.key,
     };
     this.all.push(message);
     if (draft.id !== undefined) this.customIds.set(draft.id, seq);

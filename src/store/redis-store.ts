@@ -583,6 +583,7 @@ export class RedisStore implements Store {
       private: p.draft.private,
       retry: p.draft.retry,
       time: p.time,
+      key: p.draft.key,
     }));
     const lastSeq = first + pending.length - 1;
     if (lastSeq > this.highestSeen) this.highestSeen = lastSeq;

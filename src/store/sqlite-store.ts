@@ -464,6 +464,7 @@ export class SqliteStore implements Store {
         private: draft.private,
         retry: draft.retry,
         time,
+        key: draft.key,
       };
     }
     for (const [topic, count] of appended) {

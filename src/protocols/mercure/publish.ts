@@ -91,6 +91,8 @@ export function registerMercurePublishRoute(app: FastifyInstance, context: Adapt
       id,
       type,
       retry: retryText === undefined ? undefined : Number(retryText),
+      // The conflation key for subscribers with ?slow=latest (live only, see Message.key).
+      key: field('key') || undefined,
     });
     return reply.code(200).type('text/plain; charset=utf-8').send(message.id);
   });

@@ -7,6 +7,7 @@ import type { AdapterContext } from '../../http/context.js';
 import { encodePosition } from '../../sse/encode.js';
 import { asHeaderValue, headerText } from '../../sse/last-event-id.js';
 import { normaliseLastEventId } from '../../http/event-stream.js';
+import { readSlowPolicy } from '../../http/event-streams.js';
 import { MERCURE_PATH } from './discovery.js';
 import { mercureErrorHandler } from './errors.js';
 
@@ -92,6 +93,8 @@ export function registerMercureSubscribeRoute(app: FastifyInstance, context: Ada
         : new AuthorizedSelector('mercure', undefined, authorizer, principal, matchers.matchesEverything ? undefined : matchers),
       cursorTopics: matchers.exactOnly ? [...matchers.exactTopics] : undefined,
       lastEventId,
+      // The slow-consumer policy (`?slow=`: disconnect, skip, latest), as on /messages.
+      slowPolicy: readSlowPolicy(new URL(request.raw.url ?? '/', 'http://hub').searchParams.getAll('slow')),
       expiresAt: principal.expiresAt,
       // Tells the client where the replay really starts: its id when the hub still has it,
       // `earliest` when it replays everything retained instead.

@@ -5,7 +5,7 @@ import type { AdapterContext } from '../../http/context.js';
 
 interface PublishRequest {
   Params: { id: string };
-  Querystring: { message?: unknown; event?: unknown };
+  Querystring: { message?: unknown; event?: unknown; key?: unknown };
   Body: unknown;
 }
 
@@ -17,8 +17,9 @@ export interface PublishReply {
 
 /**
  * `POST /messages/:id`: publishes a message to a topic. The message comes as a `text/plain`
- * body, a JSON body `{"message": "...", "event": "type"}`, a form field `message` (with an
- * optional `event`), or, as in the article, `?message=`. A body wins over the query.
+ * body, a JSON body `{"message": "...", "event": "type", "key": "k"}`, a form field `message`
+ * (with optional `event` and `key`), or, as in the article, `?message=`. A body wins over the
+ * query. `key` is the conflation key of subscribers with `?slow=latest`.
  * Answers `{"id": "<event id>"}` once the store committed the message. With a publisher key,
  * the token must grant `publish` on the id (401 without a valid token, 403 without the grant).
  */
@@ -29,20 +30,22 @@ export function registerPublishRoute(app: FastifyInstance, context: AdapterConte
     const topic = request.params.id;
     assertValidTopic(topic);
     authorizer.assertMayPublish(principal, [topic]);
-    const { message, event } = extractMessage(request.body, request.query);
-    const accepted = await hub.publish({ topics: [topic], data: message, type: event });
+    const { message, event, key } = extractMessage(request.body, request.query);
+    const accepted = await hub.publish({ topics: [topic], data: message, type: event, key });
     return { id: accepted.id };
   });
 }
 
-function extractMessage(body: unknown, query: PublishRequest['Querystring']): { message: string; event: string | undefined } {
+function extractMessage(body: unknown, query: PublishRequest['Querystring']): { message: string; event: string | undefined; key: string | undefined } {
   let message: unknown;
   let event: unknown;
+  let key: unknown;
   if (typeof body === 'string') {
     message = body;
   } else if (body !== null && typeof body === 'object' && !Array.isArray(body)) {
-    ({ message, event } = body as { message?: unknown; event?: unknown });
+    ({ message, event, key } = body as { message?: unknown; event?: unknown; key?: unknown });
   }
+  if (key === undefined) key = query.key;
   if (message === undefined) message = query.message;
   if (event === undefined) event = query.event;
 
@@ -53,5 +56,6 @@ function extractMessage(body: unknown, query: PublishRequest['Querystring']): { 
   if (event !== undefined && typeof event !== 'string') {
     throw new RelayError('HUB_ERR_EVENT_TYPE_INVALID', 'The event type must be a single string');
   }
-  return { message, event: event === '' ? undefined : (event as string | undefined) };
+  if (key !== undefined && typeof key !== 'string') throw new RelayError('HUB_ERR_MESSAGE_INVALID', 'The key must be a single string');
+  return { message, event: event === '' ? undefined : (event as string | undefined), key: key === '' ? undefined : (key as string | undefined) };
 }

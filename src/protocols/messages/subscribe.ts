@@ -5,6 +5,7 @@ import type { AdapterContext } from '../../http/context.js';
 import { encodeEvent } from '../../sse/encode.js';
 import { headerText } from '../../sse/last-event-id.js';
 import { normaliseLastEventId } from '../../http/event-stream.js';
+import { readSlowPolicy } from '../../http/event-streams.js';
 
 /** Response header set when the requested cursor could not be resumed exactly. */
 export const GAP_HEADER = 'Replay-Gap';
@@ -14,7 +15,7 @@ const GAP_MESSAGE =
 
 interface SubscribeRequest {
   Params: { id: string };
-  Querystring: { lastEventId?: string | string[] };
+  Querystring: { lastEventId?: string | string[]; slow?: string | string[] };
 }
 
 /**
@@ -33,6 +34,7 @@ export function registerSubscribeRoute(app: FastifyInstance, context: AdapterCon
     assertValidTopic(topic);
     authorizer.assertMaySubscribe(principal, topic);
     const lastEventId = pickLastEventId(request.headers['last-event-id'], request.query.lastEventId);
+    const slowPolicy = readSlowPolicy(request.query.slow);
 
     await context.streams.open({
       request,
@@ -41,6 +43,7 @@ export function registerSubscribeRoute(app: FastifyInstance, context: AdapterCon
       selector: new AuthorizedSelector('messages', [topic], authorizer, principal),
       cursorTopics: [topic],
       lastEventId,
+      slowPolicy,
       expiresAt: principal.expiresAt,
       headers: (cursor) => (cursor?.gap ? { [GAP_HEADER]: 'true' } : undefined),
       preamble: (cursor, startId) => {
