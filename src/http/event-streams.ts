@@ -86,9 +86,9 @@ export class EventStreams {
    * Opens a stream that is not a subscription (the demo loop): the caller writes to it, and
    * `onEnd` is told when it ended, for whatever reason.
    */
-  openPlain(reply: FastifyReply, onEnd: (stream: SseStream) => void): SseStream {
+  openPlain(reply: FastifyReply, onEnd: (stream: SseStream) => void, { askProxiesNotToBuffer = true }: { askProxiesNotToBuffer?: boolean } = {}): SseStream {
     reply.hijack();
-    const stream = new SseStream(reply.raw, { maxBacklogBytes: this.options.maxBacklog });
+    const stream = new SseStream(reply.raw, { maxBacklogBytes: this.options.maxBacklog, askProxiesNotToBuffer });
     stream.onClose((ended, reason) => {
       this.release(ended, reason);
       onEnd(ended);

@@ -19,6 +19,7 @@ import { EventStreams } from './event-streams.js';
 import { answerClientError, answerFrameworkError, answerOnSocket, installErrorHandling } from './error-handler.js';
 import { registerOpenApiRoute, trackRoutes, type RegisteredRoute } from './openapi.js';
 import { registerOperationsRoutes } from './operations.js';
+import { registerProbeRoute } from './probe.js';
 import { armShutdownDeadline } from './shutdown-deadline.js';
 
 /** A running hub: its HTTP server, core and address. */
@@ -133,6 +134,7 @@ export async function serveOverHttp(core: RelayCore, parts: HttpLayerOptions = {
   const streams = new EventStreams(hub, options, metrics);
   const context: AdapterContext = { hub, options, streams, authorizer };
 
+  registerProbeRoute(app, streams);
   registerOperationsRoutes(app, {
     hub,
     metrics,

@@ -19,6 +19,11 @@ export interface SseStreamOptions {
    * queued message by a newer one with the same key, then skip (see backlog-queue.ts).
    */
   readonly slowPolicy?: SlowConsumerPolicy | undefined;
+  /**
+   * False only for the proxy probe asked to leave it out (`?honour-proxy=0`, see probe.ts):
+   * every other stream sends `X-Accel-Buffering: no`.
+   */
+  readonly askProxiesNotToBuffer?: boolean | undefined;
   /** Told what `skip` and `latest` dropped (metrics); shared by every stream. */
   readonly observer?: SlowConsumerObserver | undefined;
 }
@@ -41,11 +46,14 @@ export type SseCloseListener = (stream: SseStream, reason: SseCloseReason) => vo
 
 const BASE_HEADERS = {
   'Content-Type': 'text/event-stream',
-  'Cache-Control': 'no-cache',
+  // no-transform: proxies and CDNs must not compress or re-chunk the stream (they would buffer it).
+  'Cache-Control': 'no-cache, no-transform',
   Connection: 'keep-alive',
   // Proxies (nginx) buffer streamed responses unless told not to.
   'X-Accel-Buffering': 'no',
 };
+
+const { 'X-Accel-Buffering': _hint, ...HEADERS_WITHOUT_PROXY_HINT } = BASE_HEADERS;
 
 /** Where a response's listeners find their stream (see the constructor). */
 const STREAM = Symbol('sse-relay.stream');
@@ -99,12 +107,14 @@ export class SseStream {
    */
   private readonly held: BacklogQueue | undefined;
   private awaitingDrain = false;
+  private readonly baseHeaders: Record<string, string>;
 
   constructor(
     private readonly res: ServerResponse,
     options: SseStreamOptions,
   ) {
     this.maxBacklogBytes = options.maxBacklogBytes;
+    this.baseHeaders = options.askProxiesNotToBuffer === false ? HEADERS_WITHOUT_PROXY_HINT : BASE_HEADERS;
     const policy = options.slowPolicy ?? 'disconnect';
     if (policy !== 'disconnect') this.held = new BacklogQueue(this.maxBacklogBytes, policy === 'latest', () => this.socket !== undefined, options.observer);
     (res as StreamResponse)[STREAM] = this;
@@ -119,7 +129,7 @@ export class SseStream {
   open(headers?: Readonly<Record<string, string | number | readonly string[]>>): void {
     if (this.ended || this.opened) return;
     this.opened = true;
-    this.res.writeHead(200, headers ? { ...BASE_HEADERS, ...headers } : BASE_HEADERS);
+    this.res.writeHead(200, headers ? { ...this.baseHeaders, ...headers } : this.baseHeaders);
     this.res.flushHeaders();
     const socket = this.res.socket;
     // Events are small and latency matters more than packet count.

@@ -16,7 +16,8 @@ describe('the article API: subscribe and publish', () => {
     try {
       assert.equal(stream.status, 200);
       assert.equal(stream.headers['content-type'], 'text/event-stream');
-      assert.equal(stream.headers['cache-control'], 'no-cache');
+      assert.equal(stream.headers['cache-control'], 'no-cache, no-transform');
+      assert.equal(stream.headers['x-accel-buffering'], 'no');
       await stream.waitForCount(1);
       const greeting = stream.events[0]!;
       assert.deepEqual({ ...greeting, id: undefined }, { id: undefined, event: undefined, data: 'Subscribed to id demo' });
