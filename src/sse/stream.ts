@@ -1,4 +1,4 @@
-import type { ServerResponse } from 'node:http';
+import type { OutgoingHttpHeaders, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import type { SlowConsumerPolicy } from '../config/options.js';
 import type { Message } from '../hub/message.js';
@@ -129,7 +129,7 @@ export class SseStream {
   open(headers?: Readonly<Record<string, string | number | readonly string[]>>): void {
     if (this.ended || this.opened) return;
     this.opened = true;
-    this.res.writeHead(200, headers ? { ...this.baseHeaders, ...headers } : this.baseHeaders);
+    this.res.writeHead(200, (headers ? { ...this.baseHeaders, ...headers } : this.baseHeaders) as OutgoingHttpHeaders);
     this.res.flushHeaders();
     const socket = this.res.socket;
     // Events are small and latency matters more than packet count.
