@@ -5,6 +5,7 @@ import { registerPublishCommand } from './publish.js';
 import { registerServeCommand } from './serve.js';
 import { registerSubscribeCommand } from './subscribe.js';
 import { registerTokenCommand } from './token.js';
+import { registerDoctorCommand } from './doctor.js';
 
 /** The `sse-relay` program with all its subcommands. */
 export function createProgram(): Command {
@@ -16,6 +17,7 @@ export function createProgram(): Command {
   registerSubscribeCommand(program);
   registerPublishCommand(program);
   registerTokenCommand(program);
+  registerDoctorCommand(program);
   return program;
 }
 

@@ -10,3 +10,5 @@ export type { ReconnectOptions } from './reconnect.js';
 export type { HeadersOption } from './endpoints.js';
 export { CLIENT_ERROR_CODES, RelayClientError } from './errors.js';
 export type { ClientErrorCode } from './errors.js';
+export { diagnose } from './diagnose.js';
+export type { DiagnoseFinding, DiagnoseOptions, DiagnoseReport } from './diagnose.js';

@@ -1,0 +1,96 @@
+import { createParser } from 'eventsource-parser';
+
+/** Options of {@link diagnose}. */
+export interface DiagnoseOptions {
+  /** The hub's public URL, as clients reach it (through the proxy). */
+  url: string;
+  /** Probe events to ask for (default 10, at most 50). */
+  count?: number;
+  /** Interval between them, ms (default 200). */
+  intervalMs?: number;
+  /** Ask the hub to leave out `X-Accel-Buffering: no` (to see what the proxy does by itself). */
+  withoutProxyHint?: boolean;
+  /** The `fetch` to use. Default: `globalThis.fetch`. */
+  fetch?: typeof fetch;
+}
+
+/** One problem found, with how to fix it. */
+export interface DiagnoseFinding {
+  readonly kind: 'buffered' | 'compressed' | 'cut' | 'delayed' | 'unreachable';
+  readonly detail: string;
+  readonly fix: string;
+}
+
+/** What {@link diagnose} measured. */
+export interface DiagnoseReport {
+  readonly ok: boolean;
+  readonly findings: readonly DiagnoseFinding[];
+  /** ms from the request to the response headers. */
+  readonly headersMs: number | undefined;
+  /** ms from the request to each probe event's arrival. */
+  readonly arrivalsMs: readonly number[];
+  readonly expected: number;
+  readonly intervalMs: number;
+  readonly headers: Readonly<Record<string, string>>;
+}
+
+const BUFFERING_FIX =
+  'nginx: `proxy_buffering off;` (or let X-Accel-Buffering through: no `proxy_ignore_headers X-Accel-Buffering`), `proxy_http_version 1.1;`; ' +
+  'Apache: `SetEnv no-gzip 1` and `ProxyPass ... flushpackets=on`; HAProxy: `option http-no-delay`; Cloudflare/CDNs: bypass the cache for text/event-stream.';
+
+/**
+ * Opens the hub's probe stream (`/.well-known/sse-relay/probe`) through the same path clients
+ * use and tells, from when its timed events arrive, whether something between the hub and the
+ * client buffers the stream (arrivals bunched instead of spaced by the interval), compresses it
+ * (`Content-Encoding`), cuts it before the end (an idle or read timeout), or delays it.
+ */
+export async function diagnose(options: DiagnoseOptions): Promise<DiagnoseReport> {
+  const count = options.count ?? 10;
+  const intervalMs = options.intervalMs ?? 200;
+  const url = new URL('.well-known/sse-relay/probe', options.url.endsWith('/') ? options.url : `${options.url}/`);
+  url.searchParams.set('count', String(count));
+  url.searchParams.set('interval', String(intervalMs));
+  if (options.withoutProxyHint) url.searchParams.set('honour-proxy', '0');
+  const fetchImpl = options.fetch ?? globalThis.fetch;
+  const findings: DiagnoseFinding[] = [];
+  const arrivalsMs: number[] = [];
+  const started = performance.now();
+  let headersMs: number | undefined;
+  const headers: Record<string, string> = {};
+  try {
+    const response = await fetchImpl(url, { headers: { Accept: 'text/event-stream', 'Accept-Encoding': 'gzip, deflate, br' } });
+    headersMs = performance.now() - started;
+    response.headers.forEach((value, name) => (headers[name] = value));
+    if (!response.ok || !response.body) {
+      findings.push({ kind: 'unreachable', detail: `the probe answered ${response.status}`, fix: 'check the URL (the hub’s public base URL) and that the proxy forwards /.well-known/sse-relay/' });
+      return { ok: false, findings, headersMs, arrivalsMs, expected: count, intervalMs, headers };
+    }
+    const parser = createParser({ onEvent: (event) => event.event === 'probe' && arrivalsMs.push(performance.now() - started) });
+    const decoder = new TextDecoder();
+    for await (const chunk of response.body as unknown as AsyncIterable<Uint8Array>) parser.feed(decoder.decode(chunk, { stream: true }));
+  } catch (error) {
+    if (headersMs === undefined) {
+      findings.push({ kind: 'unreachable', detail: `no answer: ${(error as Error).message}`, fix: 'check the URL and that the hub is running' });
+      return { ok: false, findings, headersMs, arrivalsMs, expected: count, intervalMs, headers };
+    }
+  }
+  const encoding = headers['content-encoding'];
+  if (encoding && encoding !== 'identity') {
+    findings.push({ kind: 'compressed', detail: `the stream arrived with Content-Encoding: ${encoding}`, fix: 'disable compression for text/event-stream (nginx: `gzip off;` in the location, or leave text/event-stream out of gzip_types)' });
+  }
+  if (arrivalsMs.length < count) {
+    findings.push({ kind: 'cut', detail: `only ${arrivalsMs.length} of ${count} probe events arrived; the stream ended ${Math.round(performance.now() - started)} ms after the request`, fix: 'raise the proxy’s read/idle timeout above --heartbeat-interval (nginx: `proxy_read_timeout 1h;`)' });
+  }
+  if (arrivalsMs.length >= 3) {
+    const spread = arrivalsMs[arrivalsMs.length - 1]! - arrivalsMs[0]!;
+    const scheduled = (arrivalsMs.length - 1) * intervalMs;
+    if (spread < scheduled / 2) {
+      findings.push({ kind: 'buffered', detail: `${arrivalsMs.length} events sent over ${scheduled} ms arrived within ${Math.round(spread)} ms (first after ${Math.round(arrivalsMs[0]!)} ms)`, fix: BUFFERING_FIX });
+    }
+  }
+  const first = arrivalsMs[0];
+  if (first !== undefined && first > Math.max(1000, 5 * intervalMs) && !findings.some((f) => f.kind === 'buffered')) {
+    findings.push({ kind: 'delayed', detail: `the first probe event arrived ${Math.round(first)} ms after the request (sent at once)`, fix: BUFFERING_FIX });
+  }
+  return { ok: findings.length === 0, findings, headersMs, arrivalsMs, expected: count, intervalMs, headers };
+}
