@@ -68,6 +68,31 @@ export function openApiDocument(): Record<string, unknown> {
           },
         },
       },
+      '/messages': {
+        post: {
+          summary: 'Publish many messages at once, all or nothing',
+          requestBody: {
+            required: true,
+            content: {
+              'application/json': { schema: { type: 'array', maxItems: 1000, items: { $ref: '#/components/schemas/BatchItem' } } },
+              'application/x-ndjson': { schema: { type: 'string', description: 'One BatchItem JSON object per line.' } },
+            },
+          },
+          responses: {
+            200: {
+              description: 'Every message committed by the store; their event ids in order.',
+              content: { 'application/json': { schema: { type: 'object', properties: { ids: { type: 'array', items: { type: 'string' } } }, required: ['ids'] } } },
+            },
+            400: errorResponse('Not an array, empty, over 1000 messages, or an invalid item (named in the message): nothing is stored.'),
+            401: errorResponse('A token is required or invalid.'),
+            403: errorResponse('The token does not grant publishing to one of the ids.'),
+            413: errorResponse('Body too large.'),
+            415: errorResponse('Unsupported media type.'),
+            503: errorResponse('Store unavailable or shutting down.'),
+            507: errorResponse('Store out of space.'),
+          },
+        },
+      },
       '/messages/{id}': {
         post: {
           summary: 'Publish a message to an id',
@@ -196,6 +221,15 @@ export function openApiDocument(): Record<string, unknown> {
           type: 'object',
           properties: { message: { type: 'string' }, event: { type: 'string', description: 'Optional event type.' } },
           required: ['message'],
+        },
+        BatchItem: {
+          type: 'object',
+          properties: {
+            id: { type: 'string', description: 'The id (topic) to publish to.' },
+            message: { type: 'string' },
+            event: { type: 'string', description: 'Optional event type.' },
+          },
+          required: ['id', 'message'],
         },
       },
     },
