@@ -9,6 +9,7 @@ import { asHeaderValue, headerText } from '../../sse/last-event-id.js';
 import { normaliseLastEventId } from '../../http/event-stream.js';
 import { MERCURE_PATH } from './discovery.js';
 import type { MercureErrorHandler } from './errors.js';
+import { ActiveSubscriptions } from './subscriptions.js';
 
 /** Most matchers one subscription may carry (Mercure's limit too). */
 export const MAX_MATCHERS = 100;
@@ -76,7 +77,7 @@ export function readSubscription(rawUrl: string, headers: IncomingHttpHeaders, b
  * message, live or replayed, also passes the private-update check against the subscriber's
  * token.
  */
-export function registerMercureSubscribeRoute(app: FastifyInstance, context: AdapterContext, errorHandler: MercureErrorHandler): void {
+export function registerMercureSubscribeRoute(app: FastifyInstance, context: AdapterContext, errorHandler: MercureErrorHandler, active: ActiveSubscriptions | undefined): void {
   const { options, authorizer } = context;
   const subscribe = async (request: FastifyRequest, reply: FastifyReply, body: URLSearchParams | undefined): Promise<void> => {
     const principal = await authorizer.authenticate('subscriber', request.headers);
@@ -88,6 +89,7 @@ export function registerMercureSubscribeRoute(app: FastifyInstance, context: Ada
         `A subscription may have at most ${options.maxSubscriptionPatterns} URL patterns and URI templates (it has ${matchers.patternCount}); use exact topics (match=) for the others`,
       );
     }
+    if (active !== undefined) ActiveSubscriptions.assertAnnounceable(specs);
 
     await context.streams.open({
       request,
@@ -108,6 +110,8 @@ export function registerMercureSubscribeRoute(app: FastifyInstance, context: Ada
       // The first bytes: the stream's position as an `id:` without data (no event is dispatched,
       // but a client that drops before any update resumes from there) and a reconnection hint.
       preamble: (_cursor, startId) => [Buffer.from(encodePosition(startId, options.retry))],
+      // With --subscriptions: one subscription event per matcher when the stream opens and ends.
+      lifecycle: active?.follow(specs, principal),
     });
   };
   app.get(MERCURE_PATH, { errorHandler }, (request, reply) => subscribe(request, reply, undefined));
