@@ -40,6 +40,13 @@ export function subscriptionTopic(matchType: string, match: string, subscriber: 
   return `${SUBSCRIPTIONS_PATH}/${expandVariable(matchType)}/${expandVariable(match)}/${expandVariable(subscriber)}`;
 }
 
+/** Most subscriptions one collection answer lists. */
+export const MAX_LISTED = 10_000;
+
+function matcherKey(matchType: string, match: string): string {
+  return `${matchType}\n${match}`;
+}
+
 /** One connection's subscriptions, one per matcher. */
 interface Subscriber {
   readonly documents: SubscriptionDocument[];
@@ -57,7 +64,10 @@ interface Subscriber {
  * twice, which is harmless, as events carry the whole state).
  */
 export class ActiveSubscriptions {
+  /** Every open subscription by id (its topic). */
   private readonly documents = new Map<string, SubscriptionDocument>();
+  /** The same, by matcher (`match_type` LF `match`): one matcher's collection without a scan. */
+  private readonly byMatcher = new Map<string, Map<string, SubscriptionDocument>>();
 
   constructor(
     private readonly hub: Hub,
@@ -96,10 +106,19 @@ export class ActiveSubscriptions {
     };
   }
 
-  /** Every open subscription, or those of one matcher. */
+  /**
+   * Every open subscription, or those of one matcher; at most {@link MAX_LISTED} (the spec lets
+   * a hub truncate collections), so that an answer stays bounded however many are open.
+   */
   list(matchType?: string, match?: string): SubscriptionDocument[] {
-    const all = [...this.documents.values()];
-    return matchType === undefined ? all : all.filter((d) => d.match_type === matchType && d.match === match);
+    const source = matchType === undefined ? this.documents : this.byMatcher.get(matcherKey(matchType, match ?? ''));
+    const listed: SubscriptionDocument[] = [];
+    if (source === undefined) return listed;
+    for (const document of source.values()) {
+      if (listed.length === MAX_LISTED) break;
+      listed.push(document);
+    }
+    return listed;
   }
 
   /** One open subscription by its id (its topic). */
@@ -123,6 +142,10 @@ export class ActiveSubscriptions {
       const document: SubscriptionDocument = { id: topic, type: 'subscription', match_type: matchType, match: spec.match, subscriber: id, active: true, ...(payload === undefined ? {} : { payload }) };
       documents.push(document);
       this.documents.set(topic, document);
+      const key = matcherKey(matchType, spec.match);
+      let group = this.byMatcher.get(key);
+      if (group === undefined) this.byMatcher.set(key, (group = new Map()));
+      group.set(topic, document);
     }
     return { documents, created: this.announce(documents) };
   }
@@ -130,6 +153,10 @@ export class ActiveSubscriptions {
   private end(subscriber: Subscriber): void {
     const ended = subscriber.documents.map((document) => {
       this.documents.delete(document.id);
+      const key = matcherKey(document.match_type, document.match);
+      const group = this.byMatcher.get(key);
+      group?.delete(document.id);
+      if (group?.size === 0) this.byMatcher.delete(key);
       return { ...document, active: false };
     });
     void subscriber.created.then(() => this.announce(ended));
