@@ -3,7 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { request } from 'node:http';
 import { connect } from 'node:net';
 import { after, before, describe, it } from 'node:test';
-import { mercurePublish } from '../auth/tokens.js';
+import { accessToken, MERCURE_SECRET, mercurePublish } from '../auth/tokens.js';
 import { startHub, type TestHub } from '../helpers/hub.js';
 import { openStream, type TestStream } from '../helpers/sse-client.js';
 
@@ -116,6 +116,18 @@ describe('Mercure subscriptions with the QUERY method (matchers in a form body)'
       req.end('match=a');
     });
     assert.equal(status, 400);
+  });
+
+  it('treats QUERY as safe: a cookie-authenticated subscription from another origin is not taken for a forged publish (CSRF)', async () => {
+    const keyed = await startHub({ publisherJwtKey: MERCURE_SECRET });
+    try {
+      const token = await accessToken({ subscribe: [{ match: '*' }] });
+      const stream = await query(keyed, new URLSearchParams([['match', 'csrf']]), '', { Cookie: `__Secure-mercure_access_token=${token}`, Origin: 'https://elsewhere.example' });
+      stream.close();
+      assert.equal(stream.status, 200);
+    } finally {
+      await keyed.close();
+    }
   });
 
   it('lets a listed origin preflight QUERY (Access-Control-Allow-Methods)', async () => {
