@@ -38,4 +38,9 @@ export interface EventStreamRequest {
    * from which a client that drops before receiving one resumes with no gap and no duplicate.
    */
   preamble(cursor: Cursor | undefined, startId: string): Buffer[];
+  /**
+   * Told when the stream opened (its headers are out), then once when it ended, whatever the
+   * reason; never told of a stream that did not open. Mercure's active subscriptions use it.
+   */
+  readonly lifecycle?: { opened(): void; ended(): void } | undefined;
 }

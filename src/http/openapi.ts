@@ -164,6 +164,28 @@ export function openApiDocument(): Record<string, unknown> {
           ],
           responses: { 200: eventStream('Updates matching the selectors.'), 400: { description: 'Invalid selectors, or more patterns than --max-subscription-patterns.' }, 401: { description: 'Invalid token.' }, 403: { description: 'Not allowed.' } },
         },
+        // OpenAPI 3.2's `query` operation (RFC 10008); 3.1 tools ignore the unknown key.
+        query: {
+          summary: 'Mercure subscription with the selectors in the body (event stream)',
+          description: 'The parameters of GET, as an application/x-www-form-urlencoded body, joined with those of the query (last_event_id: the query wins).',
+          requestBody: {
+            required: true,
+            content: {
+              'application/x-www-form-urlencoded': {
+                schema: {
+                  type: 'object',
+                  properties: {
+                    topic: { type: 'array', items: { type: 'string' } },
+                    match: { type: 'array', items: { type: 'string' } },
+                    match_urlpattern: { type: 'array', items: { type: 'string' } },
+                    last_event_id: { type: 'string' },
+                  },
+                },
+              },
+            },
+          },
+          responses: { 200: eventStream('Updates matching the selectors.'), 400: { description: 'Invalid selectors, or no Content-Type.' }, 401: { description: 'Invalid token.' }, 403: { description: 'Not allowed.' } },
+        },
         post: {
           summary: 'Mercure publish',
           requestBody: {
@@ -193,6 +215,12 @@ export function openApiDocument(): Record<string, unknown> {
             403: { description: 'Not allowed.' },
             413: { description: 'Too large.' },
           },
+        },
+      },
+      '/.well-known/oauth-protected-resource/.well-known/mercure': {
+        get: {
+          summary: 'Mercure protected resource metadata (RFC 9728)',
+          responses: { 200: { description: 'resource, authorization_servers, authorization_details_types_supported, bearer_methods_supported, mercure_cookie, mercure_subscriptions.', content: { 'application/json': { schema: { type: 'object' } } } } },
         },
       },
       '/healthz': { get: { summary: 'Liveness', responses: { 200: { description: 'The process serves HTTP.' } } } },
