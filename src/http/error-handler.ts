@@ -1,6 +1,7 @@
 import { STATUS_CODES } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { ACCEPTED_MEDIA_TYPES } from './body/parsers.js';
 import { ERROR_CODES, isRelayError, RelayError, type ErrorCode } from '../hub/errors.js';
 
 /** The JSON shape of every error answer: `{"error": {"code": "...", "message": "..."}}`. */
@@ -21,6 +22,9 @@ const FASTIFY_STATUS_TO_CODE: Partial<Record<number, ErrorCode>> = {
 /** Converts anything thrown in a handler into a RelayError (unknown errors become 500). */
 export function toRelayError(error: unknown): RelayError {
   if (isRelayError(error)) return error;
+  if ((error as FastifyError | undefined)?.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') {
+    return new RelayError('HUB_ERR_UNSUPPORTED_MEDIA_TYPE', `Unsupported media type: send ${ACCEPTED_MEDIA_TYPES.join(', ')}`, { cause: error });
+  }
   const status = (error as FastifyError | undefined)?.statusCode;
   if (typeof status === 'number' && status >= 400 && status < 500) {
     const code = FASTIFY_STATUS_TO_CODE[status] ?? 'HUB_ERR_BAD_REQUEST';

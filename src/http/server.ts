@@ -1,5 +1,4 @@
 import type { Duplex } from 'node:stream';
-import formbody from '@fastify/formbody';
 import Fastify, { LogController, type FastifyInstance } from 'fastify';
 import proxyAddr from 'proxy-addr';
 import { Authorizer } from '../auth/authorizer.js';
@@ -16,6 +15,7 @@ import { Ticker } from '../sse/ticker.js';
 import { createStore } from '../store/create-store.js';
 import type { Store } from '../store/store.js';
 import type { AdapterContext } from './context.js';
+import { installBodyParsers } from './body/parsers.js';
 import { registerConsoleRoutes } from './console.js';
 import { limitConnections } from './connection-limits.js';
 import { installCors } from './cors.js';
@@ -137,7 +137,7 @@ export async function startRelayServer(options: ServeOptions, parts: RelayServer
     const challenge = challengeOf(error);
     if (challenge) void reply.header('WWW-Authenticate', challenge);
   });
-  await app.register(formbody, { bodyLimit: options.maxBodySize });
+  installBodyParsers(app, { bodyLimit: options.maxBodySize });
 
   const heartbeats = new Ticker<SseStream>(options.heartbeatInterval, (stream) => stream.send(HEARTBEAT));
   const tokenExpiry = new ExpiryWatch();

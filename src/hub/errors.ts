@@ -10,6 +10,7 @@ export const ERROR_CODES = {
   HUB_ERR_EVENT_TYPE_INVALID: { status: 400, message: 'Invalid event type' },
   HUB_ERR_EVENT_ID_INVALID: { status: 400, message: 'Invalid event id' },
   HUB_ERR_BAD_REQUEST: { status: 400, message: 'Bad request' },
+  HUB_ERR_TEXT_ENCODING_INVALID: { status: 400, message: 'Text is not valid in its character encoding' },
   HUB_ERR_TOPIC_RESERVED: { status: 400, message: 'The topic is reserved by the hub' },
   HUB_ERR_MATCHER_INVALID: { status: 400, message: 'Invalid topic matcher' },
   HUB_ERR_UNAUTHORIZED: { status: 401, message: 'Authentication required' },
