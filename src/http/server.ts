@@ -17,6 +17,7 @@ import type { Store } from '../store/store.js';
 import type { AdapterContext } from './context.js';
 import { installBodyParsers } from './body/parsers.js';
 import { registerConsoleRoutes } from './console.js';
+import { installLingeringClose } from './lingering-close.js';
 import { limitConnections } from './connection-limits.js';
 import { installCors } from './cors.js';
 import { installCsrfCheck } from './csrf.js';
@@ -123,6 +124,7 @@ export async function startRelayServer(options: ServeOptions, parts: RelayServer
   });
   const routes = trackRoutes(app);
   installErrorHandling(app);
+  installLingeringClose(app);
   installCors(app, options.corsOrigins);
   let shuttingDown = false;
   // After CORS (so a browser can read the answer), before any protocol's hook or handler: a
