@@ -15,6 +15,7 @@ import { Ticker } from '../sse/ticker.js';
 import { createStore } from '../store/create-store.js';
 import type { Store } from '../store/store.js';
 import type { AdapterContext } from './context.js';
+import { trackAllowedMethods } from './allowed-methods.js';
 import { installBodyParsers } from './body/parsers.js';
 import { registerConsoleRoutes } from './console.js';
 import { installLingeringClose } from './lingering-close.js';
@@ -123,7 +124,7 @@ export async function startRelayServer(options: ServeOptions, parts: RelayServer
     firstRequestTimeoutMs: options.headersTimeout,
   });
   const routes = trackRoutes(app);
-  installErrorHandling(app);
+  installErrorHandling(app, trackAllowedMethods(app));
   installLingeringClose(app);
   installCors(app, options.corsOrigins);
   let shuttingDown = false;
