@@ -15,7 +15,15 @@ export function normaliseLastEventId(raw: string | null | undefined): string | u
   // ends with another space character, U+3000 or U+00A0 say, must still resume exactly.
   const trimmed = raw?.replace(/^[ \t]+|[ \t]+$/g, '');
   if (!trimmed) return undefined;
-  return trimmed.length > MAX_LAST_EVENT_ID_LENGTH ? '\u0000too-long' : trimmed;
+  return trimmed.length > MAX_LAST_EVENT_ID_LENGTH ? OVERLONG_LAST_EVENT_ID : trimmed;
+}
+
+// Never shown to a client: see shownLastEventId.
+const OVERLONG_LAST_EVENT_ID = '\u0000too-long';
+
+/** A normalised cursor as a client may be shown it (in a `gap` event): the marker explained. */
+export function shownLastEventId(cursor: string | undefined): string | undefined {
+  return cursor === OVERLONG_LAST_EVENT_ID ? `(a Last-Event-ID longer than ${MAX_LAST_EVENT_ID_LENGTH} characters, not shown)` : cursor;
 }
 
 /** What a protocol decides about one event stream (see EventStreams.open). */
