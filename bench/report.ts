@@ -83,6 +83,9 @@ const METRICS_BY_STEP: Record<string, Metric[]> = {
   'fanout-1k-rate': [DELIVERIES, P99, CPU_DELIVERY],
   'fanout-1k-saturated': [DELIVERIES, P99, CPU_DELIVERY],
   'direct-1k-saturated': [PUBLISHES, P99, CPU_PUBLISH],
+  'direct-1k-serial-1': [PUBLISHES, PUB_P50, PUB_P99, CPU_PUBLISH],
+  'direct-1k-serial-4': [PUBLISHES, PUB_P50, PUB_P99, CPU_PUBLISH],
+  'direct-1k-serial-50': [PUBLISHES, PUB_P50, PUB_P99, CPU_PUBLISH],
   'publish-1': [PUBLISHES, PUB_P50, PUB_P99, CPU_PUBLISH],
   'publish-50': [PUBLISHES, PUB_P50, PUB_P99, CPU_PUBLISH],
 };

@@ -22,6 +22,9 @@ export const SCENARIO_DESCRIPTIONS: Readonly<Record<string, string>> = {
   'fanout-1k-rate': '1,000 subscribers on one id, 20 messages/s (20,000 deliveries/s).',
   'fanout-1k-saturated': '1,000 subscribers on one id, saturated as above (window 100 messages).',
   'direct-1k-saturated': '1,000 ids with one subscriber each; publishes round-robin over the ids on 16 keep-alive connections (up to 8 pipelined each, at most 128 messages undelivered): the cost of handling a POST.',
+  'direct-1k-serial-1': '1,000 ids with one subscriber each; one publisher connection, one request at a time (how curl, fetch and PHP publish; no pipelining).',
+  'direct-1k-serial-4': 'As above on 4 keep-alive connections, one request at a time each.',
+  'direct-1k-serial-50': 'As above on 50 keep-alive connections, one request at a time each.',
   'publish-1': 'No subscribers; one publisher, one request at a time: publish throughput and latency (store commit included).',
   'publish-50': 'No subscribers; 50 concurrent publishers (connections), one request at a time each, 50 ids.',
 };
@@ -91,6 +94,19 @@ export function buildPhases(quick: boolean, durationOverrideMs?: number): PhaseS
           durationMs,
           drainTimeoutMs,
         },
+        // Real publishers do not pipeline: each connection waits for its answer.
+        ...[1, 4, 50].map(
+          (connections): LoadStepPlan => ({
+            step: `direct-1k-serial-${connections}`,
+            mode: 'saturated',
+            window: 128,
+            connections,
+            pipeline: 1,
+            warmupMs,
+            durationMs,
+            drainTimeoutMs,
+          }),
+        ),
       ],
     },
     {

@@ -34,7 +34,22 @@ export class Grants {
     readonly subscribe: TopicMatcherSet,
     /** The subscriber's `payload`, if the token carries one (kept for subscription events). */
     readonly payload?: unknown,
+    /**
+     * RFC 9068 tokens: the `payload` of each `subscribe` detail carrying one, with that detail's
+     * topics, in token order.
+     */
+    private readonly payloads?: readonly { readonly topics: TopicMatcherSet; readonly payload: unknown }[],
   ) {}
+
+  /**
+   * The payload of a subscription with matcher `match` (Mercure's "Payloads"): that of the first
+   * `subscribe` detail whose topics match `match` read as a topic (`*` matches every one);
+   * for a legacy token, its one `mercure.payload`.
+   */
+  payloadFor(match: string): unknown {
+    if (this.payloads === undefined) return this.payload;
+    return this.payloads.find((entry) => entry.topics.testAny([match]))?.payload;
+  }
 
   /** True when the token grants `action` on at least one of `topics`. */
   allowsAny(action: Action, topics: readonly string[]): boolean {
@@ -66,7 +81,7 @@ function fromAuthorizationDetails(details: unknown, baseUrl: string | undefined)
   if (!Array.isArray(details) || details.length > MAX_AUTHORIZATION_DETAILS) throw invalidToken();
   const publish: MatcherSpec[] = [];
   const subscribe: MatcherSpec[] = [];
-  let payload: unknown;
+  const payloads: { topics: TopicMatcherSet; payload: unknown }[] = [];
   for (const detail of details) {
     if (!isObject(detail)) throw invalidToken();
     if (typeof detail.type !== 'string' || !AUTHORIZATION_DETAIL_TYPES.has(detail.type)) continue;
@@ -83,10 +98,10 @@ function fromAuthorizationDetails(details: unknown, baseUrl: string | undefined)
     if (actions.includes('publish')) publish.push(...specs);
     if (actions.includes('subscribe')) {
       subscribe.push(...specs);
-      if (payload === undefined && detail.payload !== undefined) payload = detail.payload;
+      if (detail.payload !== undefined) payloads.push({ topics: TopicMatcherSet.compile(specs, baseUrl), payload: detail.payload });
     }
   }
-  return new Grants(TopicMatcherSet.compile(publish, baseUrl), TopicMatcherSet.compile(subscribe, baseUrl), payload);
+  return new Grants(TopicMatcherSet.compile(publish, baseUrl), TopicMatcherSet.compile(subscribe, baseUrl), payloads[0]?.payload, payloads);
 }
 
 function fromMercureClaim(claim: unknown): Grants {

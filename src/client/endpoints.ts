@@ -5,6 +5,15 @@ import { RelayClientError } from './errors.js';
  * (`https://example.com/relay`), with or without a trailing slash; the id is percent-encoded,
  * so any id the hub accepts (`/`, `?`, `#`, spaces, emoji) reaches it unchanged.
  */
+/** `POST /messages` (batches) under the hub's base URL. */
+export function batchUrl(base: string): URL {
+  try {
+    return new URL('messages', base.endsWith('/') ? base : `${base}/`);
+  } catch (cause) {
+    throw new RelayClientError('CLIENT_ERR_INVALID_OPTIONS', `Invalid hub URL: ${JSON.stringify(base)}`, { cause });
+  }
+}
+
 export function messagesUrl(base: string, route: 'subscribe' | 'publish', id: string | undefined): URL {
   if (typeof id !== 'string' || id.length === 0) {
     throw new RelayClientError('CLIENT_ERR_INVALID_OPTIONS', 'The id must be a non-empty string');

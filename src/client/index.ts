@@ -4,8 +4,8 @@
  */
 export { subscribe } from './subscribe.js';
 export type { OpenInfo, RelayEvent, RetryInfo, SubscribeOptions, Subscription } from './subscribe.js';
-export { publish } from './publish.js';
-export type { PublishOptions, PublishResult } from './publish.js';
+export { publish, publishMany } from './publish.js';
+export type { BatchMessage, PublishManyOptions, PublishOptions, PublishResult } from './publish.js';
 export type { ReconnectOptions } from './reconnect.js';
 export type { HeadersOption } from './endpoints.js';
 export { CLIENT_ERROR_CODES, RelayClientError } from './errors.js';

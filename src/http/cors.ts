@@ -7,7 +7,8 @@ import { normaliseOrigin } from './origin.js';
 const ALLOWED_HEADERS = ['authorization', 'content-type', 'last-event-id', 'cache-control', 'accept'];
 /** Response headers a cross-origin page may read. */
 const EXPOSED_HEADERS = 'Link, Mercure-Last-Event-ID, Replay-Gap, WWW-Authenticate, Retry-After';
-const ALLOWED_METHODS = 'GET, HEAD, POST, OPTIONS';
+// QUERY: Mercure subscriptions with the matchers in the body (RFC 10008).
+const ALLOWED_METHODS = 'GET, HEAD, POST, QUERY, OPTIONS';
 
 /**
  * CORS with an explicit allowlist (`--cors-origins`). Hand-rolled rather than @fastify/cors

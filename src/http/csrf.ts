@@ -4,7 +4,8 @@ import { RelayError } from '../hub/errors.js';
 import { normaliseOrigin } from './origin.js';
 
 /** Methods that change nothing, so a forged one gains an attacker nothing (reading is CORS's job). */
-const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
+// QUERY is safe (RFC 10008): a Mercure subscription, and browsers preflight it anyway.
+const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS', 'QUERY']);
 
 const INSTEAD = 'send the token in an Authorization: Bearer header instead';
 

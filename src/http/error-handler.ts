@@ -1,6 +1,8 @@
 import { STATUS_CODES } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { AllowedMethods } from './allowed-methods.js';
+import { ACCEPTED_MEDIA_TYPES } from './body/parsers.js';
 import { ERROR_CODES, isRelayError, RelayError, type ErrorCode } from '../hub/errors.js';
 
 /** The JSON shape of every error answer: `{"error": {"code": "...", "message": "..."}}`. */
@@ -21,6 +23,9 @@ const FASTIFY_STATUS_TO_CODE: Partial<Record<number, ErrorCode>> = {
 /** Converts anything thrown in a handler into a RelayError (unknown errors become 500). */
 export function toRelayError(error: unknown): RelayError {
   if (isRelayError(error)) return error;
+  if ((error as FastifyError | undefined)?.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') {
+    return new RelayError('HUB_ERR_UNSUPPORTED_MEDIA_TYPE', `Unsupported media type: send ${ACCEPTED_MEDIA_TYPES.join(', ')}`, { cause: error });
+  }
   const status = (error as FastifyError | undefined)?.statusCode;
   if (typeof status === 'number' && status >= 400 && status < 500) {
     const code = FASTIFY_STATUS_TO_CODE[status] ?? 'HUB_ERR_BAD_REQUEST';
@@ -83,13 +88,19 @@ export function answerOnSocket(socket: Duplex, error: RelayError): void {
 }
 
 /** Routes every error, including Fastify's parser, body-limit and 404 errors, through one place. */
-export function installErrorHandling(app: FastifyInstance): void {
+export function installErrorHandling(app: FastifyInstance, allowedMethods: AllowedMethods = () => []): void {
   app.setErrorHandler((error: unknown, request: FastifyRequest, reply: FastifyReply) => {
     const relayError = toRelayError(error);
     if (relayError.status >= 500) request.log.error({ err: error }, 'request failed');
     return sendError(reply, relayError);
   });
-  app.setNotFoundHandler((request, reply) =>
-    sendError(reply, new RelayError('HUB_ERR_NOT_FOUND', `No route for ${request.method} ${request.url.split("?")[0]!.slice(0, 200)}`)),
-  );
+  app.setNotFoundHandler((request, reply) => {
+    const path = request.url.split('?')[0]!;
+    const allowed = allowedMethods(path);
+    if (allowed.length > 0) {
+      void reply.header('Allow', allowed.join(', '));
+      return sendError(reply, new RelayError('HUB_ERR_METHOD_NOT_ALLOWED', `${request.method.slice(0, 20)} is not allowed here; allowed: ${allowed.join(', ')}`));
+    }
+    return sendError(reply, new RelayError('HUB_ERR_NOT_FOUND', `No route for ${request.method} ${path.slice(0, 200)}`));
+  });
 }

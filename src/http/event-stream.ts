@@ -16,7 +16,15 @@ export function normaliseLastEventId(raw: string | null | undefined): string | u
   // ends with another space character, U+3000 or U+00A0 say, must still resume exactly.
   const trimmed = raw?.replace(/^[ \t]+|[ \t]+$/g, '');
   if (!trimmed) return undefined;
-  return trimmed.length > MAX_LAST_EVENT_ID_LENGTH ? '\u0000too-long' : trimmed;
+  return trimmed.length > MAX_LAST_EVENT_ID_LENGTH ? OVERLONG_LAST_EVENT_ID : trimmed;
+}
+
+// Never shown to a client: see shownLastEventId.
+const OVERLONG_LAST_EVENT_ID = '\u0000too-long';
+
+/** A normalised cursor as a client may be shown it (in a `gap` event): the marker explained. */
+export function shownLastEventId(cursor: string | undefined): string | undefined {
+  return cursor === OVERLONG_LAST_EVENT_ID ? `(a Last-Event-ID longer than ${MAX_LAST_EVENT_ID_LENGTH} characters, not shown)` : cursor;
 }
 
 /** What a protocol decides about one event stream (see EventStreams.open). */
@@ -41,4 +49,9 @@ export interface EventStreamRequest {
    * from which a client that drops before receiving one resumes with no gap and no duplicate.
    */
   preamble(cursor: Cursor | undefined, startId: string): Buffer[];
+  /**
+   * Told when the stream opened (its headers are out), then once when it ended, whatever the
+   * reason; never told of a stream that did not open. Mercure's active subscriptions use it.
+   */
+  readonly lifecycle?: { opened(): void; ended(): void } | undefined;
 }

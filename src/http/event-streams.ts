@@ -67,7 +67,16 @@ export class EventStreams {
 
     reply.hijack();
     stream.subscription = subscription;
-    stream.onClose(this.release);
+    const { lifecycle } = args;
+    // A closure only for the streams that asked to be followed (one listener per stream).
+    stream.onClose(
+      lifecycle === undefined
+        ? this.release
+        : (ended, reason) => {
+            this.release(ended, reason);
+            lifecycle.ended();
+          },
+    );
     if (stream.closed || reply.raw.destroyed || request.raw.socket.destroyed) {
       hub.unsubscribe(subscription);
       return;
@@ -75,6 +84,7 @@ export class EventStreams {
     // Headers that hooks set on the reply (CORS, discovery) go out with the stream's own, in one
     // writeHead (see SseStream.open).
     stream.open({ ...reply.getHeaders(), ...headers } as Record<string, string>);
+    lifecycle?.opened();
     this.heartbeats.add(stream);
     this.tokenExpiry.add(stream, args.expiresAt);
     for (const frame of args.preamble(cursor, hub.startIdOf(subscription, cursor))) stream.send(frame);

@@ -68,6 +68,31 @@ export function openApiDocument(): Record<string, unknown> {
           },
         },
       },
+      '/messages': {
+        post: {
+          summary: 'Publish many messages at once, all or nothing',
+          requestBody: {
+            required: true,
+            content: {
+              'application/json': { schema: { type: 'array', maxItems: 1000, items: { $ref: '#/components/schemas/BatchItem' } } },
+              'application/x-ndjson': { schema: { type: 'string', description: 'One BatchItem JSON object per line.' } },
+            },
+          },
+          responses: {
+            200: {
+              description: 'Every message committed by the store; their event ids in order.',
+              content: { 'application/json': { schema: { type: 'object', properties: { ids: { type: 'array', items: { type: 'string' } } }, required: ['ids'] } } },
+            },
+            400: errorResponse('Not an array, empty, over 1000 messages, or an invalid item (named in the message): nothing is stored.'),
+            401: errorResponse('A token is required or invalid.'),
+            403: errorResponse('The token does not grant publishing to one of the ids.'),
+            413: errorResponse('Body too large.'),
+            415: errorResponse('Unsupported media type.'),
+            503: errorResponse('Store unavailable or shutting down.'),
+            507: errorResponse('Store out of space.'),
+          },
+        },
+      },
       '/messages/{id}': {
         post: {
           summary: 'Publish a message to an id',
@@ -139,6 +164,28 @@ export function openApiDocument(): Record<string, unknown> {
           ],
           responses: { 200: eventStream('Updates matching the selectors.'), 400: { description: 'Invalid selectors, or more patterns than --max-subscription-patterns.' }, 401: { description: 'Invalid token.' }, 403: { description: 'Not allowed.' } },
         },
+        // OpenAPI 3.2's `query` operation (RFC 10008); 3.1 tools ignore the unknown key.
+        query: {
+          summary: 'Mercure subscription with the selectors in the body (event stream)',
+          description: 'The parameters of GET, as an application/x-www-form-urlencoded body, joined with those of the query (last_event_id: the query wins).',
+          requestBody: {
+            required: true,
+            content: {
+              'application/x-www-form-urlencoded': {
+                schema: {
+                  type: 'object',
+                  properties: {
+                    topic: { type: 'array', items: { type: 'string' } },
+                    match: { type: 'array', items: { type: 'string' } },
+                    match_urlpattern: { type: 'array', items: { type: 'string' } },
+                    last_event_id: { type: 'string' },
+                  },
+                },
+              },
+            },
+          },
+          responses: { 200: eventStream('Updates matching the selectors.'), 400: { description: 'Invalid selectors, or no Content-Type.' }, 401: { description: 'Invalid token.' }, 403: { description: 'Not allowed.' } },
+        },
         post: {
           summary: 'Mercure publish',
           requestBody: {
@@ -170,6 +217,12 @@ export function openApiDocument(): Record<string, unknown> {
           },
         },
       },
+      '/.well-known/oauth-protected-resource/.well-known/mercure': {
+        get: {
+          summary: 'Mercure protected resource metadata (RFC 9728)',
+          responses: { 200: { description: 'resource, authorization_servers, authorization_details_types_supported, bearer_methods_supported, mercure_cookie, mercure_subscriptions.', content: { 'application/json': { schema: { type: 'object' } } } } },
+        },
+      },
       '/healthz': { get: { summary: 'Liveness', responses: { 200: { description: 'The process serves HTTP.' } } } },
       '/readyz': { get: { summary: 'Readiness', responses: { 200: { description: 'Ready.' }, 503: errorResponse('Store unreachable or shutting down.') } } },
       '/metrics': { get: { summary: 'Prometheus metrics', responses: { 200: { description: 'Exposition text.', content: { 'text/plain': { schema: { type: 'string' } } } }, 401: errorResponse('Token required.') } } },
@@ -196,6 +249,15 @@ export function openApiDocument(): Record<string, unknown> {
           type: 'object',
           properties: { message: { type: 'string' }, event: { type: 'string', description: 'Optional event type.' } },
           required: ['message'],
+        },
+        BatchItem: {
+          type: 'object',
+          properties: {
+            id: { type: 'string', description: 'The id (topic) to publish to.' },
+            message: { type: 'string' },
+            event: { type: 'string', description: 'Optional event type.' },
+          },
+          required: ['id', 'message'],
         },
       },
     },

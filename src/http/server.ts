@@ -1,5 +1,4 @@
 import type { Duplex } from 'node:stream';
-import formbody from '@fastify/formbody';
 import Fastify, { LogController, type FastifyInstance } from 'fastify';
 import proxyAddr from 'proxy-addr';
 import { challengeOf } from '../auth/bearer.js';
@@ -11,7 +10,10 @@ import { registerMercureProtocol } from '../protocols/mercure/routes.js';
 import { registerMessagesProtocol } from '../protocols/messages/routes.js';
 import type { RelayCore } from '../relay.js';
 import type { AdapterContext } from './context.js';
+import { trackAllowedMethods } from './allowed-methods.js';
+import { installBodyParsers } from './body/parsers.js';
 import { registerConsoleRoutes } from './console.js';
+import { installLingeringClose } from './lingering-close.js';
 import { limitConnections } from './connection-limits.js';
 import { installCors } from './cors.js';
 import { installCsrfCheck } from './csrf.js';
@@ -114,7 +116,8 @@ export async function serveOverHttp(core: RelayCore, parts: HttpLayerOptions = {
     firstRequestTimeoutMs: options.headersTimeout,
   });
   const routes = trackRoutes(app);
-  installErrorHandling(app);
+  installErrorHandling(app, trackAllowedMethods(app));
+  installLingeringClose(app);
   installCors(app, options.corsOrigins);
   let shuttingDown = false;
   // After CORS (so a browser can read the answer), before any protocol's hook or handler: a
@@ -129,7 +132,7 @@ export async function serveOverHttp(core: RelayCore, parts: HttpLayerOptions = {
     const challenge = challengeOf(error);
     if (challenge) void reply.header('WWW-Authenticate', challenge);
   });
-  await app.register(formbody, { bodyLimit: options.maxBodySize });
+  installBodyParsers(app, { bodyLimit: options.maxBodySize });
 
   const streams = new EventStreams(hub, options, metrics);
   const context: AdapterContext = { hub, options, streams, authorizer };

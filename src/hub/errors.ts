@@ -11,6 +11,8 @@ export const ERROR_CODES = {
   HUB_ERR_EVENT_ID_INVALID: { status: 400, message: 'Invalid event id' },
   HUB_ERR_EVENT_ID_RESERVED: { status: 400, message: 'The event id has the form of the ids the hub issues (digits only) or is "earliest"' },
   HUB_ERR_BAD_REQUEST: { status: 400, message: 'Bad request' },
+  HUB_ERR_BATCH_INVALID: { status: 400, message: 'Invalid batch of messages' },
+  HUB_ERR_TEXT_ENCODING_INVALID: { status: 400, message: 'Text is not valid in its character encoding' },
   HUB_ERR_TOPIC_RESERVED: { status: 400, message: 'The topic is reserved by the hub' },
   HUB_ERR_MATCHER_INVALID: { status: 400, message: 'Invalid topic matcher' },
   HUB_ERR_MATCHER_LIMIT: { status: 400, message: 'Too many URL patterns or URI templates in one subscription' },

@@ -83,6 +83,20 @@ export class Hub {
     return !this.closing && this.store.isReady();
   }
 
+  /**
+   * Validates every draft, then stores them all or none, with consecutive seqs in their order;
+   * resolves once they are committed (and dispatched).
+   */
+  async publishAll(drafts: readonly MessageDraft[]): Promise<Message[]> {
+    for (const draft of drafts) assertValidDraft(draft);
+    if (this.closing) throw new RelayError('HUB_ERR_SHUTTING_DOWN');
+    const started = performance.now();
+    const messages = await this.store.appendAll(drafts);
+    const elapsed = performance.now() - started;
+    for (const message of messages) this.observer.published(message, elapsed);
+    return messages;
+  }
+
   /** Validates and stores a message; resolves once it is committed (and dispatched). */
   async publish(draft: MessageDraft): Promise<Message> {
     assertValidDraft(draft);

@@ -37,11 +37,15 @@ export const MAX_OVERLAP = 2;
 /** Why a pattern was refused (the caller wraps it into its protocol's error). */
 export class UrlPatternRejected extends Error {}
 
+/** A URL with a scheme (RFC 3986 §3.1); anything else is a relative reference. */
+const ABSOLUTE_URL = /^[A-Za-z][A-Za-z0-9+.-]*:/;
+
 /** A compiled URL pattern whose evaluation cost is bounded. */
 export class BoundedUrlPattern {
   private constructor(
     readonly source: string,
     private readonly pattern: URLPattern,
+    private readonly baseUrl: string | undefined,
   ) {}
 
   /**
@@ -60,13 +64,18 @@ export class BoundedUrlPattern {
     } catch (error) {
       throw new UrlPatternRejected(`Invalid URL pattern: ${(error as Error).message}`);
     }
-    return new BoundedUrlPattern(source, pattern);
+    return new BoundedUrlPattern(source, pattern, baseUrl);
   }
 
-  /** True when `topic`, read as a URL, matches. Topics that are not URLs never match. */
+  /**
+   * True when `topic`, read as a URL, matches. A relative topic (the hub's own subscription
+   * events, `/.well-known/mercure/subscriptions/...`) is resolved against `baseUrl`, as Mercure
+   * asks; without one, and for topics that are not URLs, it never matches.
+   */
   test(topic: string): boolean {
     try {
-      return this.pattern.test(topic);
+      // Only relative topics pay for the resolution.
+      return this.baseUrl !== undefined && !ABSOLUTE_URL.test(topic) ? this.pattern.test(topic, this.baseUrl) : this.pattern.test(topic);
     } catch {
       return false;
     }

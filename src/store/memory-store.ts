@@ -1,7 +1,7 @@
 import { RelayError } from '../hub/errors.js';
 import type { Message, MessageDraft } from '../hub/message.js';
 import { RingBuffer } from './ring-buffer.js';
-import type { AppendListener, Cursor, ReadQuery, RetentionOptions, Store, TopicStats } from './store.js';
+import { MAX_APPEND_ALL, type AppendListener, type Cursor, type ReadQuery, type RetentionOptions, type Store, type TopicStats } from './store.js';
 
 /** Options of the in-memory store. */
 export interface MemoryStoreOptions extends RetentionOptions {
@@ -47,6 +47,13 @@ export class MemoryStore implements Store {
 
   isReady(): boolean {
     return !this.closed;
+  }
+
+  async appendAll(drafts: readonly MessageDraft[]): Promise<Message[]> {
+    if (drafts.length > MAX_APPEND_ALL) throw new RelayError('HUB_ERR_BATCH_INVALID', `At most ${MAX_APPEND_ALL} messages can be published at once`);
+    if (this.closed) throw new RelayError('HUB_ERR_STORE_UNAVAILABLE', 'The store is closed');
+    // append does its work synchronously: nothing can fail between the first draft and the last.
+    return Promise.all(drafts.map((draft) => this.append(draft)));
   }
 
   async append(draft: MessageDraft): Promise<Message> {

@@ -3,6 +3,7 @@ import { hostname } from 'node:os';
 import { Redis, type RedisOptions } from 'ioredis';
 import { RelayError } from '../hub/errors.js';
 import type { Message, MessageDraft } from '../hub/message.js';
+import { appendGroup, groupSizeOf, type GroupedAppend } from './append-group.js';
 import { REDIS_SCRIPTS } from './redis-scripts.js';
 import { RingBuffer } from './ring-buffer.js';
 import type { AppendListener, Cursor, ReadQuery, RetentionOptions, Store, TopicStats } from './store.js';
@@ -53,12 +54,9 @@ const READER_TTL_MS = 30_000;
 const MAX_RETRY_DELAY_MS = 2000;
 const DECIMAL_SEQ = /^[1-9][0-9]{0,15}$/;
 
-interface PendingAppend {
-  readonly draft: MessageDraft;
+interface PendingAppend extends GroupedAppend {
   readonly topics: readonly string[];
   readonly time: number;
-  readonly resolve: (message: Message) => void;
-  readonly reject: (error: unknown) => void;
 }
 
 /** A batch Redis accepted, waiting for the read loop to dispatch its last seq. */
@@ -277,6 +275,15 @@ export class RedisStore implements Store {
       this.queue.push({ draft, topics: [...new Set(draft.topics)], time: Date.now(), resolve, reject });
       this.flushImmediate ??= setImmediate(this.flush);
     });
+  }
+
+  appendAll(drafts: readonly MessageDraft[]): Promise<Message[]> {
+    if (!this.isReady()) return Promise.reject(this.unavailable());
+    const result = appendGroup(drafts, (draft, following, resolve, reject) =>
+      this.queue.push({ draft, following, topics: [...new Set(draft.topics)], time: Date.now(), resolve, reject }),
+    );
+    this.flushImmediate ??= setImmediate(this.flush);
+    return result;
   }
 
   async resolveCursor(lastEventId: string, topics?: readonly string[]): Promise<Cursor> {
@@ -539,13 +546,17 @@ export class RedisStore implements Store {
     const base = Math.max(Date.now() * 1000, this.highestSeen);
     const args: (string | number)[] = [this.keys.topicPrefix, base, this.options.maxMessagesPerTopic, PRUNE_BUDGET];
     let bytes = 0;
-    while (this.queue.length > 0 && pending.length < REDIS_MAX_BATCH && bytes < MAX_BATCH_BYTES) {
-      const p = this.queue.shift()!;
-      const d = p.draft;
-      pending.push(p);
-      bytes += d.data.length;
-      const privateFlag = d.private === undefined ? '' : d.private ? '1' : '0';
-      args.push(p.time, p.topics.join('\n'), d.id ?? '', d.data, d.type ?? '', privateFlag, d.retry === undefined ? '' : d.retry);
+    // Groups (appendAll) go whole into one script call, which Redis runs atomically; a group
+    // may pass the byte bound when it is the first of its call.
+    for (let head = this.queue.peek(); head && pending.length + groupSizeOf(head) <= REDIS_MAX_BATCH && (pending.length === 0 || bytes < MAX_BATCH_BYTES); head = this.queue.peek()) {
+      for (let n = groupSizeOf(head); n > 0; n--) {
+        const p = this.queue.shift()!;
+        const d = p.draft;
+        pending.push(p);
+        bytes += d.data.length;
+        const privateFlag = d.private === undefined ? '' : d.private ? '1' : '0';
+        args.push(p.time, p.topics.join('\n'), d.id ?? '', d.data, d.type ?? '', privateFlag, d.retry === undefined ? '' : d.retry);
+      }
     }
     const cmd = this.cmd;
     if (!cmd || cmd.status !== 'ready') {

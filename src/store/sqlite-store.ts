@@ -4,6 +4,7 @@ import path from 'node:path';
 import Database from 'better-sqlite3';
 import { RelayError } from '../hub/errors.js';
 import type { Message, MessageDraft } from '../hub/message.js';
+import { appendGroup, groupSizeOf, type GroupedAppend } from './append-group.js';
 import { RingBuffer } from './ring-buffer.js';
 import type { AppendListener, Cursor, ReadQuery, RetentionOptions, Store, TopicStats } from './store.js';
 
@@ -105,11 +106,8 @@ const MIGRATIONS: readonly ((db: Db) => void)[] = [
 /** The schema version this code writes; a database with a higher one is refused. */
 export const SQLITE_SCHEMA_VERSION = MIGRATIONS.length;
 
-interface PendingAppend {
-  readonly draft: MessageDraft;
+interface PendingAppend extends GroupedAppend {
   readonly time: number;
-  readonly resolve: (message: Message) => void;
-  readonly reject: (error: unknown) => void;
 }
 
 interface TopicState {
@@ -325,6 +323,13 @@ export class SqliteStore implements Store {
     });
   }
 
+  appendAll(drafts: readonly MessageDraft[]): Promise<Message[]> {
+    if (!this.isReady()) return Promise.reject(this.unavailable());
+    const result = appendGroup(drafts, (draft, following, resolve, reject) => this.queue.push({ draft, following, time: Date.now(), resolve, reject }));
+    this.flushImmediate ??= setImmediate(this.flush);
+    return result;
+  }
+
   async resolveCursor(lastEventId: string, topics?: readonly string[]): Promise<Cursor> {
     const s = this.ready();
     return this.guard(() => {
@@ -410,8 +415,11 @@ export class SqliteStore implements Store {
 
   /** Commits up to SQLITE_MAX_BATCH queued drafts in one transaction, then dispatches and resolves. */
   private flushBatch(): void {
-    const batch = new Array<PendingAppend>(Math.min(this.queue.length, SQLITE_MAX_BATCH));
-    for (let i = 0; i < batch.length; i++) batch[i] = this.queue.shift()!;
+    // Groups (appendAll) are taken whole; one is never larger than a batch.
+    const batch: PendingAppend[] = [];
+    for (let head = this.queue.peek(); head && batch.length + groupSizeOf(head) <= SQLITE_MAX_BATCH; head = this.queue.peek()) {
+      for (let n = groupSizeOf(head); n > 0; n--) batch.push(this.queue.shift()!);
+    }
     let messages: Message[];
     try {
       messages = this.commitBatch(batch);

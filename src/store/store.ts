@@ -33,6 +33,9 @@ export interface TopicStats {
  */
 export type AppendListener = (message: Message) => void;
 
+/** Most drafts one `appendAll` takes: one transaction (SQLite) or script call (Redis) holds them. */
+export const MAX_APPEND_ALL = 1000;
+
 /** How long and how much history is kept. 0 disables a limit. */
 export interface RetentionOptions {
   /** Messages kept per topic (default 1000). */
@@ -75,6 +78,11 @@ export interface Store {
   setDataSetLostListener?(listener: () => void): void;
   /** Stores a validated draft and resolves with the message once it is durable. */
   append(draft: MessageDraft): Promise<Message>;
+  /**
+   * Stores drafts all or nothing, with consecutive seqs in their order, and resolves once they
+   * are durable; at most {@link MAX_APPEND_ALL} of them.
+   */
+  appendAll(drafts: readonly MessageDraft[]): Promise<Message[]>;
   /**
    * Turns a client's `Last-Event-ID` into a cursor for the given topics (undefined: all).
    * An id the store does not know (never issued, pruned, or from another store) yields

@@ -51,10 +51,13 @@ export const isMessage = <E extends { readonly id?: string | undefined; readonly
   event: E,
 ): event is E & { readonly id: string } => event.id !== undefined && !isGreeting(event);
 
-/** Opens a stream and resolves once the response headers arrived. */
-export function openStream(url: string, headers: Record<string, string> = {}): Promise<TestStream> {
+/**
+ * Opens a stream and resolves once the response headers arrived. `init` sends another method
+ * and a body (a Mercure `QUERY` subscription).
+ */
+export function openStream(url: string, headers: Record<string, string> = {}, init: { method?: string; body?: string } = {}): Promise<TestStream> {
   return new Promise((resolve, reject) => {
-    const req = request(url, { headers: { Accept: 'text/event-stream', ...headers } }, (res) => {
+    const req = request(url, { method: init.method ?? 'GET', headers: { Accept: 'text/event-stream', ...headers } }, (res) => {
       const events: ReceivedEvent[] = [];
       const comments: string[] = [];
       const retries: number[] = [];
@@ -120,7 +123,7 @@ export function openStream(url: string, headers: Record<string, string> = {}): P
       });
     });
     req.on('error', reject);
-    req.end();
+    req.end(init.body);
   });
 }
 

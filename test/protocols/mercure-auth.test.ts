@@ -56,7 +56,7 @@ describe('Mercure and /messages authorization (HS256 keys, RFC 9068 issuer and a
     const topic = `https://example.com/books/${unique()}`;
     const none = await mercurePublish(hub.url, [['topic', topic], ['data', 'x']]);
     assert.equal(none.status, 401);
-    assert.equal(none.headers.get('www-authenticate'), 'Bearer realm="sse-relay"');
+    assert.equal(none.headers.get('www-authenticate'), `Bearer realm="sse-relay", resource_metadata="${hub.url}/.well-known/oauth-protected-resource/.well-known/mercure"`);
     const other = await accessToken({ publish: [{ match: 'https://example.com/other' }] });
     const denied = await mercurePublish(hub.url, [['topic', topic], ['data', 'x']], bearer(other));
     assert.equal(denied.status, 403);
@@ -80,7 +80,7 @@ describe('Mercure and /messages authorization (HS256 keys, RFC 9068 issuer and a
   it('requires a subscriber token unless --anonymous', async () => {
     const res = await fetch(mercureUrl(hub.url, [['match', 'x']]));
     assert.equal(res.status, 401);
-    assert.equal(res.headers.get('www-authenticate'), 'Bearer realm="sse-relay"');
+    assert.equal(res.headers.get('www-authenticate'), `Bearer realm="sse-relay", resource_metadata="${hub.url}/.well-known/oauth-protected-resource/.well-known/mercure"`);
     await res.body?.cancel();
     const anonymous = await openStream(mercureUrl(open.url, [['match', 'x']]));
     assert.equal(anonymous.status, 200);

@@ -62,7 +62,7 @@ describe('the article API: bad input', () => {
     { name: 'event type with NUL', method: 'POST', path: '/messages/ok', body: '{"message":"m","event":"a\\u0000b"}', headers: { 'content-type': 'application/json' }, status: 400, code: 'HUB_ERR_EVENT_TYPE_INVALID' },
     { name: 'repeated message field', method: 'POST', path: '/messages/ok?message=a&message=b', status: 400, code: 'HUB_ERR_MESSAGE_INVALID' },
     { name: 'unknown route', method: 'GET', path: '/nope', status: 404, code: 'HUB_ERR_NOT_FOUND' },
-    { name: 'unknown method on a route', method: 'DELETE', path: '/messages/ok', status: 404, code: 'HUB_ERR_NOT_FOUND' },
+    { name: 'unknown method on a route', method: 'DELETE', path: '/messages/ok', status: 405, code: 'HUB_ERR_METHOD_NOT_ALLOWED' },
   ];
 
   for (const c of cases) {

@@ -2,15 +2,23 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import { challengeOf } from '../../auth/bearer.js';
 import { toRelayError } from '../../http/error-handler.js';
 
+/** The error handler of the Mercure routes. */
+export type MercureErrorHandler = (error: unknown, request: FastifyRequest, reply: FastifyReply) => FastifyReply;
+
 /**
  * How the Mercure endpoint answers errors: a plain-text body, as the reference hub does (its
  * clients read the status, not the body), with the same status as everywhere else and, for
- * authorization failures, the RFC 6750 `WWW-Authenticate` challenge.
+ * authorization failures, the RFC 6750 `WWW-Authenticate` challenge, which also names the
+ * protected resource metadata (RFC 9728 `resource_metadata`, from `metadataUrl`) so that a
+ * client can find the resource identifier and authorization servers on its own.
  */
-export function mercureErrorHandler(error: unknown, request: FastifyRequest, reply: FastifyReply): FastifyReply {
-  const relayError = toRelayError(error);
-  if (relayError.status >= 500) request.log.error({ err: error }, 'request failed');
-  const challenge = challengeOf(relayError);
-  if (challenge) void reply.header('WWW-Authenticate', challenge);
-  return reply.code(relayError.status).type('text/plain; charset=utf-8').send(`${relayError.message}\n`);
+export function createMercureErrorHandler(metadataUrl: (request: FastifyRequest) => string): MercureErrorHandler {
+  return (error, request, reply) => {
+    const relayError = toRelayError(error);
+    if (relayError.status >= 500) request.log.error({ err: error }, 'request failed');
+    const challenge = challengeOf(relayError);
+    // The URL is ours, never a quote or a backslash in it (an origin and a fixed path).
+    if (challenge) void reply.header('WWW-Authenticate', `${challenge}, resource_metadata="${metadataUrl(request).replace(/["\\]/g, '')}"`);
+    return reply.code(relayError.status).type('text/plain; charset=utf-8').send(`${relayError.message}\n`);
+  };
 }

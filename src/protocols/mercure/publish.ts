@@ -4,7 +4,7 @@ import { assertValidTopic } from '../../hub/message.js';
 import { WILDCARD } from '../../hub/topic-matcher.js';
 import type { AdapterContext } from '../../http/context.js';
 import { MERCURE_PATH } from './discovery.js';
-import { mercureErrorHandler } from './errors.js';
+import type { MercureErrorHandler } from './errors.js';
 
 /** Most `topic` fields one update may carry (Mercure's limit too). */
 export const MAX_PUBLISH_TOPICS = 1000;
@@ -54,9 +54,9 @@ function fields(value: unknown): string[] {
  * once the store committed it. The update reaches subscribers of every one of its topics, on
  * both APIs.
  */
-export function registerMercurePublishRoute(app: FastifyInstance, context: AdapterContext): void {
+export function registerMercurePublishRoute(app: FastifyInstance, context: AdapterContext, errorHandler: MercureErrorHandler): void {
   const { hub, authorizer } = context;
-  app.post(MERCURE_PATH, { errorHandler: mercureErrorHandler }, async (request, reply) => {
+  app.post(MERCURE_PATH, { errorHandler }, async (request, reply) => {
     const principal = await authorizer.authenticate('publisher', request.headers);
     const contentType = String(request.headers['content-type'] ?? '').toLowerCase();
     if (!contentType.startsWith(FORM)) throw new RelayError('HUB_ERR_UNSUPPORTED_MEDIA_TYPE', `Updates must be sent as ${FORM}`);

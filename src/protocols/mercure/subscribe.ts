@@ -1,5 +1,5 @@
 import type { IncomingHttpHeaders } from 'node:http';
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { AuthorizedSelector } from '../../auth/authorized-selector.js';
 import { RelayError } from '../../hub/errors.js';
 import { TopicMatcherSet, type MatcherSpec } from '../../hub/topic-matcher.js';
@@ -9,7 +9,8 @@ import { asHeaderValue, headerText } from '../../sse/last-event-id.js';
 import { normaliseLastEventId } from '../../http/event-stream.js';
 import { readSlowPolicy } from '../../http/event-streams.js';
 import { MERCURE_PATH } from './discovery.js';
-import { mercureErrorHandler } from './errors.js';
+import type { MercureErrorHandler } from './errors.js';
+import { ActiveSubscriptions } from './subscriptions.js';
 
 /** Most matchers one subscription may carry (Mercure's limit too). */
 export const MAX_MATCHERS = 100;
@@ -22,6 +23,7 @@ const MATCHER_PARAMETERS: Readonly<Record<string, MatcherSpec['type']>> = {
   topic: 'uritemplate',
 };
 const RESERVED_PREFIX = 'match';
+const FORM = 'application/x-www-form-urlencoded';
 
 /** A subscription request, read from the query and headers. */
 export interface MercureSubscription {
@@ -39,11 +41,15 @@ export interface MercureSubscription {
  *   case-sensitive.
  * - The cursor: the `Last-Event-ID` header wins, then `last_event_id`, then hub 0.x's
  *   `lastEventID`, then draft 7's `Last-Event-ID` query parameter.
+ * - `body`: the form of a `QUERY` request, whose pairs join the query's (the spec's union).
  * Throws HUB_ERR_MATCHER_INVALID (400).
  */
-export function readSubscription(rawUrl: string, headers: IncomingHttpHeaders): MercureSubscription {
+export function readSubscription(rawUrl: string, headers: IncomingHttpHeaders, body?: URLSearchParams): MercureSubscription {
   const queryStart = rawUrl.indexOf('?');
   const params = new URLSearchParams(queryStart < 0 ? '' : rawUrl.slice(queryStart + 1));
+  // A QUERY body adds its pairs after the query's: the union of both, where a single-valued
+  // parameter (the cursor) is the query's when both carry it, since `get` returns the first.
+  if (body !== undefined) for (const [name, value] of body) params.append(name, value);
   const matchers: MatcherSpec[] = [];
   for (const [name, value] of params) {
     const type = MATCHER_PARAMETERS[name];
@@ -63,18 +69,20 @@ export function readSubscription(rawUrl: string, headers: IncomingHttpHeaders): 
 }
 
 /**
- * `GET /.well-known/mercure`: a Mercure subscription on the shared hub. Exact-only
- * subscriptions are indexed by topic; with a pattern, the hub groups the subscription with those
- * of the same selector set and tests the set once per message for the group; `*` receives every
- * message. At most `--max-subscription-patterns` patterns (HUB_ERR_MATCHER_LIMIT, 400). Either
- * way, each message, live or replayed, also passes the private-update
- * check against the subscriber's token.
+ * `GET /.well-known/mercure`, and `QUERY` (RFC 10008) with the same parameters in an
+ * `application/x-www-form-urlencoded` body (for matcher lists too long for a URL): a Mercure
+ * subscription on the shared hub. Exact-only subscriptions are indexed by topic; with a
+ * pattern, the hub groups the subscription with those of the same selector set and tests the
+ * set once per message for the group; `*` receives every message. At most
+ * `--max-subscription-patterns` patterns (HUB_ERR_MATCHER_LIMIT, 400). Either way, each
+ * message, live or replayed, also passes the private-update check against the subscriber's
+ * token.
  */
-export function registerMercureSubscribeRoute(app: FastifyInstance, context: AdapterContext): void {
+export function registerMercureSubscribeRoute(app: FastifyInstance, context: AdapterContext, errorHandler: MercureErrorHandler, active: ActiveSubscriptions | undefined): void {
   const { options, authorizer } = context;
-  app.get(MERCURE_PATH, { errorHandler: mercureErrorHandler }, async (request, reply) => {
+  const subscribe = async (request: FastifyRequest, reply: FastifyReply, body: URLSearchParams | undefined): Promise<void> => {
     const principal = await authorizer.authenticate('subscriber', request.headers);
-    const { matchers: specs, lastEventId } = readSubscription(request.raw.url ?? '', request.headers);
+    const { matchers: specs, lastEventId } = readSubscription(request.raw.url ?? '', request.headers, body);
     const matchers = TopicMatcherSet.compile(specs, options.publicUrl);
     if (matchers.patternCount > options.maxSubscriptionPatterns) {
       throw new RelayError(
@@ -82,6 +90,7 @@ export function registerMercureSubscribeRoute(app: FastifyInstance, context: Ada
         `A subscription may have at most ${options.maxSubscriptionPatterns} URL patterns and URI templates (it has ${matchers.patternCount}); use exact topics (match=) for the others`,
       );
     }
+    if (active !== undefined) ActiveSubscriptions.assertAnnounceable(specs);
 
     await context.streams.open({
       request,
@@ -104,6 +113,21 @@ export function registerMercureSubscribeRoute(app: FastifyInstance, context: Ada
       // The first bytes: the stream's position as an `id:` without data (no event is dispatched,
       // but a client that drops before any update resumes from there) and a reconnection hint.
       preamble: (_cursor, startId) => [Buffer.from(encodePosition(startId, options.retry))],
+      // With --subscriptions: one subscription event per matcher when the stream opens and ends.
+      lifecycle: active?.follow(specs, principal),
+    });
+  };
+  app.get(MERCURE_PATH, { errorHandler }, (request, reply) => subscribe(request, reply, undefined));
+  // Its own scope: there the form is kept as URLSearchParams, so the body is parsed by the
+  // very algorithm the spec names for the query (and EventSource uses), not a look-alike.
+  void app.register(async (scope) => {
+    scope.removeContentTypeParser(FORM);
+    scope.addContentTypeParser(FORM, { parseAs: 'string', bodyLimit: options.maxBodySize }, (_request, text, done) => done(null, new URLSearchParams(text as string)));
+    scope.route({
+      method: 'QUERY',
+      url: MERCURE_PATH,
+      errorHandler,
+      handler: (request, reply) => subscribe(request, reply, request.body instanceof URLSearchParams ? request.body : new URLSearchParams()),
     });
   });
 }

@@ -2,6 +2,8 @@ import type { FastifyInstance } from 'fastify';
 import { RelayError } from '../../hub/errors.js';
 import { assertValidTopic } from '../../hub/message.js';
 import type { AdapterContext } from '../../http/context.js';
+import { MERCURE_PATH } from '../mercure/discovery.js';
+import { isReservedTopic } from '../mercure/publish.js';
 
 interface PublishRequest {
   Params: { id: string };
@@ -29,8 +31,12 @@ export function registerPublishRoute(app: FastifyInstance, context: AdapterConte
     const principal = await authorizer.authenticate('publisher', request.headers);
     const topic = request.params.id;
     assertValidTopic(topic);
+    // The ids are Mercure topics: the hub's namespace and its event type are closed here too, or
+    // this API would be a side door to forge Mercure subscription events.
+    if (isReservedTopic(topic)) throw new RelayError('HUB_ERR_TOPIC_RESERVED', `Ids under ${MERCURE_PATH} are reserved for the hub`);
     authorizer.assertMayPublish(principal, [topic]);
     const { message, event, key } = extractMessage(request.body, request.query);
+    if (event === 'mercure') throw new RelayError('HUB_ERR_EVENT_TYPE_INVALID', 'The "mercure" event type is reserved for the hub');
     const accepted = await hub.publish({ topics: [topic], data: message, type: event, key });
     return { id: accepted.id };
   });

@@ -4,7 +4,7 @@ import { assertValidTopic } from '../../hub/message.js';
 import type { AdapterContext } from '../../http/context.js';
 import { encodeEvent } from '../../sse/encode.js';
 import { headerText } from '../../sse/last-event-id.js';
-import { normaliseLastEventId } from '../../http/event-stream.js';
+import { normaliseLastEventId, shownLastEventId } from '../../http/event-stream.js';
 import { readSlowPolicy } from '../../http/event-streams.js';
 
 /** Response header set when the requested cursor could not be resumed exactly. */
@@ -48,7 +48,7 @@ export function registerSubscribeRoute(app: FastifyInstance, context: AdapterCon
       headers: (cursor) => (cursor?.gap ? { [GAP_HEADER]: 'true' } : undefined),
       preamble: (cursor, startId) => {
         const frames = [Buffer.from(encodeEvent({ id: startId, data: `Subscribed to id ${topic}`, retry: options.retry }))];
-        if (cursor?.gap) frames.push(Buffer.from(encodeEvent({ event: 'gap', data: JSON.stringify({ lastEventId, message: GAP_MESSAGE }) })));
+        if (cursor?.gap) frames.push(Buffer.from(encodeEvent({ event: 'gap', data: JSON.stringify({ lastEventId: shownLastEventId(lastEventId), message: GAP_MESSAGE }) })));
         return frames;
       },
     });

@@ -1,0 +1,236 @@
+import { randomUUID } from 'node:crypto';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { Principal } from '../../auth/authorizer.js';
+import { authorizationError, BearerChallenge } from '../../auth/bearer.js';
+import { RelayError } from '../../hub/errors.js';
+import type { Hub } from '../../hub/hub.js';
+import { MAX_TOPIC_LENGTH } from '../../hub/message.js';
+import type { MatcherSpec } from '../../hub/topic-matcher.js';
+import type { AdapterContext } from '../../http/context.js';
+import { hubUrl, MERCURE_PATH } from './discovery.js';
+import type { MercureErrorHandler } from './errors.js';
+
+/** The subscriptions API, and the topic prefix of subscription events. */
+export const SUBSCRIPTIONS_PATH = `${MERCURE_PATH}/subscriptions`;
+
+/** Mercure's subscription document (spec "Subscription Events"). */
+export interface SubscriptionDocument {
+  readonly id: string;
+  readonly type: 'subscription';
+  readonly match_type: string;
+  readonly match: string;
+  readonly subscriber: string;
+  readonly active: boolean;
+  readonly payload?: unknown;
+}
+
+/** The matcher type names of subscription events: Mercure's canonical names; hub 0.x's `topic` is `uritemplate`. */
+const MATCH_TYPE_NAMES: Readonly<Record<MatcherSpec['type'], string>> = { exact: 'exact', urlpattern: 'urlpattern', uritemplate: 'uritemplate' };
+
+/**
+ * RFC 6570 simple expansion of one variable: every character outside `unreserved` is
+ * percent-encoded, once, `%` included (`encodeURIComponent` leaves `!'()*`, which are reserved).
+ */
+export function expandVariable(value: string): string {
+  return encodeURIComponent(value).replace(/[!'()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
+}
+
+/** `/.well-known/mercure/subscriptions/{match_type}/{match}/{subscriber}`, expanded. */
+export function subscriptionTopic(matchType: string, match: string, subscriber: string): string {
+  return `${SUBSCRIPTIONS_PATH}/${expandVariable(matchType)}/${expandVariable(match)}/${expandVariable(subscriber)}`;
+}
+
+/** Most subscriptions one collection answer lists. */
+export const MAX_LISTED = 10_000;
+
+function matcherKey(matchType: string, match: string): string {
+  return `${matchType}\n${match}`;
+}
+
+/** One connection's subscriptions, one per matcher. */
+interface Subscriber {
+  readonly documents: SubscriptionDocument[];
+  /** The `active: true` events, which the `active: false` ones must follow. */
+  created: Promise<unknown>;
+}
+
+/**
+ * Mercure's active subscriptions on this process: the documents of open subscriptions (what
+ * the API lists) and the subscription events, published through the hub (so every node's
+ * subscribers receive them) as private updates of type `mercure`.
+ *
+ * The list is updated before an event is published, and the API's cursor is read with the
+ * list: a client that lists, then subscribes from the cursor, misses no change (it may see one
+ * twice, which is harmless, as events carry the whole state).
+ */
+export class ActiveSubscriptions {
+  /** Every open subscription by id (its topic). */
+  private readonly documents = new Map<string, SubscriptionDocument>();
+  /** The same, by matcher (`match_type` LF `match`): one matcher's collection without a scan. */
+  private readonly byMatcher = new Map<string, Map<string, SubscriptionDocument>>();
+
+  constructor(
+    private readonly hub: Hub,
+    private readonly onError: (error: unknown) => void,
+  ) {}
+
+  /**
+   * Checks that the events of `specs` fit in a topic, so that a subscription the hub could not
+   * announce is refused (400 HUB_ERR_MATCHER_LIMIT) before it starts. A subscriber id is a
+   * `urn:uuid:` (45 characters).
+   */
+  static assertAnnounceable(specs: readonly MatcherSpec[]): void {
+    const sample = `urn:uuid:${randomUUID()}`;
+    for (const spec of specs) {
+      if (subscriptionTopic(MATCH_TYPE_NAMES[spec.type], spec.match, sample).length > MAX_TOPIC_LENGTH) {
+        throw new RelayError('HUB_ERR_MATCHER_LIMIT', `With active subscriptions on, a matcher must fit a subscription topic of ${MAX_TOPIC_LENGTH} characters once percent-encoded`);
+      }
+    }
+  }
+
+  /** Follows one connection: `opened` registers and announces its subscriptions, `ended` ends them. */
+  follow(specs: readonly MatcherSpec[], principal: Principal): { opened(): void; ended(): void } {
+    let state: 'new' | 'open' | 'ended' = 'new';
+    let subscriber: Subscriber | undefined;
+    return {
+      opened: () => {
+        if (state !== 'new') return;
+        state = 'open';
+        subscriber = this.start(specs, principal);
+      },
+      ended: () => {
+        const was = state;
+        state = 'ended';
+        if (was === 'open' && subscriber !== undefined) this.end(subscriber);
+      },
+    };
+  }
+
+  /**
+   * Every open subscription, or those of one matcher; at most {@link MAX_LISTED} (the spec lets
+   * a hub truncate collections), so that an answer stays bounded however many are open.
+   */
+  list(matchType?: string, match?: string): SubscriptionDocument[] {
+    const source = matchType === undefined ? this.documents : this.byMatcher.get(matcherKey(matchType, match ?? ''));
+    const listed: SubscriptionDocument[] = [];
+    if (source === undefined) return listed;
+    for (const document of source.values()) {
+      if (listed.length === MAX_LISTED) break;
+      listed.push(document);
+    }
+    return listed;
+  }
+
+  /** One open subscription by its id (its topic). */
+  get(id: string): SubscriptionDocument | undefined {
+    return this.documents.get(id);
+  }
+
+  private start(specs: readonly MatcherSpec[], principal: Principal): Subscriber {
+    // Hub-generated and random: never from the client, unique per connection, and it does not
+    // disclose the token's `sub` to the other subscribers of these events.
+    const id = `urn:uuid:${randomUUID()}`;
+    const documents: SubscriptionDocument[] = [];
+    const seen = new Set<string>();
+    for (const spec of specs) {
+      const matchType = MATCH_TYPE_NAMES[spec.type];
+      const topic = subscriptionTopic(matchType, spec.match, id);
+      // The same matcher twice on one connection is one subscription.
+      if (seen.has(topic)) continue;
+      seen.add(topic);
+      const payload = principal.grants?.payloadFor(spec.match);
+      const document: SubscriptionDocument = { id: topic, type: 'subscription', match_type: matchType, match: spec.match, subscriber: id, active: true, ...(payload === undefined ? {} : { payload }) };
+      documents.push(document);
+      this.documents.set(topic, document);
+      const key = matcherKey(matchType, spec.match);
+      let group = this.byMatcher.get(key);
+      if (group === undefined) this.byMatcher.set(key, (group = new Map()));
+      group.set(topic, document);
+    }
+    return { documents, created: this.announce(documents) };
+  }
+
+  private end(subscriber: Subscriber): void {
+    const ended = subscriber.documents.map((document) => {
+      this.documents.delete(document.id);
+      const key = matcherKey(document.match_type, document.match);
+      const group = this.byMatcher.get(key);
+      group?.delete(document.id);
+      if (group?.size === 0) this.byMatcher.delete(key);
+      return { ...document, active: false };
+    });
+    void subscriber.created.then(() => this.announce(ended));
+  }
+
+  private announce(documents: readonly SubscriptionDocument[]): Promise<unknown> {
+    return Promise.all(
+      documents.map((document) =>
+        this.hub.publish({ topics: [document.id], data: JSON.stringify(document), private: true, type: 'mercure' }).catch(this.onError),
+      ),
+    );
+  }
+}
+
+/**
+ * The subscriptions API: `GET /.well-known/mercure/subscriptions`, `…/{match_type}/{match}` and
+ * `…/{match_type}/{match}/{subscriber}`, as JSON, with the hub's cursor on the `rel="mercure"`
+ * Link header. The token must grant `subscribe` on the requested path (the topic of the
+ * matching events), or 403; no token: 401.
+ */
+export function registerSubscriptionsApi(app: FastifyInstance, context: AdapterContext, active: ActiveSubscriptions, errorHandler: MercureErrorHandler): void {
+  const { hub, authorizer, options } = context;
+  const hubLink = `<${hubUrl(options)}>; rel="mercure"`;
+
+  const answer = async (request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> => {
+    const rawUrl = request.raw.url ?? '';
+    const queryStart = rawUrl.indexOf('?');
+    const segments = (queryStart < 0 ? rawUrl : rawUrl.slice(0, queryStart)).slice(SUBSCRIPTIONS_PATH.length).split('/').slice(1);
+    if (segments.length > 3 || segments.some((s) => s.length === 0)) throw new RelayError('HUB_ERR_NOT_FOUND', 'No such subscription resource');
+    let values: string[];
+    try {
+      values = segments.map(decodeURIComponent);
+    } catch {
+      throw new RelayError('HUB_ERR_NOT_FOUND', 'No such subscription resource');
+    }
+    const [matchType, match, subscriber] = values;
+    // The canonical form of the path, which is also the topic of the matching events: what the
+    // token must grant (a differently encoded request names the same resource and topic).
+    const id =
+      subscriber !== undefined
+        ? subscriptionTopic(matchType!, match!, subscriber)
+        : match !== undefined
+          ? `${SUBSCRIPTIONS_PATH}/${expandVariable(matchType!)}/${expandVariable(match)}`
+          : SUBSCRIPTIONS_PATH;
+    if (matchType !== undefined && match === undefined) throw new RelayError('HUB_ERR_NOT_FOUND', 'No such subscription resource');
+
+    const principal = await authorizer.authenticate('subscriber', request.headers);
+    assertMayRead(principal, id);
+
+    // Read with the list, before any await: no change between them goes unseen (see ActiveSubscriptions).
+    const seq = hub.store.dispatchedThrough();
+    const lastEventID = seq > 0 ? String(seq) : 'earliest';
+    let body: unknown;
+    if (subscriber !== undefined) {
+      body = active.get(id);
+      if (body === undefined) throw new RelayError('HUB_ERR_NOT_FOUND', 'No such active subscription');
+    } else {
+      body = { id, type: 'subscriptions', lastEventID, subscriptions: active.list(matchType, match) };
+    }
+    return reply
+      .code(200)
+      .header('Link', `${hubLink}; last-event-id="${lastEventID}"; type="mercure"; content-type="application/json"`)
+      .header('Cache-Control', 'no-cache')
+      .type('application/json')
+      .send(JSON.stringify(body));
+  };
+
+  function assertMayRead(principal: Principal, topic: string): void {
+    if (principal.kind === 'open') return;
+    if (principal.kind !== 'token') throw authorizationError('HUB_ERR_UNAUTHORIZED', 'A bearer token is required to read subscriptions', new BearerChallenge());
+    if (principal.grants?.allowsEvery('subscribe', [topic])) return;
+    throw authorizationError('HUB_ERR_FORBIDDEN', 'The token does not allow reading these subscriptions', new BearerChallenge('insufficient_scope', 'The token does not grant this operation'));
+  }
+
+  app.get(SUBSCRIPTIONS_PATH, { errorHandler }, answer);
+  app.get(`${SUBSCRIPTIONS_PATH}/*`, { errorHandler }, answer);
+}
