@@ -228,6 +228,12 @@ export function openApiDocument(): Record<string, unknown> {
       '/metrics': { get: { summary: 'Prometheus metrics', responses: { 200: { description: 'Exposition text.', content: { 'text/plain': { schema: { type: 'string' } } } }, 401: errorResponse('Token required.') } } },
       '/stats': { get: { summary: "The console's live figures", responses: { 200: { description: 'Subscribers, published and delivered counts, store, readiness.' } } } },
       '/openapi.json': { get: { summary: 'This document', responses: { 200: { description: 'OpenAPI 3.1.' } } } },
+      '/.well-known/sse-relay/probe': {
+        get: {
+          summary: 'Timed probe events for `sse-relay doctor` (proxy buffering diagnosis)',
+          responses: { 200: eventStream('`count` events `interval` ms apart, each with the server time.') },
+        },
+      },
       '/': { get: { summary: 'The web console', responses: { 200: { description: 'HTML page.' } } } },
       '/console/console.js': { get: { summary: 'The web console (script)', responses: { 200: { description: 'JavaScript.' } } } },
       '/console/console.css': { get: { summary: 'The web console (styles)', responses: { 200: { description: 'CSS.' } } } },

@@ -472,7 +472,8 @@ export class SqliteStore implements Store {
         private: draft.private,
         retry: draft.retry,
         time,
-        key: draft.key,
+        // Live only (conflation), never stored: present only when given, as a read returns it.
+        ...(draft.key === undefined ? {} : { key: draft.key }),
       };
     }
     for (const [topic, count] of appended) {
