@@ -10,10 +10,13 @@ export interface HubAccessOptions {
   header?: string[];
 }
 
+/** Where a hub started with `npm start` (or `sse-relay serve`) listens. */
+export const DEFAULT_HUB_URL = 'http://127.0.0.1:3000';
+
 /** Adds `--url`, `--token` and `--header` to a client command. */
 export function addHubAccessOptions(command: Command): Command {
   return command
-    .addOption(new Option('--url <hub>', 'base URL of the hub').env('SSE_RELAY_URL').default('http://127.0.0.1:3000'))
+    .addOption(new Option('--url <hub>', 'base URL of the hub').env('SSE_RELAY_URL').default(DEFAULT_HUB_URL))
     .addOption(new Option('--token <jwt>', 'bearer token sent as `Authorization: Bearer <jwt>` (e.g. from `sse-relay token`)').env('SSE_RELAY_TOKEN'))
     .addOption(new Option('--header <header>', "extra request header, 'Name: value'; repeatable").argParser(collect));
 }
@@ -23,7 +26,8 @@ export function addHubAccessOptions(command: Command): Command {
  * http(s) or a header that is not `Name: value`, so no request is ever tried with either.
  */
 export function resolveHubAccess(options: HubAccessOptions): ResolvedHubAccess {
-  const url = checkUrl(options.url);
+  // SSE_RELAY_URL exported but empty means "not set", as the shell usually intends.
+  const url = checkUrl(options.url === '' ? DEFAULT_HUB_URL : options.url);
   const headers: Record<string, string> = {};
   for (const header of options.header ?? []) {
     const [name, value] = splitHeader(header);

@@ -72,7 +72,7 @@ export async function runSubscribe(
       },
       onRetry: ({ error, delayMs, attempt, everOpened }) => {
         const retrying = `retrying in ${(delayMs / 1000).toFixed(1)}s`;
-        if (!everOpened) notice(`hub not available yet (${describeClientError(error)}); ${retrying} (Ctrl-C to stop)`);
+        if (!everOpened) notice(`${describeClientError(error)}; the hub may not be up yet, ${retrying} (Ctrl-C to stop)`);
         else notice(`${attempt === 0 ? 'connection lost' : 'reconnection failed'} (${error.message}); ${retrying}`);
       },
     });
