@@ -1,4 +1,5 @@
 import { Command, Option } from 'commander';
+import { redactUrl } from '../config/redact.js';
 import { CliUsageError } from './usage-error.js';
 
 /** Where and how `publish` and `subscribe` reach the hub, as commander parses it. */
@@ -55,13 +56,17 @@ export interface ResolvedHubAccess {
 const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
 const HEADER_VALUE = /^[\x21-\x7e\x80-\xff](?:[\x20-\x7e\x80-\xff]*[\x21-\x7e\x80-\xff])?$|^$/;
 
+// Header values are often secrets (`Authorization: Bearer ...`): messages name the header's
+// name at most, never its value.
 function splitHeader(header: string): [string, string] {
   const colon = header.indexOf(':');
-  const name = colon < 0 ? '' : header.slice(0, colon).trim();
-  const value = colon < 0 ? '' : header.slice(colon + 1).trim();
-  if (colon < 0 || !HEADER_NAME.test(name) || !HEADER_VALUE.test(value)) {
-    throw new CliUsageError(`--header expects 'Name: value', got ${JSON.stringify(header)}`);
+  if (colon < 0) throw new CliUsageError("--header expects 'Name: value' (the given header has no colon)");
+  const name = header.slice(0, colon).trim();
+  const value = header.slice(colon + 1).trim();
+  if (!HEADER_NAME.test(name)) {
+    throw new CliUsageError(`--header expects 'Name: value'; ${name === '' ? 'the name is empty' : `${JSON.stringify(name.slice(0, 40))} is not a header name`}`);
   }
+  if (!HEADER_VALUE.test(value)) throw new CliUsageError(`--header ${name}: the value must be one line of printable characters`);
   return [name, value];
 }
 
@@ -70,10 +75,10 @@ function checkUrl(text: string): string {
   try {
     url = new URL(text);
   } catch {
-    throw new CliUsageError(`--url expects the hub's base URL such as http://127.0.0.1:3000, got ${JSON.stringify(text)}`);
+    throw new CliUsageError(`--url expects the hub's base URL such as http://127.0.0.1:3000, got ${JSON.stringify(redactUrl(text))}`);
   }
   if (url.protocol !== 'http:' && url.protocol !== 'https:') {
-    throw new CliUsageError(`--url must be an http:// or https:// URL, got ${JSON.stringify(text)}`);
+    throw new CliUsageError(`--url must be an http:// or https:// URL, got ${JSON.stringify(redactUrl(text))}`);
   }
   return text;
 }

@@ -1,6 +1,7 @@
 import { once } from 'node:events';
 import { Command } from 'commander';
 import { RelayClientError, subscribe, type RelayEvent } from '../client/index.js';
+import { redactUrl } from '../config/redact.js';
 import { authHint, describeClientError, quoteId } from './client-error-text.js';
 import { addHubAccessOptions, resolveHubAccess, type HubAccessOptions } from './hub-access.js';
 import { CliUsageError } from './usage-error.js';
@@ -55,6 +56,8 @@ export async function runSubscribe(
 ): Promise<number> {
   const { url, headers, authenticated } = resolveHubAccess(options);
   if (id === '') throw new CliUsageError('the id must not be empty');
+  // A hub URL may carry credentials (`https://user:password@hub`): shown without them.
+  const shownUrl = redactUrl(url);
   const notice = (text: string): void => {
     io.stderr.write(`sse-relay: ${text}\n`);
   };
@@ -67,7 +70,7 @@ export async function runSubscribe(
       lastEventId: options.lastEventId,
       signal,
       onOpen: ({ reconnect, lastEventId }) => {
-        if (!reconnect) notice(`subscribed to ${quoteId(id)} at ${url}`);
+        if (!reconnect) notice(`subscribed to ${quoteId(id)} at ${shownUrl}`);
         else notice(`reconnected${lastEventId === undefined ? '' : `, resuming after event ${lastEventId}`}`);
       },
       onRetry: ({ error, delayMs, attempt, everOpened }) => {
@@ -99,7 +102,7 @@ export async function runSubscribe(
     }
   } catch (error) {
     if (!(error instanceof RelayClientError)) throw error;
-    notice(`cannot subscribe to ${quoteId(id)} at ${url}: ${describeClientError(error)}${authHint(error, authenticated)}`);
+    notice(`cannot subscribe to ${quoteId(id)} at ${shownUrl}: ${describeClientError(error)}${authHint(error, authenticated)}`);
     return 1;
   } finally {
     io.stdout.off('error', onStdoutError);

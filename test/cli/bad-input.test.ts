@@ -56,6 +56,18 @@ describe('bad input on every command: a one-line message, never a stack trace', 
     }
   });
 
+  test('a refused --header or --token is not echoed (it is often a secret)', async () => {
+    for (const args of [
+      ['publish', 'demo', 'x', '--header', 'Authorization Bearer s3cr3t-value'],
+      ['subscribe', 'demo', '--header', 'Authorization: Bearer s3cr3t-value\u0001'],
+      ['subscribe', 'demo', '--token', 's3cr3t-value\nsecond line'],
+    ]) {
+      const result = await runCli([...args, '--url', hub.url]);
+      assert.equal(result.code, 2, result.stderr);
+      assert.doesNotMatch(result.stderr, /s3cr3t/, result.stderr);
+    }
+  });
+
   test('token', async () => {
     for (const args of [
       ['token', '--key', 'k', '--publish', '*', '--expires', 'soon'],
