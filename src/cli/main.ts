@@ -6,6 +6,7 @@ import { registerServeCommand } from './serve.js';
 import { registerSubscribeCommand } from './subscribe.js';
 import { registerTokenCommand } from './token.js';
 import { registerDoctorCommand } from './doctor.js';
+import { CliUsageError } from './usage-error.js';
 
 /** The `sse-relay` program with all its subcommands. */
 export function createProgram(): Command {
@@ -31,4 +32,16 @@ function readVersion(): string {
   }
 }
 
-await createProgram().parseAsync(process.argv);
+try {
+  await createProgram().parseAsync(process.argv);
+} catch (error) {
+  // A person at a terminal gets one line, never a stack trace: bad input exits 2, anything
+  // else 1.
+  if (error instanceof CliUsageError) {
+    process.stderr.write(`sse-relay: ${error.message}\n`);
+    process.exitCode = error.exitCode;
+  } else {
+    process.stderr.write(`sse-relay: unexpected error: ${String((error as Error | undefined)?.message ?? error)}\n`);
+    process.exitCode = 1;
+  }
+}

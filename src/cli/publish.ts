@@ -1,9 +1,11 @@
-import { Command, Option } from 'commander';
+import { Command } from 'commander';
 import { publish, RelayClientError } from '../client/index.js';
+import { addHubAccessOptions, resolveHubAccess, type HubAccessOptions } from './hub-access.js';
+import { CliUsageError } from './usage-error.js';
+import { authHint, describeClientError, quoteId } from './client-error-text.js';
 
 /** Options of `sse-relay publish`, as commander parses them. */
-export interface PublishCommandOptions {
-  url: string;
+export interface PublishCommandOptions extends HubAccessOptions {
   event?: string;
 }
 
@@ -17,17 +19,16 @@ export interface PublishIo {
 /**
  * `sse-relay publish <id> [message]`: posts one message (the argument, or all of stdin) and
  * prints its event id. Exit code 1 with the hub's error code when it refuses, or when it
- * cannot be reached.
+ * cannot be reached; 2 for unusable input (empty id, bad URL or header), before any request.
  */
 export function registerPublishCommand(program: Command): void {
-  program
+  const command = program
     .command('publish')
     .description('Publish a message to an id and print its event id.')
     .argument('<id>', 'the id (topic) to publish to')
     .argument('[message]', 'the message; read from stdin when absent (one trailing newline is removed)')
-    .option('--event <type>', 'event type (the SSE `event:` field)')
-    .addOption(new Option('--url <hub>', 'base URL of the hub').env('SSE_RELAY_URL').default('http://127.0.0.1:3000'))
-    .action(async (id: string, message: string | undefined, options: PublishCommandOptions) => {
+    .option('--event <type>', 'event type (the SSE `event:` field)');
+  addHubAccessOptions(command).action(async (id: string, message: string | undefined, options: PublishCommandOptions) => {
       process.exitCode = await runPublish(id, message, options);
     });
 }
@@ -39,17 +40,19 @@ export async function runPublish(
   options: PublishCommandOptions,
   io: PublishIo = { stdin: process.stdin, stdout: process.stdout, stderr: process.stderr },
 ): Promise<number> {
+  const { url, headers, authenticated } = resolveHubAccess(options);
+  if (id === '') throw new CliUsageError('the id must not be empty');
   if (message === undefined) {
     if (io.stdin.isTTY) io.stderr.write('sse-relay: reading the message from stdin, end it with Ctrl-D\n');
     message = stripOneTrailingNewline(await readAll(io.stdin));
   }
   try {
-    const { id: eventId } = await publish({ url: options.url, id, message, event: options.event });
+    const { id: eventId } = await publish({ url, id, message, event: options.event, headers });
     io.stdout.write(`${eventId}\n`);
     return 0;
   } catch (error) {
     if (!(error instanceof RelayClientError)) throw error;
-    io.stderr.write(`sse-relay: cannot publish to ${quoteId(id)}: ${describe(error)}\n`);
+    io.stderr.write(`sse-relay: cannot publish to ${quoteId(id)}: ${describeClientError(error)}${authHint(error, authenticated)}\n`);
     return 1;
   }
 }
@@ -64,13 +67,4 @@ async function readAll(stream: NodeJS.ReadableStream): Promise<string> {
 function stripOneTrailingNewline(text: string): string {
   if (text.endsWith('\r\n')) return text.slice(0, -2);
   return text.endsWith('\n') ? text.slice(0, -1) : text;
-}
-
-function describe(error: RelayClientError): string {
-  const status = error.status === undefined ? '' : `, HTTP ${error.status}`;
-  return `${error.message} (${error.code}${status})`;
-}
-
-function quoteId(id: string): string {
-  return JSON.stringify(id.length > 40 ? `${id.slice(0, 40)}…` : id);
 }

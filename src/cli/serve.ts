@@ -40,13 +40,8 @@ export async function serve(flags: Record<string, string | boolean | undefined>)
     return 1;
   }
   const { app, url, options } = server;
-  app.log.info({ url, store: redactUrl(options.store), dataDir: options.store === 'sqlite' ? options.dataDir : undefined }, 'sse-relay listening');
-  if (options.logLevel === 'silent' || !process.stdout.isTTY) {
-    // Always tell a person where to go, even with logs off.
-    process.stderr.write(`sse-relay listening on ${url}\n`);
-  }
 
-  return new Promise<number>((resolve) => {
+  const stopped = new Promise<number>((resolve) => {
     const stop = (signal: NodeJS.Signals): void => {
       process.off('SIGINT', stop);
       process.off('SIGTERM', stop);
@@ -78,6 +73,13 @@ export async function serve(flags: Record<string, string | boolean | undefined>)
     process.on('SIGINT', stop);
     process.on('SIGTERM', stop);
   });
+  // Only now that the handlers are in place: whoever reads "listening" may signal at once.
+  app.log.info({ url, store: redactUrl(options.store), dataDir: options.store === 'sqlite' ? options.dataDir : undefined }, 'sse-relay listening');
+  if (options.logLevel === 'silent' || !process.stdout.isTTY) {
+    // Always tell a person where to go, even with logs off.
+    process.stderr.write(`sse-relay listening on ${url}\n`);
+  }
+  return stopped;
 }
 
 /** How long after the shutdown timeout the process exits even if closing the store hangs. */

@@ -1,10 +1,13 @@
 import { once } from 'node:events';
-import { Command, Option } from 'commander';
+import { Command } from 'commander';
 import { RelayClientError, subscribe, type RelayEvent } from '../client/index.js';
+import { redactUrl } from '../config/redact.js';
+import { authHint, describeClientError, quoteId } from './client-error-text.js';
+import { addHubAccessOptions, resolveHubAccess, type HubAccessOptions } from './hub-access.js';
+import { CliUsageError } from './usage-error.js';
 
 /** Options of `sse-relay subscribe`, as commander parses them. */
-export interface SubscribeCommandOptions {
-  url: string;
+export interface SubscribeCommandOptions extends HubAccessOptions {
   lastEventId?: string;
   json?: boolean;
 }
@@ -19,61 +22,68 @@ export interface SubscribeIo {
  * `sse-relay subscribe <id>`: prints each message as `<local time> <message>` (the article's
  * console app), or one JSON object per line with `--json`. Status and reconnection notices go
  * to stderr so stdout carries only messages. Exit codes: 0 on SIGINT/SIGTERM, 1 when the hub
- * refuses the subscription or cannot be reached on the first attempt (a typo'd URL fails
- * fast); once connected, drops are retried forever, resuming with Last-Event-ID.
+ * refuses the subscription (4xx: a bad id, a missing or insufficient token), 2 for unusable
+ * input. A hub that is not up yet, or drops the connection, is retried with backoff (and said
+ * so on stderr), resuming with Last-Event-ID: `npm start` and `subscribe` can start together.
  */
 export function registerSubscribeCommand(program: Command): void {
-  program
+  const command = program
     .command('subscribe')
     .description('Subscribe to an id and print its messages as they arrive.')
     .argument('<id>', 'the id (topic) to subscribe to')
-    .addOption(new Option('--url <hub>', 'base URL of the hub').env('SSE_RELAY_URL').default('http://127.0.0.1:3000'))
     .option('--last-event-id <id>', 'resume after this event id (`earliest`: everything retained)')
-    .option('--json', 'print one JSON object per line: {time, id, event, data}')
-    .action(async (id: string, options: SubscribeCommandOptions) => {
-      const stop = new AbortController();
-      const onSignal = (): void => stop.abort();
-      process.once('SIGINT', onSignal);
-      process.once('SIGTERM', onSignal);
-      try {
-        process.exitCode = await runSubscribe(id, options, stop.signal);
-      } finally {
-        process.off('SIGINT', onSignal);
-        process.off('SIGTERM', onSignal);
-      }
-    });
+    .option('--json', 'print one JSON object per line: {time, id, event, data}');
+  addHubAccessOptions(command).action(async (id: string, options: SubscribeCommandOptions) => {
+    const stop = new AbortController();
+    const onSignal = (): void => stop.abort();
+    process.once('SIGINT', onSignal);
+    process.once('SIGTERM', onSignal);
+    try {
+      process.exitCode = await runSubscribe(id, options, stop.signal);
+    } finally {
+      process.off('SIGINT', onSignal);
+      process.off('SIGTERM', onSignal);
+    }
+  });
 }
 
-/** Prints events until `signal` aborts (resolves 0) or a fatal error (resolves 1). */
+/** Prints events until `signal` aborts (resolves 0) or a refusal (resolves 1). */
 export async function runSubscribe(
   id: string,
   options: SubscribeCommandOptions,
   signal: AbortSignal,
   io: SubscribeIo = { stdout: process.stdout, stderr: process.stderr },
 ): Promise<number> {
+  const { url, headers, authenticated } = resolveHubAccess(options);
+  if (id === '') throw new CliUsageError('the id must not be empty');
+  // A hub URL may carry credentials (`https://user:password@hub`): shown without them.
+  const shownUrl = redactUrl(url);
   const notice = (text: string): void => {
     io.stderr.write(`sse-relay: ${text}\n`);
   };
-  let startupFailure: RelayClientError | undefined;
-  const subscription = subscribe({
-    url: options.url,
-    id,
-    lastEventId: options.lastEventId,
-    signal,
-    onOpen: ({ reconnect, lastEventId }) => {
-      if (!reconnect) notice(`subscribed to ${quoteId(id)} at ${options.url}`);
-      else notice(`reconnected${lastEventId === undefined ? '' : `, resuming after event ${lastEventId}`}`);
-    },
-    onRetry: ({ error, delayMs, attempt, everOpened }) => {
-      if (!everOpened) {
-        startupFailure = error;
-        subscription.close();
-        return;
-      }
-      const what = attempt === 0 ? 'connection lost' : 'reconnection failed';
-      notice(`${what} (${error.message}); reconnecting in ${(delayMs / 1000).toFixed(1)}s`);
-    },
-  });
+  let subscription;
+  try {
+    subscription = subscribe({
+      url,
+      id,
+      headers,
+      lastEventId: options.lastEventId,
+      signal,
+      onOpen: ({ reconnect, lastEventId }) => {
+        if (!reconnect) notice(`subscribed to ${quoteId(id)} at ${shownUrl}`);
+        else notice(`reconnected${lastEventId === undefined ? '' : `, resuming after event ${lastEventId}`}`);
+      },
+      onRetry: ({ error, delayMs, attempt, everOpened }) => {
+        const retrying = `retrying in ${(delayMs / 1000).toFixed(1)}s`;
+        if (!everOpened) notice(`${describeClientError(error)}; the hub may not be up yet, ${retrying} (Ctrl-C to stop)`);
+        else notice(`${attempt === 0 ? 'connection lost' : 'reconnection failed'} (${error.message}); ${retrying}`);
+      },
+    });
+  } catch (error) {
+    // The SDK checks its options when built; what it refuses here is bad input, not the hub.
+    if (error instanceof RelayClientError) throw new CliUsageError(error.message);
+    throw error;
+  }
 
   // `sse-relay subscribe demo | head -1`: a closed pipe is a normal way to stop.
   const onStdoutError = (error: NodeJS.ErrnoException): void => {
@@ -92,25 +102,23 @@ export async function runSubscribe(
     }
   } catch (error) {
     if (!(error instanceof RelayClientError)) throw error;
-    notice(`subscription to ${quoteId(id)} failed: ${describe(error)}`);
+    notice(`cannot subscribe to ${quoteId(id)} at ${shownUrl}: ${describeClientError(error)}${authHint(error, authenticated)}`);
     return 1;
   } finally {
     io.stdout.off('error', onStdoutError);
   }
-  if (startupFailure !== undefined) {
-    const failure: RelayClientError = startupFailure;
-    notice(
-      failure.code === 'CLIENT_ERR_UNREACHABLE' ? describe(failure) : `cannot subscribe at ${options.url}: ${describe(failure)}`,
-    );
-    return 1;
-  }
   return 0;
 }
 
-/** `<local time> <message>`, as the article's console app prints; other types are tagged. */
+/**
+ * `<local time> <message>`, as the article's console app prints; other types are tagged. The
+ * time is when the message arrived: the hub's events carry no publish time. Continuation lines
+ * of a multi-line message are indented under its first, so each message stays one block.
+ */
 function formatText(event: RelayEvent): string {
-  const time = new Date().toLocaleString();
-  return event.event === 'message' ? `${time} ${event.data}\n` : `${time} [${event.event}] ${event.data}\n`;
+  const prefix = `${new Date().toLocaleString()} ${event.event === 'message' ? '' : `[${event.event}] `}`;
+  const indent = ' '.repeat(prefix.length);
+  return `${prefix}${event.data.split('\n').join(`\n${indent}`)}\n`;
 }
 
 function formatJson(event: RelayEvent): string {
@@ -125,13 +133,4 @@ function gapMessage(data: string): string {
     // Not JSON: show it as it came.
   }
   return data;
-}
-
-function describe(error: RelayClientError): string {
-  const status = error.status === undefined ? '' : `, HTTP ${error.status}`;
-  return `${error.message} (${error.code}${status})`;
-}
-
-function quoteId(id: string): string {
-  return JSON.stringify(id.length > 40 ? `${id.slice(0, 40)}…` : id);
 }

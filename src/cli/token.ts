@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs';
 import { Command, Option } from 'commander';
 import { SignJWT, type JWTPayload } from 'jose';
 import { parseDuration } from '../config/options.js';
+import { USAGE_EXIT_CODE } from './usage-error.js';
 
 /** Options of `sse-relay token`, as commander parses them. */
 export interface TokenCommandOptions {
@@ -45,13 +46,31 @@ export function registerTokenCommand(program: Command): void {
     .option('--expires <duration>', 'lifetime such as 15m, 1h, 7d; 0 for no expiry (legacy profile only)', '1h')
     .option('--payload <json>', 'JSON attached to the subscribe grant (subscription metadata)')
     .action(async (options: TokenCommandOptions) => {
+      let token: string;
       try {
-        process.stdout.write(`${await mintToken(options)}\n`);
+        token = await mintToken(options);
       } catch (error) {
+        // Everything mintToken refuses is the command line's fault (a bad duration, key or file).
         process.stderr.write(`sse-relay: ${(error as Error).message}\n`);
-        process.exitCode = 1;
+        process.exitCode = USAGE_EXIT_CODE;
+        return;
       }
+      if (!grantsAnything(options)) process.stderr.write(`sse-relay: warning: ${NO_GRANT_WARNING}\n`);
+      process.stdout.write(`${token}\n`);
     });
+}
+
+/**
+ * Warned about rather than refused: a token without grants is still a valid token, which a hub
+ * without --anonymous asks of Mercure subscribers to public updates. It is also what a user
+ * who forgot --publish gets, and then a 403 far from the cause, hence the warning (on stderr,
+ * so `TOKEN=$(sse-relay token ...)` still captures only the token).
+ */
+const NO_GRANT_WARNING =
+  'this token grants nothing: it can neither publish nor subscribe to an id (add --publish, --subscribe, --publish-urlpattern or --subscribe-urlpattern; * for every topic)';
+
+function grantsAnything(options: TokenCommandOptions): boolean {
+  return [options.publish, options.subscribe, options.publishUrlpattern, options.subscribeUrlpattern].some((list) => (list?.length ?? 0) > 0);
 }
 
 /** Builds and signs the token described by the options. */

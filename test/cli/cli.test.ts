@@ -146,13 +146,15 @@ describe('sse-relay CLI against a real hub', () => {
     assert.equal(await subscriber.exited, 0);
   });
 
-  test('multi-line messages are printed as they are', async () => {
+  test('continuation lines of a multi-line message are indented under its first line', async () => {
     const subscriber = await startSubscriber(['multi', '--url', hub.url]);
     const published = await runCli(['publish', 'multi', 'first\nsecond', '--url', hub.url]);
     assert.equal(published.code, 0, published.stderr);
     await subscriber.waitFor((c) => c.stdout.includes('second\n'), 'the second line');
     assert.match(subscriber.stdout, timedLine('first'));
-    assert.match(subscriber.stdout, /first\nsecond\n$/);
+    const [first, second] = subscriber.stdout.split('\n');
+    const indent = first!.length - 'first'.length;
+    assert.equal(second, `${' '.repeat(indent)}second`);
     subscriber.child.kill('SIGINT');
     assert.equal(await subscriber.exited, 0);
   });
@@ -171,11 +173,23 @@ describe('sse-relay CLI against a real hub', () => {
     assert.match(result.stderr, /CLIENT_ERR_UNREACHABLE/);
   });
 
-  test('subscribe to an unreachable hub fails fast with exit 1', async () => {
-    const url = `http://127.0.0.1:${await closedPort()}`;
-    const result = await runCli(['subscribe', 'demo', '--url', url]);
-    assert.equal(result.code, 1);
-    assert.match(result.stderr, /Cannot reach the hub at .*CLIENT_ERR_UNREACHABLE/);
+  test('subscribe started before its hub waits for it, says so, and then receives messages', async () => {
+    const port = await closedPort();
+    const url = `http://127.0.0.1:${port}`;
+    const subscriber = startCli(['subscribe', 'early', '--url', url]);
+    await subscriber.waitFor((c) => /Cannot reach the hub at .*\(CLIENT_ERR_UNREACHABLE\); the hub may not be up yet, retrying in/.test(c.stderr), 'the retry notice');
+    assert.equal(subscriber.child.exitCode, null, 'still running');
+    const lateHub = await startHub({ store: 'memory', port });
+    try {
+      await subscriber.waitFor((c) => c.stderr.includes('sse-relay: subscribed to "early"'), 'the subscription to open');
+      const published = await runCli(['publish', 'early', 'worth the wait', '--url', url]);
+      assert.equal(published.code, 0, published.stderr);
+      await subscriber.waitFor((c) => timedLine('worth the wait').test(c.stdout), 'the message');
+      subscriber.child.kill('SIGINT');
+      assert.equal(await subscriber.exited, 0);
+    } finally {
+      await lateHub.close();
+    }
   });
 
   test('an invalid id exits 1 showing the hub error code', async () => {
