@@ -7,12 +7,12 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { legacyToken } from '../auth/tokens.js';
 import { runCli, spawnHub, type HubProcess } from '../helpers/hub-process.js';
+import { closedPort } from '../helpers/ports.js';
 import { startRedis, type TestRedis } from '../helpers/redis-server.js';
 import { eventually } from '../helpers/sse-client.js';
 
@@ -32,17 +32,6 @@ function assertNoSecret(what: string, text: string): void {
   }
 }
 
-/** A loopback port nothing listens on (free a moment ago). */
-function closedPort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => resolve(typeof address === 'object' && address ? address.port : 0));
-    });
-  });
-}
 
 /** GETs and POSTs what a client or a scraper would, returning every answer as text. */
 async function exercise(hub: HubProcess, token: string): Promise<string> {
