@@ -15,4 +15,4 @@ export type { Cursor, ReadQuery, RetentionOptions, Store, TopicStats } from './s
 export { createStore } from './store/create-store.js';
 export { MemoryStore, type MemoryStoreOptions } from './store/memory-store.js';
 export { SqliteStore, type SqliteStoreOptions } from './store/sqlite-store.js';
-export { RedisStore, type RedisStoreOptions } from './store/redis-store.js';
+export { RedisStore, type RedisStoreOptions } from './store/redis/redis-store.js';

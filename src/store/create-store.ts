@@ -1,8 +1,8 @@
 import type { ServeOptions } from '../config/options.js';
 import { RelayError } from '../hub/errors.js';
 import { MemoryStore } from './memory-store.js';
-import { redisStoreLog } from './redis-log.js';
-import { RedisStore } from './redis-store.js';
+import { redisStoreLog } from './redis/log.js';
+import { RedisStore } from './redis/redis-store.js';
 import { SqliteStore } from './sqlite-store.js';
 import type { Store } from './store.js';
 

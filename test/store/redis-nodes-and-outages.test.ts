@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it, type TestContext } from 'node:test';
 import { Redis } from 'ioredis';
 import type { Message } from '../../src/hub/message.js';
-import { RedisStore, type RedisStoreOptions } from '../../src/store/redis-store.js';
+import { RedisStore, type RedisStoreOptions } from '../../src/store/redis/redis-store.js';
 import { draft, eventually } from '../contract/store-contract.js';
 import { startRedis, type TestRedis } from '../helpers/redis-server.js';
 

@@ -1,5 +1,5 @@
 import { after } from 'node:test';
-import { RedisStore } from '../../src/store/redis-store.js';
+import { RedisStore } from '../../src/store/redis/redis-store.js';
 import { runStoreContract } from '../contract/store-contract.js';
 import { startRedis, type TestRedis } from '../helpers/redis-server.js';
 

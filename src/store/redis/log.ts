@@ -1,6 +1,6 @@
 import { hostname } from 'node:os';
-import type { ServeOptions } from '../config/options.js';
-import type { RedisStoreLog } from './redis-store.js';
+import type { ServeOptions } from '../../config/options.js';
+import type { RedisStoreLog } from './connection.js';
 
 const LEVELS = { trace: 10, debug: 20, info: 30, warn: 40, error: 50, fatal: 60, silent: Infinity } as const;
 

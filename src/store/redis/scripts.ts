@@ -1,5 +1,5 @@
-import { createHash } from 'node:crypto';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from './connection.js';
+import type { StreamEntry } from './codec.js';
 
 /**
  * The Lua scripts of the Redis store. Each runs atomically on the server, so numbering,
@@ -336,36 +336,167 @@ local last = redis.call('ZRANGE', KEYS[2], -1, -1)[1]
 return { n, first, customId(first), last, customId(last) }
 `;
 
-/** A script run by its SHA1; the source is sent only when the server does not know it yet. */
-export class RedisScript {
-  private readonly sha: string;
-
-  constructor(
-    readonly name: string,
-    private readonly lua: string,
-  ) {
-    this.sha = createHash('sha1').update(lua).digest('hex');
-  }
-
-  async run(client: Redis, keys: readonly string[], args: readonly (string | number)[]): Promise<unknown> {
-    try {
-      return await client.evalsha(this.sha, keys.length, ...keys, ...args);
-    } catch (error) {
-      // A restarted (or flushed) Redis has an empty script cache.
-      if (!(error instanceof Error) || !error.message.startsWith('NOSCRIPT')) throw error;
-      return client.eval(this.lua, keys.length, ...keys, ...args);
-    }
-  }
+/** The key names of one data set, from the configured prefix. */
+export interface RedisKeys {
+  readonly seq: string;
+  readonly meta: string;
+  readonly log: string;
+  readonly ids: string;
+  readonly refs: string;
+  readonly wm: string;
+  readonly dead: string;
+  readonly idOf: string;
+  readonly readers: string;
+  readonly readerPrefix: string;
+  readonly topicPrefix: string;
 }
 
-/** Every script of the store. */
-export const REDIS_SCRIPTS = {
-  append: new RedisScript('append', APPEND),
-  pruneAge: new RedisScript('prune-age', PRUNE_AGE),
-  join: new RedisScript('join', JOIN),
-  sweep: new RedisScript('sweep', SWEEP),
-  resolve: new RedisScript('resolve', RESOLVE),
-  readTopics: new RedisScript('read-topics', READ_TOPICS),
-  readAll: new RedisScript('read-all', READ_ALL),
-  topicStats: new RedisScript('topic-stats', TOPIC_STATS),
+/** The keys of the data set under `prefix`. */
+export function redisKeys(prefix: string): RedisKeys {
+  return Object.freeze({
+    seq: `${prefix}seq`,
+    meta: `${prefix}meta`,
+    log: `${prefix}log`,
+    ids: `${prefix}ids`,
+    refs: `${prefix}refs`,
+    wm: `${prefix}wm`,
+    dead: `${prefix}dead`,
+    idOf: `${prefix}idof`,
+    readers: `${prefix}readers`,
+    readerPrefix: `${prefix}reader:`,
+    topicPrefix: `${prefix}t:`,
+  });
+}
+
+/**
+ * The scripts as ioredis custom commands (`defineCommand`, given to each client as its
+ * `scripts` option): ioredis sends EVALSHA and falls back to EVAL when the server does not
+ * know the script yet (a restarted or flushed Redis has an empty script cache). The number of
+ * keys is given per call.
+ */
+export const SCRIPT_DEFINITIONS = {
+  sseRelayAppend: { lua: APPEND },
+  sseRelayPruneAge: { lua: PRUNE_AGE },
+  sseRelayJoin: { lua: JOIN },
+  sseRelaySweep: { lua: SWEEP },
+  sseRelayResolve: { lua: RESOLVE },
+  sseRelayReadTopics: { lua: READ_TOPICS, readOnly: true },
+  sseRelayReadAll: { lua: READ_ALL, readOnly: true },
+  sseRelayTopicStats: { lua: TOPIC_STATS, readOnly: true },
 } as const;
+
+type ScriptName = keyof typeof SCRIPT_DEFINITIONS;
+type ScriptCommand = (numberOfKeys: number, ...keysAndArgs: (string | number)[]) => Promise<unknown>;
+
+function run(client: RedisClient, name: ScriptName, keys: readonly string[], args: readonly (string | number)[]): Promise<unknown> {
+  return (client as unknown as Record<ScriptName, ScriptCommand>)[name](keys.length, ...keys, ...args);
+}
+
+/** One batch for {@link RedisScripts.append}. */
+export interface AppendBatch {
+  /** Base seq of a data set this batch would start. */
+  readonly base: number;
+  /** Count limit per topic (0: none). */
+  readonly maxMessagesPerTopic: number;
+  /** Messages one topic may prune in this call at most. */
+  readonly pruneBudget: number;
+  /** The messages' values, seven each, as codec.ts `encodeDraft` gives them. */
+  readonly values: readonly (string | number)[];
+}
+
+/** What a reader's position script reports. */
+export interface JoinReply {
+  /** The position registered: the one given, or the last seq issued. */
+  readonly position: string;
+  /** `base` of the data set, '' when there is none yet. */
+  readonly base: string;
+  /** True when the node was still registered as live. */
+  readonly wasRegistered: boolean;
+}
+
+/** The retained count of a topic, and its first and last seqs with their custom ids ('' for none). */
+export type TopicStatsReply = [count: number, firstSeq?: string, firstId?: string, lastSeq?: string, lastId?: string];
+
+/**
+ * Typed calls of the store's scripts on the data set of `keys`: each builds its own KEYS and
+ * ARGV, so their layout is known in this file only.
+ */
+export class RedisScripts {
+  constructor(private readonly keys: RedisKeys) {}
+
+  /** Appends a batch atomically; resolves with the first seq (the others follow) and `base`. */
+  async append(client: RedisClient, batch: AppendBatch): Promise<{ first: number; base: string }> {
+    const { seq, meta, log, ids, refs, wm, dead, idOf, topicPrefix } = this.keys;
+    const [first, base] = (await run(
+      client,
+      'sseRelayAppend',
+      [seq, meta, log, ids, refs, wm, dead, idOf],
+      [topicPrefix, batch.base, batch.maxMessagesPerTopic, batch.pruneBudget, ...batch.values],
+    )) as [number, string];
+    return { first, base };
+  }
+
+  /** One slice of age retention; resolves true when there is more to prune. */
+  async pruneAge(client: RedisClient, cutoff: number, budget: number): Promise<boolean> {
+    const { seq, meta, log, ids, refs, wm, dead, idOf, topicPrefix } = this.keys;
+    const [, more] = (await run(client, 'sseRelayPruneAge', [seq, meta, log, ids, refs, wm, dead, idOf], [topicPrefix, cutoff, budget])) as [number, number];
+    return more === 1;
+  }
+
+  /** Registers a node's read loop at `position` ('' = the last seq issued). */
+  async join(client: RedisClient, nodeId: string, position: string, ttlMs: number): Promise<JoinReply> {
+    const [registered, base, was] = (await run(
+      client,
+      'sseRelayJoin',
+      [this.keys.seq, this.keys.meta, this.keys.readers],
+      [this.keys.readerPrefix, nodeId, position, ttlMs],
+    )) as [string, string, number];
+    return { position: registered, base, wasRegistered: was === 1 };
+  }
+
+  /** Heartbeat of a reader at `position` and sweep of dead bodies; resolves with `base`. */
+  async sweep(client: RedisClient, nodeId: string, position: number, ttlMs: number, budget: number): Promise<string> {
+    const [, base] = (await run(
+      client,
+      'sseRelaySweep',
+      [this.keys.readers, this.keys.dead, this.keys.log, this.keys.meta],
+      [this.keys.readerPrefix, nodeId, position, ttlMs, budget],
+    )) as [number, string];
+    return base;
+  }
+
+  /**
+   * Resolves a Last-Event-ID for `topics` (undefined: all). `numeric`: the id is a decimal safe
+   * integer, read only as a seq. Resolves with the seq ('' when unknown) and whether there is a gap.
+   */
+  async resolve(client: RedisClient, lastEventId: string, numeric: boolean, topics: readonly string[] | undefined): Promise<{ seq: string; gap: boolean }> {
+    const { seq, meta, ids, wm } = this.keys;
+    const [found, gap] = (await run(
+      client,
+      'sseRelayResolve',
+      [seq, meta, ids, wm],
+      [lastEventId, numeric ? '1' : '0', topics === undefined ? '1' : '0', ...new Set(topics)],
+    )) as [string, number];
+    return { seq: found, gap: gap === 1 };
+  }
+
+  /** Retained history of some topics after `afterSeq`, oldest first. */
+  readTopics(client: RedisClient, topics: readonly string[], afterSeq: number, limit: number): Promise<StreamEntry[]> {
+    const keys = [this.keys.log, ...[...new Set(topics)].map((t) => this.keys.topicPrefix + t)];
+    return run(client, 'sseRelayReadTopics', keys, [afterSeq, limit]) as Promise<StreamEntry[]>;
+  }
+
+  /**
+   * Retained history of every topic after `afterSeq`, scanning at most `budget` entries:
+   * resolves with the entries, the last seq scanned and whether the end of the log was reached.
+   */
+  async readAll(client: RedisClient, afterSeq: number, limit: number, budget: number): Promise<{ entries: StreamEntry[]; last: number; end: boolean }> {
+    const [entries, last, end] = (await run(client, 'sseRelayReadAll', [this.keys.log, this.keys.dead, this.keys.meta], [afterSeq, limit, budget])) as [StreamEntry[], string, number];
+    return { entries, last: Number(last), end: end === 1 };
+  }
+
+  /** What one topic retains. */
+  topicStats(client: RedisClient, topic: string): Promise<TopicStatsReply> {
+    return run(client, 'sseRelayTopicStats', [this.keys.log, this.keys.topicPrefix + topic], []) as Promise<TopicStatsReply>;
+  }
+}

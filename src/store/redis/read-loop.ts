@@ -1,0 +1,187 @@
+import type { Message } from '../../hub/message.js';
+import type { AppendListener } from '../store.js';
+import { decodeEntry, type StreamEntry } from './codec.js';
+import { describeError, type RedisClient, type RedisStoreLog } from './connection.js';
+import type { RedisKeys, RedisScripts } from './scripts.js';
+
+/** Entries one XREAD returns at most. */
+const READ_COUNT = 1000;
+/**
+ * How long the read loop's XREAD blocks. Bounded so that a dead server is noticed (no reply
+ * within BLOCK + command timeout destroys the socket) and the loop sees `stop()`.
+ */
+export const BLOCK_MS = 1000;
+/**
+ * A node that has not reported its read position for this long is taken for dead: the sweep
+ * no longer waits for it. A node partitioned from Redis longer than this may miss messages
+ * that were pruned meanwhile (it logs a warning when it is back).
+ */
+export const READER_TTL_MS = 30_000;
+
+/** What the read loop is plugged into. */
+export interface ReadLoopOptions {
+  /** The connection the loop blocks on; no other command may wait behind its XREAD. */
+  readonly reader: RedisClient;
+  readonly keys: RedisKeys;
+  readonly scripts: RedisScripts;
+  readonly nodeId: string;
+  /** Where Redis is, for log lines. */
+  readonly where: () => string;
+  readonly log: RedisStoreLog;
+  /** Receives each message once, in seq order. */
+  readonly listener: () => AppendListener;
+  /** Told when Redis holds another data set than the one this node worked on. */
+  readonly dataSetLost: () => void;
+  /** Called after each dispatched slice, with `lastDispatched` advanced. */
+  readonly dispatched: () => void;
+}
+
+/**
+ * This node's position in the data set and the one loop advancing it: a blocking XREAD on its
+ * own connection passes every committed message, this node's and the others', to the
+ * listener once, in stream (= seq) order. After a lost connection it registers again and
+ * reads on after the last seq it dispatched, so nothing is skipped or dispatched twice.
+ */
+export class ReadLoop {
+  /** The highest seq dispatched in the current data set; -1 until the loop joined. */
+  lastDispatched = -1;
+  /**
+   * The highest seq this node has seen in any data set. A data set it starts begins above it,
+   * so an id a client kept from before never names a message of the new one.
+   */
+  highestSeen = 0;
+  /** Bumped when the data set changes: a read issued before must not move `lastDispatched`. */
+  private dataSetGeneration = 0;
+  /** `base` of the data set, to notice a Redis that came back empty. */
+  private base: string | undefined;
+  private stopping = false;
+  private done: Promise<void> | undefined;
+  /** Wakes the loop when its connection is ready again, or it stops. */
+  private wake: (() => void) | undefined;
+
+  constructor(private readonly options: ReadLoopOptions) {
+    options.reader.on('ready', () => this.wake?.());
+  }
+
+  /** Runs the loop until `stop()`. */
+  start(): void {
+    this.done ??= this.run();
+  }
+
+  /** Ends the loop and disconnects its connection, which ends a pending XREAD. */
+  async stop(): Promise<void> {
+    this.stopping = true;
+    this.options.reader.disconnect();
+    this.wake?.();
+    await this.done;
+  }
+
+  /** (Re)registers the read loop; sets `lastDispatched` the first time. */
+  async join(): Promise<void> {
+    const { scripts, reader, nodeId } = this.options;
+    const position = this.lastDispatched >= 0 ? String(this.lastDispatched) : '';
+    const reply = await scripts.join(reader, nodeId, position, READER_TTL_MS);
+    const lost = this.noteBase(reply.base);
+    if (this.lastDispatched < 0) {
+      this.lastDispatched = Number(reply.position);
+      this.highestSeen = Math.max(this.highestSeen, this.lastDispatched);
+      return;
+    }
+    if (!lost && !reply.wasRegistered && this.base !== undefined) {
+      this.options.log('warn', `This node was away from Redis for more than ${READER_TTL_MS / 1000} s: messages pruned meanwhile may not have reached its subscribers`);
+    }
+    this.options.log('info', `Resuming dispatch from Redis after seq ${this.lastDispatched}`);
+  }
+
+  /**
+   * Remembers which data set this node works on (its `base`); true when Redis now holds
+   * another one (or none): it lost its data, in a restart without persistence or a flush.
+   */
+  noteBase(base: string): boolean {
+    const known = this.base;
+    this.base = base === '' ? undefined : base;
+    if (known === undefined || base === known) return false;
+    this.options.log('warn', `Redis at ${this.options.where()} lost its data (restarted without persistence, or flushed): earlier history is gone and resuming clients are told of a gap`);
+    // The new data set was started by whichever node published first, from its clock and what
+    // it had seen: its seqs may lie below this node's watermark, and reading on from there
+    // would skip them. Read the new data set from its start instead.
+    const start = base === '' ? 0 : Number(base);
+    if (start < this.lastDispatched) {
+      this.lastDispatched = start;
+      this.dataSetGeneration++;
+    }
+    this.options.dataSetLost();
+    return true;
+  }
+
+  /** A seq this node learnt from an append reply. */
+  noteSeen(seq: number): void {
+    if (seq > this.highestSeen) this.highestSeen = seq;
+  }
+
+  /** Everything committed, in seq order, exactly once. */
+  private async run(): Promise<void> {
+    const { reader, keys } = this.options;
+    let joined = this.lastDispatched >= 0;
+    while (!this.stopping) {
+      if (reader.status !== 'ready') {
+        joined = false;
+        await new Promise<void>((resolve) => {
+          this.wake = resolve;
+          if (reader.status === 'ready' || this.stopping) resolve();
+        });
+        this.wake = undefined;
+        continue;
+      }
+      try {
+        if (!joined) {
+          await this.join();
+          joined = true;
+        }
+        const generation = this.dataSetGeneration;
+        const reply = await reader.xread('COUNT', READ_COUNT, 'BLOCK', BLOCK_MS, 'STREAMS', keys.log, `${this.lastDispatched}-0`);
+        if (reply && this.base === undefined) {
+          // The first messages of a data set this node has not seen begin: learn which one it
+          // is before dispatching, or a flush before the next prune tick would go unnoticed.
+          // What was read is dispatched even when this fails (Redis went away meanwhile).
+          await reader.hget(keys.meta, 'base').then(
+            (base) => this.noteBase(base ?? ''),
+            () => {},
+          );
+        }
+        // Read from a position of the lost data set: the next read starts where the new one does.
+        if (reply && generation === this.dataSetGeneration) this.dispatch(reply[0]![1] as StreamEntry[]);
+      } catch (error) {
+        if (this.stopping) return;
+        // The connection may already be back: register again before reading on.
+        joined = false;
+        // Connection errors end up in the wait above. A server answering with an error (e.g.
+        // WRONGTYPE: someone else's key under our prefix) must not spin: wait one block.
+        if (reader.status === 'ready') {
+          this.options.log('error', `Reading from Redis failed: ${describeError(error)}`);
+          await new Promise((resolve) => setTimeout(resolve, BLOCK_MS));
+        }
+      }
+    }
+  }
+
+  private dispatch(entries: readonly StreamEntry[]): void {
+    const listener = this.options.listener();
+    for (const entry of entries) {
+      const message: Message = decodeEntry(entry);
+      // Stream ids increase, and XREAD starts after lastDispatched: this is only defensive.
+      if (message.seq <= this.lastDispatched) continue;
+      this.lastDispatched = message.seq;
+      if (message.seq > this.highestSeen) this.highestSeen = message.seq;
+      try {
+        listener(message);
+      } catch (error) {
+        // As in the SQLite store: a throwing dispatcher is a bug that must not stall the loop.
+        queueMicrotask(() => {
+          throw error;
+        });
+      }
+    }
+    this.options.dispatched();
+  }
+}

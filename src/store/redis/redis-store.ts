@@ -1,0 +1,449 @@
+import { randomBytes } from 'node:crypto';
+import { hostname } from 'node:os';
+import { RelayError } from '../../hub/errors.js';
+import type { Message, MessageDraft } from '../../hub/message.js';
+import { appendGroup, groupSizeOf, type GroupedAppend } from '../append-group.js';
+import { RingBuffer } from '../ring-buffer.js';
+import type { AppendListener, Cursor, ReadQuery, RetentionOptions, Store, TopicStats } from '../store.js';
+import { decodeEntry, encodeDraft } from './codec.js';
+import { describeWhere, RedisConnection, type RedisClient, type RedisStoreLog } from './connection.js';
+import { BLOCK_MS, READER_TTL_MS, ReadLoop } from './read-loop.js';
+import { RedisScripts, redisKeys, type RedisKeys } from './scripts.js';
+
+export type { RedisStoreLog } from './connection.js';
+
+/** Options of the Redis store. */
+export interface RedisStoreOptions extends RetentionOptions {
+  /** `redis://[user:password@]host:port[/db]` or `rediss://...` (TLS). */
+  readonly url: string;
+  /** Prefix of every key (default `sse-relay:`), so several hubs can share one Redis. */
+  readonly keyPrefix: string;
+  /** How often retention and the sweep of pruned bodies run, in milliseconds (default 1000). */
+  readonly pruneIntervalMs?: number;
+  /**
+   * How long a command may take before it fails with HUB_ERR_STORE_UNAVAILABLE and the
+   * connection is considered dead (default 2000). Publishes fail no later than this while
+   * Redis hangs; while it refuses connections they fail at once.
+   */
+  readonly commandTimeoutMs?: number;
+  /** Log sink; the default discards. */
+  readonly log?: RedisStoreLog;
+}
+
+/** Drafts sent in one script call at most; more go in the next call of the same turn. */
+export const REDIS_MAX_BATCH = 1000;
+/** Payload bytes (roughly) per script call: a script blocks Redis while it runs. */
+const MAX_BATCH_BYTES = 4 * 1024 * 1024;
+/** Rows one retention slice handles; a slice is one script, so this bounds Redis' pause. */
+const PRUNE_BUDGET = 2000;
+/** Messages read-all may skip (pruned, not yet swept) per script call. */
+const READ_SCAN_BUDGET = 10_000;
+const DECIMAL_SEQ = /^[1-9][0-9]{0,15}$/;
+
+interface PendingAppend extends GroupedAppend {
+  readonly topics: readonly string[];
+  readonly time: number;
+}
+
+/** A batch Redis accepted, waiting for the read loop to dispatch its last seq. */
+interface AcceptedBatch {
+  readonly lastSeq: number;
+  readonly pending: readonly PendingAppend[];
+  readonly messages: readonly Message[];
+  readonly deadline: number;
+}
+
+/**
+ * History in Redis, shared by every hub process configured with the same URL and key prefix.
+ *
+ * Numbering: a Lua script INCRs one sequence key and XADDs each message to ONE stream with
+ * the explicit id `<seq>-0`, atomically. So seqs are the same on every node, stream order is
+ * seq order, and no node can observe a seq before the ones below it.
+ *
+ * Dispatch: one read loop per node (read-loop.ts) passes every message, this node's and the
+ * others', to the listener once, in stream order. `append` resolves when Redis accepted the
+ * message *and* the read loop dispatched it, which keeps the Store contract (listener before
+ * resolve) without a reorder buffer: local and remote messages come through the same ordered
+ * path. The cost is one read round trip of latency.
+ *
+ * Appends queued in one event-loop turn go to Redis in one script call, and calls are not
+ * awaited before the next is sent (pipelining): under load, one round trip carries a batch.
+ *
+ * Outage: commands fail at once while disconnected (no offline queue) and after
+ * `commandTimeoutMs` while Redis hangs, as HUB_ERR_STORE_UNAVAILABLE; `isReady()` is false.
+ * The clients reconnect with backoff (connection.ts); the read loop resumes after the last seq
+ * it dispatched. An append whose reply was lost with the connection is reported unavailable
+ * although Redis may have stored it (the outcome of a command in flight is unknown): it is
+ * then delivered, never acknowledged.
+ *
+ * Retention: count limits are applied in the append script; age limits by a background
+ * slice. A message no topic retains leaves history at once; its body stays in the stream until
+ * every live node's read loop has passed it (see `P dead` in scripts.ts), so pruning can
+ * never take a message from under a node that has not dispatched it yet.
+ */
+export class RedisStore implements Store {
+  readonly kind = 'redis';
+  /** This process's name among the nodes (in `CLIENT LIST` and the readers hash). */
+  readonly nodeId = `${hostname()}:${process.pid}:${randomBytes(3).toString('hex')}`;
+  private readonly options: Readonly<Required<Omit<RedisStoreOptions, 'log'>>>;
+  private readonly log: RedisStoreLog;
+  private readonly keys: RedisKeys;
+  private readonly scripts: RedisScripts;
+  private listener: AppendListener = () => {};
+  private dataSetLost: () => void = () => {};
+  private connection: RedisConnection | undefined;
+  private readLoop: ReadLoop | undefined;
+  private closed = false;
+  private readonly queue = new RingBuffer<PendingAppend>(1024);
+  private readonly accepted = new RingBuffer<AcceptedBatch>(64);
+  private inFlight = 0;
+  private flushImmediate: NodeJS.Immediate | undefined;
+  private deadlineTimer: NodeJS.Timeout | undefined;
+  private pruneTimer: NodeJS.Timeout | undefined;
+  private pruning = false;
+  /** Resolves `close()` once nothing is in flight or waiting for dispatch. */
+  private onIdle: (() => void) | undefined;
+  private batches = 0;
+
+  constructor(options: RedisStoreOptions) {
+    this.options = Object.freeze({
+      url: options.url,
+      keyPrefix: options.keyPrefix,
+      maxMessagesPerTopic: options.maxMessagesPerTopic,
+      maxAgeMs: options.maxAgeMs,
+      pruneIntervalMs: options.pruneIntervalMs ?? 1000,
+      commandTimeoutMs: options.commandTimeoutMs ?? 2000,
+    });
+    this.log = options.log ?? (() => {});
+    this.keys = redisKeys(options.keyPrefix);
+    this.scripts = new RedisScripts(this.keys);
+  }
+
+  /** Script calls that appended batches so far (for tests and metrics). */
+  get batchCount(): number {
+    return this.batches;
+  }
+
+  /** Where Redis is, without credentials, for log lines. */
+  get where(): string {
+    return describeWhere(this.options.url);
+  }
+
+  /**
+   * Connects both clients. Resolves once connected and joined, or, when Redis is unreachable,
+   * right after the first attempt failed: the store then keeps retrying in the background
+   * (logging each attempt with its backoff), `isReady()` is false until it succeeds, so the
+   * hub can listen and answer `/readyz` meanwhile. Rejects with HUB_ERR_STORE_OPEN for what
+   * retrying cannot fix: bad credentials, a bad URL, a Redis without streams.
+   */
+  async open(): Promise<void> {
+    if (this.closed) throw new RelayError('HUB_ERR_STORE_UNAVAILABLE', 'The store is closed');
+    if (this.connection) return;
+    const connection = new RedisConnection({
+      url: this.options.url,
+      commandTimeoutMs: this.options.commandTimeoutMs,
+      nodeId: this.nodeId,
+      blockMs: BLOCK_MS,
+      log: this.log,
+    });
+    this.connection = connection;
+    const readLoop = new ReadLoop({
+      reader: connection.reader,
+      keys: this.keys,
+      scripts: this.scripts,
+      nodeId: this.nodeId,
+      where: () => connection.where,
+      log: this.log,
+      listener: () => this.listener,
+      dataSetLost: () => this.dataSetLost(),
+      dispatched: () => this.settleAccepted(),
+    });
+    this.readLoop = readLoop;
+    let connected: boolean;
+    try {
+      connected = await connection.connect();
+    } catch (error) {
+      this.closed = true;
+      throw error;
+    }
+    // Join before resolving: an append right after open() must find the read loop past
+    // every seq below its own.
+    if (connected) await readLoop.join().catch(() => {});
+    readLoop.start();
+    this.pruneTimer = setInterval(this.pruneTick, this.options.pruneIntervalMs);
+    this.pruneTimer.unref();
+  }
+
+  setAppendListener(listener: AppendListener): void {
+    this.listener = listener;
+  }
+
+  setDataSetLostListener(listener: () => void): void {
+    this.dataSetLost = listener;
+  }
+
+  /** Connected on both connections and the read loop joined: publishes can succeed now. */
+  isReady(): boolean {
+    return !this.closed && this.connection?.isReady() === true && this.readLoop!.lastDispatched >= 0;
+  }
+
+  append(draft: MessageDraft): Promise<Message> {
+    if (!this.isReady()) return Promise.reject(this.unavailable());
+    return new Promise<Message>((resolve, reject) => {
+      this.queue.push({ draft, topics: [...new Set(draft.topics)], time: Date.now(), resolve, reject });
+      this.flushImmediate ??= setImmediate(this.flush);
+    });
+  }
+
+  appendAll(drafts: readonly MessageDraft[]): Promise<Message[]> {
+    if (!this.isReady()) return Promise.reject(this.unavailable());
+    const result = appendGroup(drafts, (draft, following, resolve, reject) =>
+      this.queue.push({ draft, following, topics: [...new Set(draft.topics)], time: Date.now(), resolve, reject }),
+    );
+    this.flushImmediate ??= setImmediate(this.flush);
+    return result;
+  }
+
+  async resolveCursor(lastEventId: string, topics?: readonly string[]): Promise<Cursor> {
+    const cmd = this.ready();
+    const numeric = DECIMAL_SEQ.test(lastEventId) && Number.isSafeInteger(Number(lastEventId));
+    const reply = await this.guard(this.scripts.resolve(cmd, lastEventId, numeric, topics));
+    if (reply.seq === '') return { afterSeq: 0, gap: true };
+    return { afterSeq: Number(reply.seq), gap: reply.gap };
+  }
+
+  dispatchedThrough(): number {
+    // Before the read loop joined the store is not ready, and no subscription opens.
+    return Math.max(0, this.readLoop?.lastDispatched ?? -1);
+  }
+
+  async read(query: ReadQuery): Promise<Message[]> {
+    const cmd = this.ready();
+    if (query.limit <= 0 || query.topics?.length === 0) return [];
+    if (query.topics !== undefined) {
+      const entries = await this.guard(this.scripts.readTopics(cmd, query.topics, query.afterSeq, query.limit));
+      return entries.map(decodeEntry);
+    }
+    const out: Message[] = [];
+    let after = query.afterSeq;
+    for (;;) {
+      const { entries, last, end } = await this.guard(this.scripts.readAll(cmd, after, query.limit - out.length, READ_SCAN_BUDGET));
+      for (const entry of entries) out.push(decodeEntry(entry));
+      if (end || out.length >= query.limit) return out;
+      after = last;
+    }
+  }
+
+  async topicStats(topic: string): Promise<TopicStats> {
+    const cmd = this.ready();
+    const reply = await this.guard(this.scripts.topicStats(cmd, topic));
+    if (reply[0] === 0) return { retained: 0, firstId: null, lastId: null };
+    return { retained: reply[0], firstId: reply[2] || reply[1]!, lastId: reply[4] || reply[3]! };
+  }
+
+  /**
+   * Stops accepting appends, sends what is queued, gives the read loop a moment to dispatch
+   * what Redis accepted, leaves the readers hash and disconnects.
+   */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    this.connection?.stopRetrying();
+    if (this.pruneTimer) clearInterval(this.pruneTimer);
+    if (this.flushImmediate) clearImmediate(this.flushImmediate);
+    this.flushImmediate = undefined;
+    while (this.queue.length > 0) this.sendBatch();
+    if (this.inFlight > 0 || this.accepted.length > 0) {
+      // Bounded: replies come within the command timeout, dispatch soon after (or never, when
+      // Redis is gone, and then the publishers get their 503 below).
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, this.options.commandTimeoutMs);
+        this.onIdle = () => {
+          clearTimeout(timer);
+          resolve();
+        };
+      });
+      this.onIdle = undefined;
+    }
+    this.rejectAccepted(new RelayError('HUB_ERR_STORE_UNAVAILABLE', 'The store closed before Redis confirmed the message'), Infinity);
+    if (this.deadlineTimer) clearInterval(this.deadlineTimer);
+    const connection = this.connection;
+    if (!connection) return;
+    const cmd = connection.cmd;
+    if (cmd.status === 'ready') {
+      await Promise.all([
+        cmd.hdel(this.keys.readers, this.nodeId),
+        cmd.del(this.keys.readerPrefix + this.nodeId),
+      ]).catch(() => {});
+    }
+    await this.readLoop?.stop();
+    await cmd.quit().catch(() => cmd.disconnect());
+  }
+
+  private readonly flush = (): void => {
+    this.flushImmediate = undefined;
+    while (this.queue.length > 0) this.sendBatch();
+  };
+
+  /** Sends one script call with the next drafts of the queue; does not wait for the reply. */
+  private sendBatch(): void {
+    const pending: PendingAppend[] = [];
+    const values: (string | number)[] = [];
+    let bytes = 0;
+    // Groups (appendAll) go whole into one script call, which Redis runs atomically; a group
+    // may pass the byte bound when it is the first of its call.
+    for (let head = this.queue.peek(); head && pending.length + groupSizeOf(head) <= REDIS_MAX_BATCH && (pending.length === 0 || bytes < MAX_BATCH_BYTES); head = this.queue.peek()) {
+      for (let n = groupSizeOf(head); n > 0; n--) {
+        const p = this.queue.shift()!;
+        pending.push(p);
+        bytes += p.draft.data.length;
+        values.push(...encodeDraft(p.draft, p.topics, p.time));
+      }
+    }
+    const cmd = this.connection?.cmd;
+    if (!cmd || cmd.status !== 'ready') {
+      const error = this.unavailable();
+      for (const p of pending) p.reject(error);
+      return;
+    }
+    const readLoop = this.readLoop!;
+    this.inFlight++;
+    this.batches++;
+    this.scripts
+      .append(cmd, {
+        // Base of a data set this batch would start: microseconds of the clock, or above every
+        // seq this node has seen when its clock is behind the node that started the lost one.
+        base: Math.max(Date.now() * 1000, readLoop.highestSeen),
+        maxMessagesPerTopic: this.options.maxMessagesPerTopic,
+        pruneBudget: PRUNE_BUDGET,
+        values,
+      })
+      .then(
+        ({ first, base }) => {
+          this.inFlight--;
+          readLoop.noteBase(base);
+          this.acceptBatch(pending, first);
+          this.checkIdle();
+        },
+        (error: unknown) => {
+          this.inFlight--;
+          const failure = this.storeError(error);
+          for (const p of pending) p.reject(failure);
+          this.checkIdle();
+        },
+      );
+  }
+
+  private acceptBatch(pending: readonly PendingAppend[], first: number): void {
+    const messages = pending.map((p, i): Message => ({
+      seq: first + i,
+      id: p.draft.id ?? String(first + i),
+      topics: p.topics,
+      data: p.draft.data,
+      type: p.draft.type,
+      private: p.draft.private,
+      retry: p.draft.retry,
+      time: p.time,
+      key: p.draft.key,
+    }));
+    const lastSeq = first + pending.length - 1;
+    const readLoop = this.readLoop!;
+    readLoop.noteSeen(lastSeq);
+    // The reply and the read loop race on two connections: the read loop may be ahead.
+    if (lastSeq <= readLoop.lastDispatched) {
+      for (let i = 0; i < pending.length; i++) pending[i]!.resolve(messages[i]!);
+      return;
+    }
+    // One connection executes in order, so batches are accepted in seq order.
+    this.accepted.push({ lastSeq, pending, messages, deadline: Date.now() + 5 * this.options.commandTimeoutMs });
+    if (!this.deadlineTimer) {
+      this.deadlineTimer = setInterval(this.checkDeadlines, 250);
+      this.deadlineTimer.unref();
+    }
+  }
+
+  private checkIdle(): void {
+    if (this.onIdle && this.inFlight === 0 && this.accepted.length === 0) this.onIdle();
+  }
+
+  private settleAccepted(): void {
+    const through = this.readLoop!.lastDispatched;
+    for (let head = this.accepted.peek(); head && head.lastSeq <= through; head = this.accepted.peek()) {
+      this.accepted.shift();
+      for (let i = 0; i < head.pending.length; i++) head.pending[i]!.resolve(head.messages[i]!);
+    }
+    if (this.accepted.length === 0 && this.deadlineTimer) {
+      clearInterval(this.deadlineTimer);
+      this.deadlineTimer = undefined;
+    }
+    this.checkIdle();
+  }
+
+  /**
+   * Redis accepted these, but this node's read loop has not dispatched them in time (Redis
+   * went away right after): the publisher gets a 503 rather than wait indefinitely; the
+   * message is still delivered once the read loop is back.
+   */
+  private readonly checkDeadlines = (): void => {
+    this.rejectAccepted(
+      new RelayError('HUB_ERR_STORE_UNAVAILABLE', 'Redis accepted the message but this node lost Redis before confirming its delivery; it may still be delivered'),
+      Date.now(),
+    );
+  };
+
+  private rejectAccepted(error: RelayError, now: number): void {
+    for (let head = this.accepted.peek(); head && head.deadline <= now; head = this.accepted.peek()) {
+      this.accepted.shift();
+      for (const p of head.pending) p.reject(error);
+    }
+    if (this.accepted.length === 0 && this.deadlineTimer) {
+      clearInterval(this.deadlineTimer);
+      this.deadlineTimer = undefined;
+    }
+    this.checkIdle();
+  }
+
+  /** Heartbeat, sweep of dead bodies, then age retention in bounded slices. */
+  private readonly pruneTick = (): void => {
+    const cmd = this.connection?.cmd;
+    const readLoop = this.readLoop;
+    if (this.pruning || !cmd || !readLoop || cmd.status !== 'ready' || readLoop.lastDispatched < 0) return;
+    this.pruning = true;
+    void (async () => {
+      try {
+        readLoop.noteBase(await this.scripts.sweep(cmd, this.nodeId, readLoop.lastDispatched, READER_TTL_MS, PRUNE_BUDGET));
+        if (this.options.maxAgeMs > 0) {
+          for (let more = true; more && !this.closed; ) {
+            more = await this.scripts.pruneAge(cmd, Date.now() - this.options.maxAgeMs, PRUNE_BUDGET);
+          }
+        }
+      } catch {
+        // Retried on the next tick; a Redis that fails here also fails appends, reported there.
+      } finally {
+        this.pruning = false;
+      }
+    })();
+  };
+
+  private unavailable(): RelayError {
+    if (this.closed) return new RelayError('HUB_ERR_STORE_UNAVAILABLE', 'The store is closed');
+    return this.connection?.unavailable() ?? new RelayError('HUB_ERR_STORE_UNAVAILABLE', `Redis at ${this.where} is unreachable`);
+  }
+
+  private ready(): RedisClient {
+    if (!this.isReady()) throw this.unavailable();
+    return this.connection!.cmd;
+  }
+
+  private async guard<T>(work: Promise<T>): Promise<T> {
+    try {
+      return await work;
+    } catch (error) {
+      throw this.storeError(error);
+    }
+  }
+
+  private storeError(error: unknown): RelayError {
+    return this.connection ? this.connection.storeError(error) : this.unavailable();
+  }
+}
