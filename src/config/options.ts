@@ -4,14 +4,15 @@
  * drift apart. Values are parsed and checked once, then frozen and passed explicitly.
  */
 
+import { isClusterUrl, parseClusterUrl } from '../store/redis/cluster-url.js';
 import { redactUrl } from './redact.js';
 
 /** Every option of `sse-relay serve`, validated. */
 export interface ServeOptions {
   readonly host: string;
   readonly port: number;
-  /** `sqlite`, `memory`, or a `redis://` / `rediss://` URL. */
-  readonly store: 'sqlite' | 'memory' | `redis://${string}` | `rediss://${string}`;
+  /** `sqlite`, `memory`, a `redis://` / `rediss://` URL, or `redis-cluster://` seed nodes. */
+  readonly store: 'sqlite' | 'memory' | `redis://${string}` | `rediss://${string}` | `redis-cluster://${string}`;
   readonly redisKeyPrefix: string;
   readonly dataDir: string;
   readonly fsync: 'normal' | 'full';
@@ -150,6 +151,14 @@ function list(raw: string): readonly string[] {
 
 function storeKind(raw: string): ServeOptions['store'] {
   if (raw === 'sqlite' || raw === 'memory') return raw;
+  if (isClusterUrl(raw)) {
+    try {
+      parseClusterUrl(raw);
+      return raw as ServeOptions['store'];
+    } catch {
+      throw new Error(`expected redis-cluster://host:port[,host:port...], got "${redactUrl(raw)}"`);
+    }
+  }
   if (/^rediss?:\/\/[^\s]+$/.test(raw)) {
     try {
       new URL(raw);
@@ -159,7 +168,7 @@ function storeKind(raw: string): ServeOptions['store'] {
     }
   }
   // The URL may carry a password: the error shows it without.
-  throw new Error(`expected sqlite, memory or a redis://host:port[/db] URL, got "${redactUrl(raw)}"`);
+  throw new Error(`expected sqlite, memory, a redis://host:port[/db] URL or redis-cluster://host:port[,host:port...], got "${redactUrl(raw)}"`);
 }
 
 function httpUrl(raw: string): string | undefined {
@@ -183,7 +192,7 @@ function nonEmpty(raw: string): string {
 export const OPTION_SPECS: readonly OptionSpec[] = [
   spec('host', '<address>', '127.0.0.1', 'Address to listen on.', nonEmpty),
   spec('port', '<number>', '3000', 'TCP port to listen on (0 picks a free one).', integer(0, 65535)),
-  spec('store', '<kind>', 'sqlite', 'Where messages are kept: `sqlite` (durable, in --data-dir), `memory` (ephemeral, bounded) or `redis://host:port[/db]` (shared by several hub processes; also read from `REDIS_URL`).', storeKind, { secret: true }),
+  spec('store', '<kind>', 'sqlite', 'Where messages are kept: `sqlite` (durable, in --data-dir), `memory` (ephemeral, bounded) `redis://host:port[/db]` (shared by several hub processes; also read from `REDIS_URL`) or `redis-cluster://host:port[,host:port...]` (seed nodes of a Redis Cluster).', storeKind, { secret: true }),
   spec('redisKeyPrefix', '<prefix>', 'sse-relay:', 'Prefix of every Redis key, so several hubs can share one Redis.', nonEmpty),
   spec('dataDir', '<path>', './data', 'Directory of the SQLite store.', nonEmpty),
   spec('fsync', '<mode>', 'normal', '`normal`: an acknowledged message survives a crash of the hub process; `full`: it also survives power loss (slower).', oneOf('normal', 'full')),

@@ -15,7 +15,7 @@ export function createStore(options: ServeOptions): Store {
     case 'sqlite':
       return new SqliteStore({ ...retention, dataDir: options.dataDir, fsync: options.fsync });
     default:
-      if (options.store.startsWith('redis://') || options.store.startsWith('rediss://')) {
+      if (options.store.startsWith('redis://') || options.store.startsWith('rediss://') || options.store.startsWith('redis-cluster://')) {
         return new RedisStore({ ...retention, url: options.store, keyPrefix: options.redisKeyPrefix, log: redisStoreLog(options.logLevel) });
       }
       throw new RelayError('HUB_ERR_CONFIG_INVALID', `Unsupported store: ${options.store}`);

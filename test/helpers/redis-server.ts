@@ -29,6 +29,8 @@ export interface TestRedisOptions {
   readonly port?: number;
   /** A password clients must give (`requirepass`); default: none. */
   readonly password?: string;
+  /** More `redis-server` arguments (e.g. cluster mode), after the others. */
+  readonly args?: readonly string[];
 }
 
 let installChecked = false;
@@ -71,7 +73,10 @@ function freePort(): Promise<number> {
   });
 }
 
-/** Starts `redis-server` and resolves once it accepts connections. */
+/**
+ * Starts `redis-server` and resolves once it accepts connections. Its data directory is the
+ * server's working directory, so relative paths in `args` (a cluster config file) land there.
+ */
 export async function startRedis(options: TestRedisOptions = {}): Promise<TestRedis> {
   ensureRedisServer();
   const dir = await mkdtemp(join(tmpdir(), 'sse-relay-redis-'));
@@ -87,6 +92,7 @@ export async function startRedis(options: TestRedisOptions = {}): Promise<TestRe
     '--protected-mode', 'no',
     ...(options.password === undefined ? [] : ['--requirepass', options.password]),
     ...(options.persistence === 'aof' ? ['--appendonly', 'yes', '--appendfsync', 'always'] : ['--appendonly', 'no']),
+    ...(options.args ?? []),
   ];
 
   const launch = (): Promise<ChildProcess> =>

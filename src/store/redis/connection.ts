@@ -1,12 +1,17 @@
-import { Redis, type RedisOptions } from 'ioredis';
+import { Cluster, Redis, type ClusterOptions, type RedisOptions } from 'ioredis';
 import { RelayError } from '../../hub/errors.js';
+import { CLUSTER_SCHEME, isClusterUrl, parseClusterUrl, type ClusterAddress } from './cluster-url.js';
 import { SCRIPT_DEFINITIONS } from './scripts.js';
 
 /** Where the store reports what an operator should see (connection lost, retrying, back). */
 export type RedisStoreLog = (level: 'info' | 'warn' | 'error', message: string, details?: Record<string, unknown>) => void;
 
-/** A connection the store's commands and scripts run on. */
-export type RedisClient = Redis;
+/**
+ * A connection the store's commands and scripts run on: one server, or a Redis Cluster whose
+ * client routes each command (and script, by its first key) to the master of its slot and
+ * follows MOVED, ASK and failovers.
+ */
+export type RedisClient = Redis | Cluster;
 
 /** What the connection needs to know; see RedisStoreOptions for the meaning of each. */
 export interface RedisConnectionOptions {
@@ -44,8 +49,8 @@ export class RedisConnection {
   /** Builds the clients, not yet connected; throws HUB_ERR_STORE_OPEN for a URL ioredis refuses. */
   constructor(private readonly options: RedisConnectionOptions) {
     try {
-      this.cmd = new Redis(options.url, this.clientOptions('cmd'));
-      this.reader = new Redis(options.url, this.clientOptions('reader'));
+      this.cmd = this.createClient('cmd');
+      this.reader = this.createClient('reader');
     } catch (error) {
       throw new RelayError('HUB_ERR_STORE_OPEN', `Cannot use the Redis URL: ${describeError(error)}`, { cause: error });
     }
@@ -154,6 +159,30 @@ export class RedisConnection {
     return undefined;
   }
 
+  private createClient(role: 'cmd' | 'reader'): RedisClient {
+    if (!isClusterUrl(this.options.url)) return new Redis(this.options.url, this.clientOptions(role));
+    const address = parseClusterUrl(this.options.url);
+    return new Cluster([...address.nodes], this.clusterOptions(role, address));
+  }
+
+  /**
+   * The same choices for a cluster: they apply to each node's connection, except the offline
+   * queue and the retry, which the cluster client owns (it reconnects to the cluster as a
+   * whole; a single master lost fails the commands of its slots until a replica takes over).
+   */
+  private clusterOptions(role: 'cmd' | 'reader', address: ClusterAddress): ClusterOptions {
+    const { retryStrategy, enableOfflineQueue, enableAutoPipelining, scripts, lazyConnect, ...node } = this.clientOptions(role);
+    return {
+      lazyConnect,
+      enableOfflineQueue,
+      enableAutoPipelining,
+      scripts,
+      clusterRetryStrategy: retryStrategy,
+      slotsRefreshTimeout: this.options.commandTimeoutMs,
+      redisOptions: { ...node, username: address.username, password: address.password },
+    };
+  }
+
   private clientOptions(role: 'cmd' | 'reader'): RedisOptions {
     const { commandTimeoutMs, blockMs } = this.options;
     const log = role === 'cmd';
@@ -194,6 +223,13 @@ export class RedisConnection {
 
 /** `protocol://host:port[/db]` of a store URL: never its credentials. */
 export function describeWhere(url: string): string {
+  if (isClusterUrl(url)) {
+    try {
+      return `${CLUSTER_SCHEME}${parseClusterUrl(url).nodes.map((n) => `${n.host.includes(':') ? `[${n.host}]` : n.host}:${n.port}`).join(',')}`;
+    } catch {
+      return 'redis-cluster';
+    }
+  }
   try {
     const parsed = new URL(url);
     return `${parsed.protocol}//${parsed.host}${parsed.pathname.length > 1 ? parsed.pathname : ''}`;

@@ -6,6 +6,7 @@ import { appendGroup, groupSizeOf, type GroupedAppend } from '../append-group.js
 import { RingBuffer } from '../ring-buffer.js';
 import type { AppendListener, Cursor, ReadQuery, RetentionOptions, Store, TopicStats } from '../store.js';
 import { decodeEntry, encodeDraft } from './codec.js';
+import { isClusterUrl } from './cluster-url.js';
 import { describeWhere, RedisConnection, type RedisClient, type RedisStoreLog } from './connection.js';
 import { BLOCK_MS, READER_TTL_MS, ReadLoop } from './read-loop.js';
 import { RedisScripts, redisKeys, type RedisKeys } from './scripts.js';
@@ -14,9 +15,16 @@ export type { RedisStoreLog } from './connection.js';
 
 /** Options of the Redis store. */
 export interface RedisStoreOptions extends RetentionOptions {
-  /** `redis://[user:password@]host:port[/db]` or `rediss://...` (TLS). */
+  /**
+   * `redis://[user:password@]host:port[/db]` or `rediss://...` (TLS): one server. Or
+   * `redis-cluster://[user:password@]host:port[,host:port...]`: seed nodes of a Redis Cluster,
+   * whose topology the client discovers.
+   */
   readonly url: string;
-  /** Prefix of every key (default `sse-relay:`), so several hubs can share one Redis. */
+  /**
+   * Prefix of every key (default `sse-relay:`), so several hubs can share one Redis. On a
+   * cluster it is also the hash tag, `{sse-relay:}seq`: one data set lives in one slot.
+   */
   readonly keyPrefix: string;
   /** How often retention and the sweep of pruned bodies run, in milliseconds (default 1000). */
   readonly pruneIntervalMs?: number;
@@ -55,6 +63,9 @@ interface AcceptedBatch {
 
 /**
  * History in Redis, shared by every hub process configured with the same URL and key prefix.
+ *
+ * On a Redis Cluster the whole data set shares one hash tag, so it lives on one master and
+ * everything below holds unchanged there; it is not sharded (docs/scaling.md has the plan).
  *
  * Numbering: a Lua script INCRs one sequence key and XADDs each message to ONE stream with
  * the explicit id `<seq>-0`, atomically. So seqs are the same on every node, stream order is
@@ -115,7 +126,7 @@ export class RedisStore implements Store {
       commandTimeoutMs: options.commandTimeoutMs ?? 2000,
     });
     this.log = options.log ?? (() => {});
-    this.keys = redisKeys(options.keyPrefix);
+    this.keys = redisKeys(options.keyPrefix, isClusterUrl(options.url));
     this.scripts = new RedisScripts(this.keys);
   }
 
@@ -289,6 +300,7 @@ export class RedisStore implements Store {
   private sendBatch(): void {
     const pending: PendingAppend[] = [];
     const values: (string | number)[] = [];
+    const topics = new Set<string>();
     let bytes = 0;
     // Groups (appendAll) go whole into one script call, which Redis runs atomically; a group
     // may pass the byte bound when it is the first of its call.
@@ -298,6 +310,7 @@ export class RedisStore implements Store {
         pending.push(p);
         bytes += p.draft.data.length;
         values.push(...encodeDraft(p.draft, p.topics, p.time));
+        for (const topic of p.topics) topics.add(topic);
       }
     }
     const cmd = this.connection?.cmd;
@@ -316,6 +329,7 @@ export class RedisStore implements Store {
         base: Math.max(Date.now() * 1000, readLoop.highestSeen),
         maxMessagesPerTopic: this.options.maxMessagesPerTopic,
         pruneBudget: PRUNE_BUDGET,
+        topics: [...topics],
         values,
       })
       .then(

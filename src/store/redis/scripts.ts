@@ -26,10 +26,10 @@ import type { StreamEntry } from './codec.js';
  * - `P readers`  hash: node id -> last seq its read loop dispatched; `P reader:<id>` is the
  *                node's liveness key (PX), so a crashed node stops holding the sweep back.
  *
- * Topic keys are derived inside the scripts from the prefix (ARGV) rather than declared in
- * KEYS: a batch names any number of topics. That is fine on a standalone Redis (or primary
- * with replicas, Sentinel), which is what this design targets: one stream orders every
- * message, so the data set cannot be sharded over a Redis Cluster anyway.
+ * Every key a script touches is declared in its KEYS, never built inside Lua: the wrappers
+ * below know which topics and readers a call concerns (age retention asks a read-only script
+ * first). That is what Redis Cluster needs to route a script; there every key of a data set
+ * shares one hash tag (see {@link redisKeys}), so the whole data set lives in one slot.
  *
  * Seqs travel as decimal strings: Lua 5.1 numbers are doubles and exact to 2^53, but
  * `tostring` and Redis' number-to-argument conversion would print a 16-digit seq in
@@ -69,27 +69,34 @@ local function pruneTopic(topic, key, count)
 end
 `;
 
+/**
+ * KEYS 1-8 are the data set's fixed keys, KEYS 9.. the keys of the topics the call concerns;
+ * ARGV begins with the names of those topics, in the same order.
+ */
 const PRUNE_PRELUDE = `
 local seqKey, metaKey, logKey, idsKey, refsKey, wmKey, deadKey, idOfKey = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7], KEYS[8]
-local topicPrefix = ARGV[1]
+local topicCount = #KEYS - 8
+local topicKey = {}
+for i = 1, topicCount do topicKey[ARGV[i]] = KEYS[8 + i] end
 `;
 
 /**
- * Appends a batch. ARGV: topic key prefix, base seq (used when the data set is new), count
- * limit per topic (0: none), prune budget per topic, then 7 values per message: time, topics
- * (LF-joined, deduplicated), custom id, data, type, private, retry ('' when unset).
+ * Appends a batch. KEYS: the fixed keys, then the key of every topic of the batch. ARGV: those
+ * topics (in KEYS' order), base seq (used when the data set is new), count limit per topic
+ * (0: none), prune budget per topic, then 7 values per message: time, topics (LF-joined,
+ * deduplicated), custom id, data, type, private, retry ('' when unset).
  * Returns {first seq, base}; the batch's seqs are consecutive.
  *
  * Failure: Redis refuses a script for lack of memory only at its first write, and the first
  * write here creates nothing visible (INCR), so an OOM batch stores nothing.
  */
 const APPEND = `${PRUNE_PRELUDE}${PRUNE_FUNCTIONS}
-local limit = tonumber(ARGV[3])
-local budget = tonumber(ARGV[4])
+local limit = tonumber(ARGV[topicCount + 2])
+local budget = tonumber(ARGV[topicCount + 3])
 if redis.call('EXISTS', seqKey) == 0 then
   -- A new (or lost) data set. Start above the caller's clock in microseconds, so ids a client
   -- kept from an earlier data set are unknown here, and above anything still in the log.
-  local base = tonumber(ARGV[2])
+  local base = tonumber(ARGV[topicCount + 1])
   local top = redis.call('XREVRANGE', logKey, '+', '-', 'COUNT', 1)[1]
   if top then base = math.max(base, tonumber(string.match(top[1], '^(%d+)'))) end
   base = string.format('%d', base)
@@ -98,8 +105,7 @@ if redis.call('EXISTS', seqKey) == 0 then
 end
 local globalPruned = redis.call('HGET', metaKey, 'pruned') or '0'
 local first = nil
-local touched, touchedList = {}, {}
-for a = 5, #ARGV, 7 do
+for a = topicCount + 4, #ARGV, 7 do
   local topics, id, typ, priv, retry = ARGV[a + 1], ARGV[a + 2], ARGV[a + 4], ARGV[a + 5], ARGV[a + 6]
   local seq = redis.call('INCR', seqKey)
   if not first then first = seq end
@@ -113,14 +119,10 @@ for a = 5, #ARGV, 7 do
   local count = 0
   for topic in string.gmatch(topics, '[^\\n]+') do
     count = count + 1
-    redis.call('ZADD', topicPrefix .. topic, s, s)
+    redis.call('ZADD', topicKey[topic], s, s)
     -- A topic getting its first message starts from the global watermark: it may have had
     -- messages before, pruned together with its watermark (as in the SQLite store).
     redis.call('HSETNX', wmKey, topic, globalPruned)
-    if not touched[topic] then
-      touched[topic] = true
-      touchedList[#touchedList + 1] = topic
-    end
   end
   if count > 1 then redis.call('HSET', refsKey, s, count) end
   if id ~= '' then
@@ -129,8 +131,8 @@ for a = 5, #ARGV, 7 do
   end
 end
 if limit > 0 then
-  for _, topic in ipairs(touchedList) do
-    local key = topicPrefix .. topic
+  for i = 1, topicCount do
+    local topic, key = ARGV[i], KEYS[8 + i]
     local excess = redis.call('ZCARD', key) - limit
     if excess > 0 then pruneTopic(topic, key, math.min(excess, budget)) end
   end
@@ -139,16 +141,51 @@ return { first, redis.call('HGET', metaKey, 'base') }
 `;
 
 /**
- * Age retention, one bounded slice from where the last one stopped (`aged`). ARGV: topic key
- * prefix, cut-off time, budget. Returns {pruned, more}.
+ * The topics the next slice of age retention touches, so that its call can declare their keys:
+ * the slice from where the last one stopped (`aged`) to the first message younger than the
+ * cut-off. KEYS: meta, log, dead. ARGV: cut-off time, budget. Returns {messages due, topics...}.
+ */
+const AGE_PLAN = `
+local cutoff = tonumber(ARGV[1])
+local aged = redis.call('HGET', KEYS[1], 'aged') or '0'
+local entries = redis.call('XRANGE', KEYS[2], aged .. '-1', '+', 'COUNT', tonumber(ARGV[2]))
+local due = 0
+local seen, out = {}, { 0 }
+for _, entry in ipairs(entries) do
+  local fields = entry[2]
+  local topics, ts = '', 0
+  for j = 1, #fields, 2 do
+    if fields[j] == 't' then topics = fields[j + 1] elseif fields[j] == 'ts' then ts = tonumber(fields[j + 1]) end
+  end
+  if ts >= cutoff then break end
+  due = due + 1
+  if not redis.call('ZSCORE', KEYS[3], string.match(entry[1], '^(%d+)')) then
+    for topic in string.gmatch(topics, '[^\\n]+') do
+      if not seen[topic] then
+        seen[topic] = true
+        out[#out + 1] = topic
+      end
+    end
+  end
+end
+out[1] = due
+return out
+`;
+
+/**
+ * Age retention, one bounded slice from where the last one stopped (`aged`). KEYS: the fixed
+ * keys, then the keys of the topics AGE_PLAN named. ARGV: those topics, cut-off time, budget.
+ * The slice stops before a message of a topic not declared (another node pruned meanwhile and
+ * the plan is stale): the next slice plans again. Returns {pruned, more}.
  */
 const PRUNE_AGE = `${PRUNE_PRELUDE}${PRUNE_FUNCTIONS}
-local cutoff = tonumber(ARGV[2])
-local budget = tonumber(ARGV[3])
+local cutoff = tonumber(ARGV[topicCount + 1])
+local budget = tonumber(ARGV[topicCount + 2])
 local aged = redis.call('HGET', metaKey, 'aged') or '0'
 local entries = redis.call('XRANGE', logKey, aged .. '-1', '+', 'COUNT', budget)
 local pruned = 0
 local through = nil
+local stale = false
 for _, entry in ipairs(entries) do
   local fields = entry[2]
   local topics, ts = '', 0
@@ -158,9 +195,16 @@ for _, entry in ipairs(entries) do
   -- Seq order is (nearly) time order: expiry eats the head and stops at the first young one.
   if ts >= cutoff then break end
   local s = string.match(entry[1], '^(%d+)')
-  if not redis.call('ZSCORE', deadKey, s) then
+  local dead = redis.call('ZSCORE', deadKey, s)
+  if not dead then
     for topic in string.gmatch(topics, '[^\\n]+') do
-      local key = topicPrefix .. topic
+      if not topicKey[topic] then stale = true end
+    end
+  end
+  if stale then break end
+  if not dead then
+    for topic in string.gmatch(topics, '[^\\n]+') do
+      local key = topicKey[topic]
       if redis.call('ZREM', key, s) == 1 then
         if redis.call('ZCARD', key) == 0 then redis.call('HDEL', wmKey, topic) else raise(wmKey, topic, s) end
       end
@@ -174,41 +218,44 @@ for _, entry in ipairs(entries) do
 end
 if through then redis.call('HSET', metaKey, 'aged', through) end
 local more = 0
-if pruned == budget then more = 1 end
+if pruned == budget or stale then more = 1 end
 return { pruned, more }
 `;
 
 /**
  * Registers a node's read loop and, from the second call on, its progress; returns
- * {lastSeq, base, wasRegistered}. ARGV: reader key prefix, node id, position ('' = the last
- * seq issued), liveness TTL in ms. KEYS: seq, meta, readers.
+ * {lastSeq, base, wasRegistered}. KEYS: seq, meta, readers, the node's liveness key. ARGV:
+ * node id, position ('' = the last seq issued), liveness TTL in ms.
  */
 const JOIN = `
-local position = ARGV[3]
+local position = ARGV[2]
 local last = redis.call('GET', KEYS[1]) or '0'
 if position == '' then position = last end
-local registered = redis.call('EXISTS', ARGV[1] .. ARGV[2])
-redis.call('HSET', KEYS[3], ARGV[2], position)
-redis.call('SET', ARGV[1] .. ARGV[2], position, 'PX', ARGV[4])
+local registered = redis.call('EXISTS', KEYS[4])
+redis.call('HSET', KEYS[3], ARGV[1], position)
+redis.call('SET', KEYS[4], position, 'PX', ARGV[3])
 return { position, redis.call('HGET', KEYS[2], 'base') or '', registered }
 `;
 
 /**
  * Heartbeat and sweep: records this node's position, forgets readers whose liveness key
  * expired, and deletes from the log the dead messages every live reader has dispatched.
- * KEYS: readers, dead, log, meta. ARGV: reader key prefix, node id, position, TTL ms, budget.
+ * KEYS: readers, dead, log, meta, then the liveness keys of the readers the caller knows of
+ * (itself first). ARGV: position, TTL ms, budget, then the ids of those readers, in KEYS'
+ * order. A reader that registered after the caller looked is taken for live.
  * Returns {bodies deleted, base ('' when the data set is new or gone)}.
  */
 const SWEEP = `
 local readersKey, deadKey, logKey = KEYS[1], KEYS[2], KEYS[3]
-if ARGV[2] ~= '' then
-  redis.call('HSET', readersKey, ARGV[2], ARGV[3])
-  redis.call('SET', ARGV[1] .. ARGV[2], ARGV[3], 'PX', ARGV[4])
-end
+local liveKey = {}
+for i = 4, #ARGV do liveKey[ARGV[i]] = KEYS[i + 1] end
+redis.call('HSET', readersKey, ARGV[4], ARGV[1])
+redis.call('SET', KEYS[5], ARGV[1], 'PX', ARGV[2])
 local min = nil
 local readers = redis.call('HGETALL', readersKey)
 for j = 1, #readers, 2 do
-  if redis.call('EXISTS', ARGV[1] .. readers[j]) == 1 then
+  local key = liveKey[readers[j]]
+  if not key or redis.call('EXISTS', key) == 1 then
     local p = tonumber(readers[j + 1])
     if not min or p < min then min = p end
   else
@@ -217,9 +264,9 @@ for j = 1, #readers, 2 do
 end
 local victims
 if min then
-  victims = redis.call('ZRANGEBYSCORE', deadKey, '-inf', string.format('%d', min), 'LIMIT', 0, tonumber(ARGV[5]))
+  victims = redis.call('ZRANGEBYSCORE', deadKey, '-inf', string.format('%d', min), 'LIMIT', 0, tonumber(ARGV[3]))
 else
-  victims = redis.call('ZRANGE', deadKey, 0, tonumber(ARGV[5]) - 1)
+  victims = redis.call('ZRANGE', deadKey, 0, tonumber(ARGV[3]) - 1)
 end
 for _, s in ipairs(victims) do redis.call('XDEL', logKey, s .. '-0') end
 if #victims > 0 then redis.call('ZREMRANGEBYSCORE', deadKey, '-inf', victims[#victims]) end
@@ -351,8 +398,13 @@ export interface RedisKeys {
   readonly topicPrefix: string;
 }
 
-/** The keys of the data set under `prefix`. */
-export function redisKeys(prefix: string): RedisKeys {
+/**
+ * The keys of the data set under `prefix`. With `hashTag` (Redis Cluster) the prefix is
+ * wrapped in braces, `{sse-relay:}seq`: Redis hashes only what is inside them, so every key
+ * of the data set is in one slot and each script runs on the one master that holds it.
+ */
+export function redisKeys(keyPrefix: string, hashTag = false): RedisKeys {
+  const prefix = hashTag ? `{${keyPrefix}}` : keyPrefix;
   return Object.freeze({
     seq: `${prefix}seq`,
     meta: `${prefix}meta`,
@@ -376,6 +428,7 @@ export function redisKeys(prefix: string): RedisKeys {
  */
 export const SCRIPT_DEFINITIONS = {
   sseRelayAppend: { lua: APPEND },
+  sseRelayAgePlan: { lua: AGE_PLAN, readOnly: true },
   sseRelayPruneAge: { lua: PRUNE_AGE },
   sseRelayJoin: { lua: JOIN },
   sseRelaySweep: { lua: SWEEP },
@@ -400,6 +453,8 @@ export interface AppendBatch {
   readonly maxMessagesPerTopic: number;
   /** Messages one topic may prune in this call at most. */
   readonly pruneBudget: number;
+  /** Every topic of the batch, once. */
+  readonly topics: readonly string[];
   /** The messages' values, seven each, as codec.ts `encodeDraft` gives them. */
   readonly values: readonly (string | number)[];
 }
@@ -426,20 +481,20 @@ export class RedisScripts {
 
   /** Appends a batch atomically; resolves with the first seq (the others follow) and `base`. */
   async append(client: RedisClient, batch: AppendBatch): Promise<{ first: number; base: string }> {
-    const { seq, meta, log, ids, refs, wm, dead, idOf, topicPrefix } = this.keys;
     const [first, base] = (await run(
       client,
       'sseRelayAppend',
-      [seq, meta, log, ids, refs, wm, dead, idOf],
-      [topicPrefix, batch.base, batch.maxMessagesPerTopic, batch.pruneBudget, ...batch.values],
+      this.keysWithTopics(batch.topics),
+      [...batch.topics, batch.base, batch.maxMessagesPerTopic, batch.pruneBudget, ...batch.values],
     )) as [number, string];
     return { first, base };
   }
 
   /** One slice of age retention; resolves true when there is more to prune. */
   async pruneAge(client: RedisClient, cutoff: number, budget: number): Promise<boolean> {
-    const { seq, meta, log, ids, refs, wm, dead, idOf, topicPrefix } = this.keys;
-    const [, more] = (await run(client, 'sseRelayPruneAge', [seq, meta, log, ids, refs, wm, dead, idOf], [topicPrefix, cutoff, budget])) as [number, number];
+    const [due, ...topics] = (await run(client, 'sseRelayAgePlan', [this.keys.meta, this.keys.log, this.keys.dead], [cutoff, budget])) as [number, ...string[]];
+    if (due === 0) return false;
+    const [, more] = (await run(client, 'sseRelayPruneAge', this.keysWithTopics(topics), [...topics, cutoff, budget])) as [number, number];
     return more === 1;
   }
 
@@ -448,21 +503,29 @@ export class RedisScripts {
     const [registered, base, was] = (await run(
       client,
       'sseRelayJoin',
-      [this.keys.seq, this.keys.meta, this.keys.readers],
-      [this.keys.readerPrefix, nodeId, position, ttlMs],
+      [this.keys.seq, this.keys.meta, this.keys.readers, this.keys.readerPrefix + nodeId],
+      [nodeId, position, ttlMs],
     )) as [string, string, number];
     return { position: registered, base, wasRegistered: was === 1 };
   }
 
   /** Heartbeat of a reader at `position` and sweep of dead bodies; resolves with `base`. */
   async sweep(client: RedisClient, nodeId: string, position: number, ttlMs: number, budget: number): Promise<string> {
+    const { readers, dead, log, meta, readerPrefix } = this.keys;
+    const nodes = [nodeId, ...(await client.hkeys(readers)).filter((id) => id !== nodeId)];
     const [, base] = (await run(
       client,
       'sseRelaySweep',
-      [this.keys.readers, this.keys.dead, this.keys.log, this.keys.meta],
-      [this.keys.readerPrefix, nodeId, position, ttlMs, budget],
+      [readers, dead, log, meta, ...nodes.map((id) => readerPrefix + id)],
+      [position, ttlMs, budget, ...nodes],
     )) as [number, string];
     return base;
+  }
+
+  /** The fixed keys of the prune prelude, then the keys of `topics`. */
+  private keysWithTopics(topics: readonly string[]): string[] {
+    const { seq, meta, log, ids, refs, wm, dead, idOf, topicPrefix } = this.keys;
+    return [seq, meta, log, ids, refs, wm, dead, idOf, ...topics.map((t) => topicPrefix + t)];
   }
 
   /**
