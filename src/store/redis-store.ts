@@ -4,6 +4,8 @@ import { Redis, type RedisOptions } from 'ioredis';
 import { RelayError } from '../hub/errors.js';
 import type { Message, MessageDraft } from '../hub/message.js';
 import { appendGroup, groupSizeOf, type GroupedAppend } from './append-group.js';
+import { DEFAULT_CONSUMER_MAX_PENDING } from './consumer-log.js';
+import { RedisConsumerLog } from './redis-consumers.js';
 import { REDIS_SCRIPTS } from './redis-scripts.js';
 import { RingBuffer } from './ring-buffer.js';
 import type { AppendListener, Cursor, ReadQuery, RetentionOptions, Store, TopicStats } from './store.js';
@@ -152,7 +154,16 @@ export class RedisStore implements Store {
   private connectedOnce = false;
   private down = false;
 
+  readonly consumers: RedisConsumerLog;
+
   constructor(options: RedisStoreOptions) {
+    this.consumers = new RedisConsumerLog(
+      options.keyPrefix,
+      options.consumerMaxPending ?? DEFAULT_CONSUMER_MAX_PENDING,
+      () => this.ready(),
+      (work) => this.guard(work),
+      (topic, afterSeq) => this.readAllAfter(topic, afterSeq),
+    );
     this.options = Object.freeze({
       url: options.url,
       keyPrefix: options.keyPrefix,
@@ -160,6 +171,7 @@ export class RedisStore implements Store {
       maxAgeMs: options.maxAgeMs,
       pruneIntervalMs: options.pruneIntervalMs ?? 1000,
       commandTimeoutMs: options.commandTimeoutMs ?? 2000,
+      consumerMaxPending: options.consumerMaxPending ?? DEFAULT_CONSUMER_MAX_PENDING,
     });
     this.log = options.log ?? (() => {});
     const p = options.keyPrefix;
@@ -251,6 +263,7 @@ export class RedisStore implements Store {
       this.down = true;
       this.log('warn', `Redis at ${this.where} is unreachable (${failure}); retrying in the background, not ready until connected`);
     }
+    await this.consumers.open();
     this.readLoopDone = this.readLoop(reader);
     this.pruneTimer = setInterval(this.pruneTick, this.options.pruneIntervalMs);
     this.pruneTimer.unref();
@@ -338,6 +351,7 @@ export class RedisStore implements Store {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    this.consumers.close();
     if (this.pruneTimer) clearInterval(this.pruneTimer);
     if (this.flushImmediate) clearImmediate(this.flushImmediate);
     this.flushImmediate = undefined;
@@ -521,6 +535,7 @@ export class RedisStore implements Store {
       if (message.seq <= this.lastDispatched) continue;
       this.lastDispatched = message.seq;
       if (message.seq > this.highestSeen) this.highestSeen = message.seq;
+      this.consumers.hold(message);
       try {
         this.listener(message);
       } catch (error) {
@@ -682,6 +697,17 @@ export class RedisStore implements Store {
       }
     })();
   };
+
+  /** Every retained message of `topic` after `afterSeq` (what a new consumer starts with). */
+  private async readAllAfter(topic: string, afterSeq: number): Promise<Message[]> {
+    const out: Message[] = [];
+    for (;;) {
+      const page = await this.read({ afterSeq, topics: [topic], limit: 1000 });
+      out.push(...page);
+      if (page.length < 1000) return out;
+      afterSeq = page[page.length - 1]!.seq;
+    }
+  }
 
   private unavailable(): RelayError {
     if (this.closed) return new RelayError('HUB_ERR_STORE_UNAVAILABLE', 'The store is closed');
