@@ -103,12 +103,13 @@ export class Consumers {
   async connect(topic: string, name: string, caller: ConsumerCaller, registeredAfterSeq: number, lastEventId: string | undefined): Promise<ConsumerSession> {
     assertValidConsumerName(name);
     const key = `${topic}\n${name}`;
+    // Ownership first: another subject learns nothing, not even that the consumer is connected.
+    const existing = await this.log.get(topic, name);
+    if (existing) assertOwner(existing, caller);
     if (this.connected.has(key)) throw new RelayError('HUB_ERR_CONSUMER_BUSY', `Consumer "${name}" is already connected; close its other stream first`);
-    // Taken before the first await: two streams opening at once cannot both pass.
+    // Checked and taken in one turn: two streams opening at once cannot both pass.
     this.connected.add(key);
     try {
-      const existing = await this.log.get(topic, name);
-      if (existing) assertOwner(existing, caller);
       let afterSeq = registeredAfterSeq;
       let gap = false;
       if (!existing && lastEventId !== undefined) {
