@@ -41,6 +41,7 @@ export async function openRelayCore(options: ServeOptions, parts: RelayParts = {
   await hub.start();
   const consumers = new Consumers(hub, { ttlMs: options.consumerTtl });
   consumers.start();
+  metrics.observeConsumers(consumers);
   return { options, authorizer, store, hub, consumers, metrics };
 }
 

@@ -39,6 +39,12 @@ export interface ConsumerInfo {
   readonly lost: LostRange | null;
 }
 
+/** Hooks for metrics; the default does nothing. */
+export interface ConsumerObserver {
+  /** An acknowledgement moved a consumer forward. */
+  acknowledged(): void;
+}
+
 /** One open stream of a consumer, from {@link Consumers.connect}. */
 export interface ConsumerSession {
   /** Where its replay starts: after its last acknowledged message. */
@@ -60,11 +66,22 @@ export class Consumers {
   /** `topic \n name` of consumers with a stream open in this process (topics have no LF). */
   private readonly connected = new Set<string>();
   private sweepTimer: NodeJS.Timeout | undefined;
+  private observer: ConsumerObserver = { acknowledged() {} };
 
   constructor(
     private readonly hub: Hub,
     private readonly options: ConsumerOptions,
   ) {}
+
+  /** Sets the one observer (metrics). */
+  observe(observer: ConsumerObserver): void {
+    this.observer = observer;
+  }
+
+  /** Consumers with a stream open in this process. */
+  get connectedCount(): number {
+    return this.connected.size;
+  }
 
   private get log() {
     return this.hub.store.consumers;
@@ -153,6 +170,7 @@ export class Consumers {
     if (outcome.kind === 'unknown') {
       throw new RelayError('HUB_ERR_ACK_INVALID', `No message with this id is pending for consumer "${name}": it was never delivered on this id, or is not an event id`);
     }
+    if (outcome.kind === 'acked') this.observer.acknowledged();
     return this.info(outcome.state);
   }
 

@@ -88,6 +88,9 @@ for (const kind of ['sqlite', 'redis'] as const) {
       const older = await ack(hub, 'acked', 'worker', a);
       assert.equal(older.status, 200, 'an older id is acknowledged already: idempotent');
       assert.equal(older.json.ackedId, b);
+      const metrics = await (await fetch(`${hub.url}/metrics`)).text();
+      assert.match(metrics, /^sse_relay_consumer_acks_total [1-9]/m, 'the moving ack is counted');
+      assert.match(metrics, /^sse_relay_consumers_connected [1-9]/m);
       await disconnect(hub, 'acked', 'worker', first);
 
       const second = await connect(hub, 'acked', 'worker', 1);
