@@ -1,6 +1,7 @@
 import { Authorizer } from './auth/authorizer.js';
 import { serveOptions } from './config/load.js';
 import type { ServeOptions } from './config/options.js';
+import { Consumers } from './hub/consumers.js';
 import { Hub } from './hub/hub.js';
 import { serveOverHttp, type RelayServer } from './http/server.js';
 import { RelayMetrics } from './metrics/metrics.js';
@@ -17,6 +18,8 @@ export interface RelayCore {
   readonly authorizer: Authorizer;
   readonly store: Store;
   readonly hub: Hub;
+  /** Acknowledged consumers (`?consumer=`), expired after `--consumer-ttl`. */
+  readonly consumers: Consumers;
   readonly metrics: RelayMetrics;
 }
 
@@ -36,7 +39,10 @@ export async function openRelayCore(options: ServeOptions, parts: RelayParts = {
   const hub = new Hub(store);
   const metrics = new RelayMetrics(hub);
   await hub.start();
-  return { options, authorizer, store, hub, metrics };
+  const consumers = new Consumers(hub, { ttlMs: options.consumerTtl });
+  consumers.start();
+  metrics.observeConsumers(consumers);
+  return { options, authorizer, store, hub, consumers, metrics };
 }
 
 /**

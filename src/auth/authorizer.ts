@@ -32,6 +32,8 @@ export interface Principal {
   readonly grants?: Grants | undefined;
   /** When the token expires, in milliseconds since the epoch (undefined: never). */
   readonly expiresAt?: number | undefined;
+  /** The token's subject (`sub`), when it has one: who owns acknowledged consumers. */
+  readonly subject?: string | undefined;
 }
 
 const OPEN: Principal = Object.freeze({ kind: 'open' });
@@ -113,7 +115,12 @@ export class Authorizer {
     }
     const { profile, claims } = await verifier.verify(token);
     const grants = grantsFromClaims(profile, claims, this.baseUrl);
-    return { kind: 'token', grants, expiresAt: typeof claims.exp === 'number' ? claims.exp * 1000 : undefined };
+    return {
+      kind: 'token',
+      grants,
+      expiresAt: typeof claims.exp === 'number' ? claims.exp * 1000 : undefined,
+      subject: typeof claims.sub === 'string' && claims.sub.length > 0 ? claims.sub : undefined,
+    };
   }
 
   /** Throws HUB_ERR_FORBIDDEN (403) unless the principal may publish to every one of `topics`. */

@@ -10,6 +10,7 @@ import { CliUsageError } from './usage-error.js';
 export interface SubscribeCommandOptions extends HubAccessOptions {
   lastEventId?: string;
   json?: boolean;
+  consumer?: string;
 }
 
 /** Where `runSubscribe` writes; the process streams by default. */
@@ -32,7 +33,8 @@ export function registerSubscribeCommand(program: Command): void {
     .description('Subscribe to an id and print its messages as they arrive.')
     .argument('<id>', 'the id (topic) to subscribe to')
     .option('--last-event-id <id>', 'resume after this event id (`earliest`: everything retained)')
-    .option('--json', 'print one JSON object per line: {time, id, event, data}');
+    .option('--json', 'print one JSON object per line: {time, id, event, data}')
+    .option('--consumer <name>', 'subscribe as this acknowledged consumer: resume after what it acknowledged, and acknowledge what is printed');
   addHubAccessOptions(command).action(async (id: string, options: SubscribeCommandOptions) => {
     const stop = new AbortController();
     const onSignal = (): void => stop.abort();
@@ -68,6 +70,8 @@ export async function runSubscribe(
       id,
       headers,
       lastEventId: options.lastEventId,
+      // An event is acknowledged once printed: the loop asks for the next one after the write.
+      ...(options.consumer === undefined ? {} : { consumer: options.consumer, autoAck: true, onAckError: (error: RelayClientError) => notice(`cannot acknowledge: ${describeClientError(error)}`) }),
       signal,
       onOpen: ({ reconnect, lastEventId }) => {
         if (!reconnect) notice(`subscribed to ${quoteId(id)} at ${shownUrl}`);
@@ -127,8 +131,9 @@ function formatJson(event: RelayEvent): string {
 
 function gapMessage(data: string): string {
   try {
-    const { message } = JSON.parse(data) as { message?: unknown };
+    const { message, reason, count, firstId, lastId } = JSON.parse(data) as { message?: unknown; reason?: unknown; count?: unknown; firstId?: unknown; lastId?: unknown };
     if (typeof message === 'string') return message;
+    if (reason === 'consumer-max-pending') return `${String(count)} unacknowledged messages (${String(firstId)} to ${String(lastId)}) were released past the hub's --consumer-max-pending`;
   } catch {
     // Not JSON: show it as it came.
   }

@@ -32,6 +32,13 @@ export function messagesUrl(base: string, route: 'subscribe' | 'publish', id: st
   }
 }
 
+/** `POST /messages/:id/consumers/:name/ack` under the hub's base URL. */
+export function consumerAckUrl(base: string, id: string, consumer: string): URL {
+  const topic = messagesUrl(base, 'publish', id);
+  topic.pathname += `/consumers/${encodeURIComponent(consumer)}/ack`;
+  return topic;
+}
+
 /** Headers given as an object or as a function called for every request (fresh tokens). */
 export type HeadersOption = Record<string, string> | (() => Record<string, string>);
 

@@ -72,7 +72,7 @@ export async function publishMany(options: PublishManyOptions): Promise<PublishR
 }
 
 /** POSTs `body` as JSON and returns the parsed answer of a 2xx; maps every failure to a RelayClientError. */
-async function postJson(options: Omit<PublishOptions, 'id' | 'message'>, url: URL, body: unknown): Promise<{ status: number; body: unknown }> {
+export async function postJson(options: Omit<PublishOptions, 'id' | 'message'>, url: URL, body: unknown): Promise<{ status: number; body: unknown }> {
   const fetchImpl = options.fetch ?? globalThis.fetch;
   let response: Response;
   try {

@@ -1,4 +1,5 @@
 import { createParser, type EventSourceMessage, type ParseError } from 'eventsource-parser';
+import { ConsumerAcks } from './consumer-acks.js';
 import { messagesUrl, resolveHeaders, type HeadersOption } from './endpoints.js';
 import { errorFromResponse, RelayClientError, unreachableError } from './errors.js';
 import { EventQueue } from './event-queue.js';
@@ -56,6 +57,23 @@ export interface SubscribeOptions {
   streamUrl?: string;
   /** Resume after this event id (sent as `Last-Event-ID`); `earliest` replays all retained. */
   lastEventId?: string;
+  /**
+   * Subscribe as this acknowledged consumer of `id` (README "Acknowledged consumers"): every
+   * connection replays what it has not acknowledged, so events may come twice. Acknowledge with
+   * `subscription.ack(id)`, or `autoAck`. `lastEventId` then only places a new consumer's start.
+   * A 409 (the consumer's stream is open elsewhere, or its last one not yet seen closing) is
+   * retried with the reconnection backoff, reported by `onRetry`.
+   */
+  consumer?: string;
+  /**
+   * With `consumer`: acknowledge each event once your code took it, batched (one request for
+   * all the events of `delayMs`, default 200). With an iterator, an event counts as taken when
+   * the next one is asked for (so the one a `break` leaves is not acknowledged); with
+   * `onMessage` only, when the callback returned. Default false.
+   */
+  autoAck?: boolean | { delayMs?: number };
+  /** Called when an automatic acknowledgement failed (the next one covers the same events). */
+  onAckError?: (error: RelayClientError) => void;
   /** Extra request headers, or a function called before every connection (fresh tokens). */
   headers?: HeadersOption;
   /** Aborting it closes the subscription, like `close()`. */
@@ -118,6 +136,12 @@ export interface Subscription extends AsyncIterable<RelayEvent> {
   readonly closed: boolean;
   /** Closes the connection and cancels any pending reconnection. Idempotent. */
   close(): void;
+  /**
+   * With `consumer`: acknowledges every event up to `id` (default: the last one received) and
+   * resolves once the hub committed it; rejects with the hub's code (`HUB_ERR_ACK_INVALID`...),
+   * or CLIENT_ERR_INVALID_OPTIONS on a subscription without `consumer`.
+   */
+  ack(id?: string): Promise<void>;
 }
 
 /**
@@ -131,6 +155,7 @@ export function subscribe(options: SubscribeOptions): Subscription {
 }
 
 const DEFAULT_MAX_BUFFERED_EVENTS = 1000;
+const DEFAULT_AUTO_ACK_DELAY_MS = 200;
 const DEFAULT_MAX_EVENT_SIZE = 16 * 1024 * 1024;
 const GREETING_PREFIX = 'Subscribed to id ';
 // A value fetch accepts as a header; anything else goes in `?lastEventId=` (the hub reads both).
@@ -170,6 +195,10 @@ class RelaySubscription implements Subscription {
   private failure: RelayClientError | undefined;
   private failureDelivered = false;
   private wakeReader: (() => void) | undefined;
+  private readonly acks: ConsumerAcks | undefined;
+  private readonly autoAck: boolean;
+  /** With autoAck and an iterator: the id of the event handed out last, acknowledged at the next `next()`. */
+  private taken: string | undefined;
 
   constructor(options: SubscribeOptions) {
     this.options = options;
@@ -180,6 +209,12 @@ class RelaySubscription implements Subscription {
     this.maxBuffered = Math.max(1, options.maxBufferedEvents ?? DEFAULT_MAX_BUFFERED_EVENTS);
     this.maxEventSize = options.maxEventSize ?? DEFAULT_MAX_EVENT_SIZE;
     this.idleTimeoutMs = options.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS;
+    if (options.consumer !== undefined) {
+      const { url, id, consumer, headers } = options;
+      const delayMs = typeof options.autoAck === 'object' ? options.autoAck.delayMs ?? DEFAULT_AUTO_ACK_DELAY_MS : DEFAULT_AUTO_ACK_DELAY_MS;
+      this.acks = new ConsumerAcks({ url, id: id!, consumer, headers, fetch: options.fetch }, delayMs);
+    }
+    this.autoAck = this.acks !== undefined && options.autoAck !== undefined && options.autoAck !== false;
     if (!Number.isFinite(this.idleTimeoutMs) || this.idleTimeoutMs < 0) {
       throw new RelayClientError('CLIENT_ERR_INVALID_OPTIONS', `idleTimeoutMs must be a number of milliseconds >= 0 (0 disables it), got ${String(options.idleTimeoutMs)}`);
     }
@@ -205,7 +240,22 @@ class RelaySubscription implements Subscription {
     if (this.state === 'open') this.state = 'closed';
     this.queue.clear();
     this.shutdown();
+    this.acks?.flush();
   };
+
+  ack(id: string | undefined = this.currentLastEventId): Promise<void> {
+    if (this.acks === undefined) {
+      return Promise.reject(new RelayClientError('CLIENT_ERR_INVALID_OPTIONS', 'ack() needs a subscription with the consumer option'));
+    }
+    if (id === undefined || id === '' || id === 'earliest') {
+      return Promise.reject(new RelayClientError('CLIENT_ERR_INVALID_OPTIONS', 'Nothing to acknowledge: no event received yet'));
+    }
+    return this.acks.ack(id);
+  }
+
+  private autoAcknowledge(id: string): void {
+    this.acks!.later(id, (error) => invoke(this.options.onAckError, error as RelayClientError));
+  }
 
   [Symbol.asyncIterator](): AsyncIterator<RelayEvent> {
     if (this.iterating) throw new TypeError('A subscription can be iterated only once');
@@ -220,8 +270,13 @@ class RelaySubscription implements Subscription {
   }
 
   private next(): Promise<IteratorResult<RelayEvent>> {
+    if (this.taken !== undefined) {
+      this.autoAcknowledge(this.taken);
+      this.taken = undefined;
+    }
     const event = this.queue.shift();
     if (event !== undefined) {
+      if (this.autoAck && event.id !== undefined) this.taken = event.id;
       if (this.queue.size < this.maxBuffered) this.wakeReader?.();
       return Promise.resolve({ done: false, value: event });
     }
@@ -261,9 +316,13 @@ class RelaySubscription implements Subscription {
   private deliver(event: RelayEvent): void {
     if (this.state !== 'open') return;
     invoke(this.options.onMessage, event);
+    if (this.autoAck && !this.iterating && event.id !== undefined && this.options.onMessage !== undefined) this.autoAcknowledge(event.id);
     if (this.state !== 'open' || (this.options.onMessage !== undefined && !this.iterating)) return;
     const waiter = this.waiters.shift();
-    if (waiter !== undefined) waiter.resolve({ done: false, value: event });
+    if (waiter !== undefined) {
+      if (this.autoAck && event.id !== undefined) this.taken = event.id;
+      waiter.resolve({ done: false, value: event });
+    }
     else this.queue.push(event);
   }
 
@@ -337,7 +396,8 @@ class RelaySubscription implements Subscription {
 
     if (!response.ok) {
       const error = await errorFromResponse(response);
-      const retryable = response.status === 429 || response.status >= 500;
+      // A consumer's previous connection may not have been seen closing yet: 409 passes.
+      const retryable = response.status === 429 || response.status >= 500 || (this.acks !== undefined && response.status === 409);
       const atLeastMs = retryAfterMs(response.headers.get('retry-after'));
       return { opened: false, healthy: false, fatal: !retryable, error, retryAfterMs: atLeastMs };
     }
@@ -432,6 +492,15 @@ class RelaySubscription implements Subscription {
 }
 
 function streamUrl(options: SubscribeOptions): URL {
+  if (options.consumer !== undefined) {
+    if (options.streamUrl !== undefined) throw new RelayClientError('CLIENT_ERR_INVALID_OPTIONS', 'consumer works with id, not with streamUrl');
+    if (typeof options.consumer !== 'string' || !/^[A-Za-z0-9._~-]{1,64}$/.test(options.consumer)) {
+      throw new RelayClientError('CLIENT_ERR_INVALID_OPTIONS', 'A consumer name is 1 to 64 characters of A-Z, a-z, 0-9, ".", "_", "~" and "-"');
+    }
+    const url = messagesUrl(options.url, 'subscribe', options.id);
+    url.searchParams.set('consumer', options.consumer);
+    return url;
+  }
   if (options.streamUrl === undefined) return messagesUrl(options.url, 'subscribe', options.id);
   try {
     return new URL(options.streamUrl, options.url);

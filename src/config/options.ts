@@ -19,6 +19,10 @@ export interface ServeOptions {
   readonly retentionCount: number;
   readonly retentionAge: number;
   readonly memoryMaxMessages: number;
+  /** Messages one acknowledged consumer may hold unacknowledged. */
+  readonly consumerMaxPending: number;
+  /** How long a consumer without connection or acknowledgement is kept (ms; 0: forever). */
+  readonly consumerTtl: number;
   readonly heartbeatInterval: number;
   readonly retry: number;
   readonly maxBodySize: number;
@@ -199,6 +203,8 @@ export const OPTION_SPECS: readonly OptionSpec[] = [
   spec('retentionCount', '<n>', '1000', 'Messages kept per topic for replay (0: no count limit).', integer(0, 1e9)),
   spec('retentionAge', '<duration>', '24h', 'How long messages are kept for replay (0: no age limit).', parseDuration),
   spec('memoryMaxMessages', '<n>', '10000', 'With `--store memory`: messages kept in all.', integer(1, 1e8)),
+  spec('consumerMaxPending', '<n>', '10000', 'Messages an acknowledged consumer (`?consumer=`) may hold unacknowledged, kept past retention; past it its oldest are released and it gets a `gap` event.', integer(1, 1e7)),
+  spec('consumerTtl', '<duration>', '7d', 'A consumer with no connection and no acknowledgement for this long is deleted with what it held (0: never).', parseDuration),
   spec('heartbeatInterval', '<duration>', '15s', 'Interval of comment heartbeats on idle streams (0 disables them).', parseDuration),
   spec('retry', '<duration>', '3000', 'Reconnection delay hint sent to clients as the SSE `retry` field.', parseDuration),
   spec('maxBodySize', '<size>', '1MiB', 'Largest accepted request body; larger ones get 413.', parseSize),

@@ -1,5 +1,6 @@
 import type { Authorizer } from '../auth/authorizer.js';
 import type { ServeOptions } from '../config/options.js';
+import type { Consumers } from '../hub/consumers.js';
 import type { Hub } from '../hub/hub.js';
 import type { EventStreams } from './event-streams.js';
 
@@ -11,4 +12,6 @@ export interface AdapterContext {
   readonly streams: EventStreams;
   /** Who may publish and subscribe (both APIs apply the same policy). */
   readonly authorizer: Authorizer;
+  /** Acknowledged consumers (`?consumer=`). */
+  readonly consumers: Consumers;
 }

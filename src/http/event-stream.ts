@@ -1,5 +1,6 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { SlowConsumerPolicy } from '../config/options.js';
+import type { ConsumerSession } from '../hub/consumers.js';
 import type { SubscriptionSelector } from '../hub/subscription.js';
 import type { Cursor } from '../store/store.js';
 
@@ -37,6 +38,12 @@ export interface EventStreamRequest {
   readonly cursorTopics: readonly string[] | undefined;
   /** The client's cursor, already normalised; undefined: live only. */
   readonly lastEventId: string | undefined;
+  /**
+   * For an acknowledged consumer: opens its session once the subscription is registered (given
+   * the subscription's position); the session's cursor and history replace `lastEventId`'s, and
+   * it ends with the stream.
+   */
+  readonly consumer?: ((registeredAfterSeq: number) => Promise<ConsumerSession>) | undefined;
   /** The subscriber's slow-consumer policy (`?slow=`); undefined: `--slow-consumer-policy`. */
   readonly slowPolicy?: SlowConsumerPolicy | undefined;
   /** When the subscriber's token expires (ms since epoch), if it does. */

@@ -2,6 +2,7 @@ import type { FastifyReply } from 'fastify';
 import { ExpiryWatch } from '../auth/expiry.js';
 import { SLOW_CONSUMER_POLICIES, type ServeOptions, type SlowConsumerPolicy } from '../config/options.js';
 import { RelayError } from '../hub/errors.js';
+import type { ConsumerSession } from '../hub/consumers.js';
 import type { Hub } from '../hub/hub.js';
 import type { SlowConsumerObserver } from '../sse/backlog-queue.js';
 import { SseStream, type SseCloseListener } from '../sse/stream.js';
@@ -55,13 +56,20 @@ export class EventStreams {
     const subscription = hub.open(args.selector, stream);
     let cursor: Cursor | undefined;
     let headers: Record<string, string> | undefined;
+    let consumer: ConsumerSession | undefined;
     try {
-      cursor = await hub.resolveCursor(args.lastEventId, args.cursorTopics);
+      if (args.consumer) {
+        consumer = await args.consumer(subscription.registeredAfterSeq);
+        cursor = consumer.cursor;
+      } else {
+        cursor = await hub.resolveCursor(args.lastEventId, args.cursorTopics);
+      }
       headers = args.headers(cursor);
       // Ended while the cursor resolved: the hub shut down, or held more than it may for us.
       if (stream.closed && !reply.raw.destroyed) throw new RelayError(hub.isReady() ? 'HUB_ERR_SUBSCRIBER_BEHIND' : 'HUB_ERR_SHUTTING_DOWN');
     } catch (error) {
       hub.unsubscribe(subscription);
+      consumer?.end();
       throw error;
     }
 
@@ -70,15 +78,17 @@ export class EventStreams {
     const { lifecycle } = args;
     // A closure only for the streams that asked to be followed (one listener per stream).
     stream.onClose(
-      lifecycle === undefined
+      lifecycle === undefined && consumer === undefined
         ? this.release
         : (ended, reason) => {
             this.release(ended, reason);
-            lifecycle.ended();
+            consumer?.end();
+            lifecycle?.ended();
           },
     );
     if (stream.closed || reply.raw.destroyed || request.raw.socket.destroyed) {
       hub.unsubscribe(subscription);
+      consumer?.end();
       return;
     }
     // Headers that hooks set on the reply (CORS, discovery) go out with the stream's own, in one
@@ -89,7 +99,7 @@ export class EventStreams {
     this.tokenExpiry.add(stream, args.expiresAt);
     for (const frame of args.preamble(cursor, hub.startIdOf(subscription, cursor))) stream.send(frame);
     // Never rejects: a store failure during replay ends the stream with its reason.
-    await hub.resume(subscription, cursor);
+    await hub.resume(subscription, cursor, consumer?.history);
   }
 
   /**

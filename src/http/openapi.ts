@@ -34,6 +34,21 @@ const idParam = {
   schema: { type: 'string', minLength: 1, maxLength: 256 },
 };
 
+const consumerNameParam = {
+  name: 'name',
+  in: 'path',
+  required: true,
+  description: 'The consumer: 1–64 characters of A–Z, a–z, 0–9, `.`, `_`, `~`, `-`.',
+  schema: { type: 'string', pattern: '^[A-Za-z0-9._~-]{1,64}$' },
+};
+
+const consumerQueryParam = {
+  name: 'consumer',
+  in: 'query',
+  description: 'Stream as this acknowledged consumer: from the message after its last acknowledged one (created at the current end, or after Last-Event-ID, when new).',
+  schema: { type: 'string', pattern: '^[A-Za-z0-9._~-]{1,64}$' },
+};
+
 const eventStream = (description: string) => ({
   description,
   content: { 'text/event-stream': { schema: { type: 'string' } } },
@@ -57,13 +72,16 @@ export function openApiDocument(): Record<string, unknown> {
           parameters: [
             idParam,
             { name: 'lastEventId', in: 'query', schema: { type: 'string' }, description: 'Resume after this event id, or `earliest`.' },
-            { name: 'Last-Event-ID', in: 'header', schema: { type: 'string' }, description: 'Resume after this event id (wins over the query).' },
+            { name: 'Last-Event-ID', in: 'header', schema: { type: 'string' }, description: 'Resume after this event id (wins over the query). With `consumer`: only where a new consumer starts.' },
+            { name: 'slow', in: 'query', schema: { type: 'string', enum: ['disconnect', 'skip', 'latest'] }, description: 'Slow-consumer policy past --max-backlog.' },
+            consumerQueryParam,
           ],
           responses: {
             200: eventStream('The event stream (kept open; comment heartbeats).'),
-            400: errorResponse('Invalid id.'),
+            400: errorResponse('Invalid id, slow policy or consumer name.'),
             401: errorResponse('A token is required or invalid.'),
-            403: errorResponse('The token does not grant subscribing to this id.'),
+            403: errorResponse('The token does not grant subscribing to this id, or the consumer is another subject\'s.'),
+            409: errorResponse('The consumer already has a stream open.'),
             429: errorResponse('Too many connections.'),
           },
         },
@@ -145,6 +163,51 @@ export function openApiDocument(): Record<string, unknown> {
               },
             },
             400: errorResponse('Invalid id.'),
+          },
+        },
+      },
+      '/messages/{id}/consumers': {
+        get: {
+          summary: "The caller's acknowledged consumers of an id",
+          parameters: [idParam],
+          responses: {
+            200: {
+              description: 'Every consumer of the id the caller owns (all of them on a hub without subscriber keys), by name.',
+              content: { 'application/json': { schema: { type: 'object', properties: { id: { type: 'string' }, consumers: { type: 'array', items: { $ref: '#/components/schemas/Consumer' } } }, required: ['id', 'consumers'] } } },
+            },
+            400: errorResponse('Invalid id.'),
+            401: errorResponse('A token is required or invalid.'),
+            403: errorResponse('The token does not grant subscribing to this id, or has no subject.'),
+          },
+        },
+      },
+      '/messages/{id}/consumers/{name}': {
+        get: {
+          summary: 'One acknowledged consumer',
+          parameters: [idParam, consumerNameParam],
+          responses: {
+            200: { description: 'The consumer.', content: { 'application/json': { schema: { $ref: '#/components/schemas/Consumer' } } } },
+            400: errorResponse('Invalid id or consumer name.'),
+            401: errorResponse('A token is required or invalid.'),
+            403: errorResponse('The consumer belongs to another subject.'),
+            404: errorResponse('No such consumer (never created, or expired).'),
+          },
+        },
+      },
+      '/messages/{id}/consumers/{name}/ack': {
+        post: {
+          summary: 'Acknowledge every message of a consumer up to an event id',
+          parameters: [idParam, consumerNameParam],
+          requestBody: {
+            required: true,
+            content: { 'application/json': { schema: { type: 'object', properties: { id: { type: 'string', description: 'An event id delivered to this consumer.' } }, required: ['id'] } } },
+          },
+          responses: {
+            200: { description: 'Acknowledged (or already: an id at or behind the acknowledgement changes nothing).', content: { 'application/json': { schema: { $ref: '#/components/schemas/Consumer' } } } },
+            400: errorResponse('No id, or an id that is not pending for this consumer (HUB_ERR_ACK_INVALID).'),
+            401: errorResponse('A token is required or invalid.'),
+            403: errorResponse('The consumer belongs to another subject.'),
+            404: errorResponse('No such consumer.'),
           },
         },
       },
@@ -250,6 +313,22 @@ export function openApiDocument(): Record<string, unknown> {
             },
           },
           required: ['error'],
+        },
+        Consumer: {
+          type: 'object',
+          properties: {
+            name: { type: 'string' },
+            ackedId: { type: 'string', description: 'Every message up to this event id is acknowledged (`earliest`: none).' },
+            pending: { type: 'integer', description: 'Messages held for it, unacknowledged.' },
+            connected: { type: 'boolean', description: 'A stream of this hub process is open for it.' },
+            lastSeen: { type: 'string', format: 'date-time' },
+            lost: {
+              type: ['object', 'null'],
+              description: 'Released unacknowledged past --consumer-max-pending since its last acknowledgement.',
+              properties: { firstId: { type: 'string' }, lastId: { type: 'string' }, count: { type: 'integer' } },
+            },
+          },
+          required: ['name', 'ackedId', 'pending', 'connected', 'lastSeen', 'lost'],
         },
         PublishBody: {
           type: 'object',

@@ -62,7 +62,7 @@ export interface HttpLayerOptions {
  * listen; closing the core's store is then the caller's.
  */
 export async function serveOverHttp(core: RelayCore, parts: HttpLayerOptions = {}): Promise<RelayServer> {
-  const { options, authorizer, hub, metrics } = core;
+  const { options, authorizer, hub, consumers, metrics } = core;
 
   const app = Fastify({
     logger:
@@ -135,7 +135,7 @@ export async function serveOverHttp(core: RelayCore, parts: HttpLayerOptions = {
   installBodyParsers(app, { bodyLimit: options.maxBodySize });
 
   const streams = new EventStreams(hub, options, metrics);
-  const context: AdapterContext = { hub, options, streams, authorizer };
+  const context: AdapterContext = { hub, options, streams, authorizer, consumers };
 
   registerProbeRoute(app, streams);
   registerOperationsRoutes(app, {
@@ -173,6 +173,7 @@ export async function serveOverHttp(core: RelayCore, parts: HttpLayerOptions = {
         app.log.warn({ shutdownTimeout: options.shutdownTimeout, connections: cutConnections }, 'shutdown timeout passed: closing every open connection');
       });
       hub.beginShutdown();
+      consumers.stop();
       streams.shutdown();
       try {
         await app.close();

@@ -4,6 +4,9 @@ import { RelayError } from './errors.js';
 import { assertValidDraft, EARLIEST, type Message, type MessageDraft } from './message.js';
 import { Subscription, type SubscriberSink, type SubscriptionSelector, type TopicFilter } from './subscription.js';
 
+/** Reads replayed messages after a seq, oldest first, at most `limit`. */
+export type HistoryReader = (afterSeq: number, limit: number) => Promise<Message[]>;
+
 /** Options of the hub core. */
 export interface HubOptions {
   /** Messages read from the store per replay page (default 500). */
@@ -161,20 +164,19 @@ export class Hub {
    * Replays retained history after `cursor` (none when undefined), then goes live: the messages
    * held while replaying are sent, skipping those replay already sent. When the store fails to
    * read history, the subscription ends (`store-failed`) rather than stay open and silent: its
-   * client reconnects and resumes from the last event it received. Never rejects.
+   * client reconnects and resumes from the last event it received. Never rejects. `history`
+   * replaces the store's retained history (an acknowledged consumer replays what it holds).
    */
-  async resume(subscription: Subscription, cursor: Cursor | undefined): Promise<void> {
+  async resume(subscription: Subscription, cursor: Cursor | undefined, history?: HistoryReader): Promise<void> {
     if (cursor !== undefined) {
       let afterSeq = cursor.afterSeq;
       for (;;) {
         if (subscription.state === 'closed') return;
         let page: Message[];
         try {
-          page = await this.store.read({
-            afterSeq,
-            topics: subscription.selector.topics,
-            limit: this.options.replayPageSize,
-          });
+          page = history
+            ? await history(afterSeq, this.options.replayPageSize)
+            : await this.store.read({ afterSeq, topics: subscription.selector.topics, limit: this.options.replayPageSize });
         } catch {
           this.unsubscribe(subscription);
           if (!subscription.sink.closed) subscription.sink.close('store-failed');

@@ -1,4 +1,5 @@
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import type { ConsumerObserver, Consumers } from '../hub/consumers.js';
 import type { Hub, HubObserver } from '../hub/hub.js';
 import type { Message } from '../hub/message.js';
 import type { SlowConsumerObserver } from '../sse/backlog-queue.js';
@@ -13,7 +14,7 @@ export interface MetricsSources {
  * The hub's Prometheus metrics. Counters are plain additions on the hot path (the hub calls
  * the observer once per message, never per subscriber); gauges are read when scraped.
  */
-export class RelayMetrics implements HubObserver, SlowConsumerObserver {
+export class RelayMetrics implements HubObserver, SlowConsumerObserver, ConsumerObserver {
   readonly registry = new Registry();
   private readonly publishedTotal: Counter;
   private readonly deliveredTotal: Counter;
@@ -21,6 +22,7 @@ export class RelayMetrics implements HubObserver, SlowConsumerObserver {
   private readonly droppedTotal: Counter;
   private readonly skippedTotal: Counter;
   private readonly conflatedTotal: Counter;
+  private readonly consumerAcksTotal: Counter;
   /** The largest backlog one `skip`/`latest` subscriber has held since start (bytes). */
   private backlogPeak = 0;
   private readonly dispatchLag: Histogram;
@@ -35,6 +37,7 @@ export class RelayMetrics implements HubObserver, SlowConsumerObserver {
     this.droppedTotal = new Counter({ name: 'sse_relay_subscribers_dropped_total', help: 'Subscribers disconnected because they did not keep up (slow consumers).', registers });
     this.skippedTotal = new Counter({ name: 'sse_relay_messages_skipped_total', help: 'Queued messages dropped for subscribers past --max-backlog with the skip or latest policy (each announced by a gap event).', registers });
     this.conflatedTotal = new Counter({ name: 'sse_relay_messages_conflated_total', help: 'Queued messages replaced by a newer one with the same key for subscribers behind with the latest policy.', registers });
+    this.consumerAcksTotal = new Counter({ name: 'sse_relay_consumer_acks_total', help: 'Acknowledgements that moved an acknowledged consumer forward.', registers });
     const metrics = this;
     new Gauge({
       name: 'sse_relay_subscriber_backlog_peak_bytes',
@@ -92,6 +95,23 @@ export class RelayMetrics implements HubObserver, SlowConsumerObserver {
       },
     });
     hub.observe(this);
+  }
+
+  /** Follows acknowledged consumers: acknowledgements, and the consumers connected now. */
+  observeConsumers(consumers: Consumers): void {
+    consumers.observe(this);
+    new Gauge({
+      name: 'sse_relay_consumers_connected',
+      help: 'Acknowledged consumers with a stream open on this hub process.',
+      registers: [this.registry],
+      collect() {
+        this.set(consumers.connectedCount);
+      },
+    });
+  }
+
+  acknowledged(): void {
+    this.consumerAcksTotal.inc();
   }
 
   published(_message: Message, appendMs: number): void {

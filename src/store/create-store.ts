@@ -8,7 +8,7 @@ import type { Store } from './store.js';
 
 /** Builds the store chosen by `--store` (not yet opened). */
 export function createStore(options: ServeOptions): Store {
-  const retention = { maxMessagesPerTopic: options.retentionCount, maxAgeMs: options.retentionAge };
+  const retention = { maxMessagesPerTopic: options.retentionCount, maxAgeMs: options.retentionAge, consumerMaxPending: options.consumerMaxPending };
   switch (options.store) {
     case 'memory':
       return new MemoryStore({ ...retention, maxMessages: options.memoryMaxMessages });

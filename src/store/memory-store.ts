@@ -1,5 +1,7 @@
 import { RelayError } from '../hub/errors.js';
 import type { Message, MessageDraft } from '../hub/message.js';
+import { DEFAULT_CONSUMER_MAX_PENDING } from './consumer-log.js';
+import { MemoryConsumerLog } from './memory-consumers.js';
 import { RingBuffer } from './ring-buffer.js';
 import { MAX_APPEND_ALL, type AppendListener, type Cursor, type ReadQuery, type RetentionOptions, type Store, type TopicStats } from './store.js';
 
@@ -32,7 +34,16 @@ export class MemoryStore implements Store {
   private closed = false;
   private pruneTimer: NodeJS.Timeout | undefined;
 
-  constructor(private readonly options: MemoryStoreOptions) {}
+  readonly consumers: MemoryConsumerLog;
+
+  constructor(private readonly options: MemoryStoreOptions) {
+    this.consumers = new MemoryConsumerLog(options.consumerMaxPending ?? DEFAULT_CONSUMER_MAX_PENDING, (topic, afterSeq) => {
+      const ring = this.byTopic.get(topic);
+      const out: Message[] = [];
+      if (ring) for (let i = firstAfter(ring, afterSeq); i < ring.length; i++) out.push(ring.at(i)!);
+      return out;
+    });
+  }
 
   async open(): Promise<void> {
     if (this.options.maxAgeMs > 0) {
@@ -81,6 +92,7 @@ export class MemoryStore implements Store {
         if (this.prunedThroughAny > 0) this.prunedThrough.set(topic, this.prunedThroughAny);
       }
       ring.push(message);
+      if (this.consumers.holds(topic)) this.consumers.hold(topic, message);
       const limit = this.options.maxMessagesPerTopic;
       if (limit > 0 && ring.length > limit) this.prune(topic, ring.shift()!.seq);
     }

@@ -5,7 +5,9 @@ import Database from 'better-sqlite3';
 import { RelayError } from '../hub/errors.js';
 import type { Message, MessageDraft } from '../hub/message.js';
 import { appendGroup, groupSizeOf, type GroupedAppend } from './append-group.js';
+import { DEFAULT_CONSUMER_MAX_PENDING } from './consumer-log.js';
 import { RingBuffer } from './ring-buffer.js';
+import { createConsumerTables, SqliteConsumerLog } from './sqlite-consumers.js';
 import type { AppendListener, Cursor, ReadQuery, RetentionOptions, Store, TopicStats } from './store.js';
 
 /** Options of the SQLite store. */
@@ -101,6 +103,7 @@ const MIGRATIONS: readonly ((db: Db) => void)[] = [
     // The highest seq pruned from any topic: the gap answer for topics without state.
     setMeta.run('pruned_through', 0);
   },
+  createConsumerTables,
 ];
 
 /** The schema version this code writes; a database with a higher one is refused. */
@@ -237,8 +240,16 @@ export class SqliteStore implements Store {
    */
   private readonly overLimit = new Set<string>();
 
+  readonly consumers: SqliteConsumerLog;
+
   constructor(options: SqliteStoreOptions) {
     this.options = Object.freeze({ ...options });
+    this.consumers = new SqliteConsumerLog(options.consumerMaxPending ?? DEFAULT_CONSUMER_MAX_PENDING, (work) =>
+      this.guard(() => {
+        this.ready();
+        return work();
+      }),
+    );
     this.limit = Math.max(0, options.maxMessagesPerTopic);
     this.slack = countRetentionSlack(this.limit);
     this.file = path.join(options.dataDir, SQLITE_FILE_NAME);
@@ -290,6 +301,7 @@ export class SqliteStore implements Store {
       db.pragma(`synchronous = ${this.options.fsync === 'full' ? 'FULL' : 'NORMAL'}`);
       migrate(db);
       this.statements = prepareStatements(db);
+      this.consumers.bind(db);
       this.seqBase = this.statements.meta.get('seq_base') ?? 0;
       this.dispatched = this.statements.lastSeq.get() ?? this.seqBase;
     } catch (error) {
@@ -461,6 +473,7 @@ export class SqliteStore implements Store {
       );
       for (const topic of topics) {
         s.insertTopic.run(topic, seq);
+        if (this.consumers.holds(topic)) this.consumers.hold(topic, seq);
         appended.set(topic, (appended.get(topic) ?? 0) + 1);
       }
       messages[i] = {

@@ -1,4 +1,5 @@
 import type { Message, MessageDraft } from '../hub/message.js';
+import type { ConsumerLog } from './consumer-log.js';
 
 /**
  * Where a subscriber resumes: replay every retained message with `seq > afterSeq`.
@@ -42,6 +43,11 @@ export interface RetentionOptions {
   readonly maxMessagesPerTopic: number;
   /** Age in milliseconds after which messages are pruned (default 24 h). */
   readonly maxAgeMs: number;
+  /**
+   * Messages one acknowledged consumer may hold past retention (default
+   * 10,000); past it its oldest are released (see ConsumerLog).
+   */
+  readonly consumerMaxPending?: number;
 }
 
 /**
@@ -97,6 +103,8 @@ export interface Store {
    * retention prunes past it). This is what a fresh subscriber's first frame carries.
    */
   dispatchedThrough(): number;
+  /** Named, acknowledged consumers and the messages they hold past retention. */
+  readonly consumers: ConsumerLog;
   /** Reads retained history, see {@link ReadQuery}. */
   read(query: ReadQuery): Promise<Message[]>;
   /** Counts what is retained for one topic. */

@@ -110,6 +110,32 @@ describe('sse-relay CLI against a real hub', () => {
     await hub.close();
   });
 
+  test('subscribe --consumer acknowledges what it printed: the next run resumes after it', async () => {
+    const post = async (message: string): Promise<string> => {
+      const res = await fetch(`${hub.url}/messages/cli-consumer`, { method: 'POST', headers: { 'content-type': 'text/plain' }, body: message });
+      return ((await res.json()) as { id: string }).id;
+    };
+    const acked = async (): Promise<string> => ((await (await fetch(`${hub.url}/messages/cli-consumer/consumers/printer`)).json()) as { ackedId: string }).ackedId;
+    const first = await startSubscriber(['cli-consumer', '--consumer', 'printer', '--url', hub.url]);
+    await post('one');
+    const two = await post('two');
+    await first.waitFor((c) => timedLine('two').test(c.stdout), 'the second message');
+    const deadline = Date.now() + TIMEOUT_MS;
+    while ((await acked()) !== two) {
+      assert.ok(Date.now() < deadline, 'the printed messages were acknowledged');
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    first.child.kill('SIGINT');
+    assert.equal(await first.exited, 0);
+
+    await post('three');
+    const second = await startSubscriber(['cli-consumer', '--consumer', 'printer', '--url', hub.url]);
+    await second.waitFor((c) => timedLine('three').test(c.stdout), 'the message published while it was away');
+    assert.doesNotMatch(second.stdout, /one|two/, 'acknowledged messages are not printed again');
+    second.child.kill('SIGINT');
+    assert.equal(await second.exited, 0);
+  });
+
   test('two subscribers print a published message with the local time; SIGINT exits 0', async () => {
     const first = await startSubscriber(['demo', '--url', hub.url]);
     const second = await startSubscriber(['demo', '--url', hub.url]);

@@ -292,5 +292,78 @@ export function runStoreContract(name: string, makeStore: StoreFactory): void {
       await assert.rejects(store.append(draft('t', 'after')), { code: 'HUB_ERR_STORE_UNAVAILABLE' });
       await store.close();
     });
+
+    describe('consumers (ConsumerLog)', () => {
+      const pendingIds = async (store: Store, topic: string, afterSeq: number): Promise<string[]> =>
+        (await store.consumers.readPending(topic, afterSeq, 1000)).map((m) => m.id);
+
+      it('holds a consumer\'s messages past retention, in order, until it acknowledges them', async (t) => {
+        const store = await openStore(t, { maxMessagesPerTopic: 2, maxAgeMs: 0 });
+        const start = store.dispatchedThrough();
+        const created = await store.consumers.attach('t', 'c', { owner: 'alice', afterSeq: start }, 1000);
+        assert.equal(created.ackedSeq, start);
+        assert.equal(created.pending, 0);
+        assert.equal(created.owner, 'alice');
+        const sent: Message[] = [];
+        for (let i = 0; i < 5; i++) sent.push(await store.append(draft('t', `m${i}`)));
+        await store.append(draft('other', 'not held'));
+        await eventually(async () => (await store.consumers.get('t', 'c'))?.pending === 5, 'five pending');
+        assert.deepEqual(await pendingIds(store, 't', start), sent.map((m) => m.id), 'all five held in order although retention keeps two');
+        assert.equal((await store.read({ afterSeq: 0, topics: ['t'], limit: 10 })).length, 2, 'retention itself still applies');
+
+        const acked = await store.consumers.ack('t', 'c', sent[2]!.id, 2000);
+        assert.equal(acked.kind, 'acked');
+        assert.ok(acked.kind === 'acked' && acked.state.ackedSeq === sent[2]!.seq && acked.state.pending === 2 && acked.state.lastSeenAt === 2000);
+        assert.deepEqual(await pendingIds(store, 't', sent[2]!.seq), [sent[3]!.id, sent[4]!.id]);
+        assert.equal((await store.consumers.ack('t', 'c', sent[1]!.id, 3000)).kind, 'behind', 'an older id is idempotent');
+        assert.equal((await store.consumers.ack('t', 'c', 'never-issued', 3000)).kind, 'unknown');
+        assert.equal((await store.consumers.ack('t', 'c', String(sent[4]!.seq + 1000), 3000)).kind, 'unknown', 'an id from the future');
+        assert.equal((await store.consumers.ack('t', 'nobody', sent[3]!.id, 3000)).kind, 'no-consumer');
+        const again = await store.consumers.attach('t', 'c', { owner: 'bob', afterSeq: 0 }, 4000);
+        assert.equal(again.owner, 'alice', 'attaching an existing consumer keeps it as it was');
+        assert.equal(again.ackedSeq, sent[2]!.seq);
+        assert.equal(again.lastSeenAt, 4000);
+      });
+
+      it('starts a new consumer with the retained messages after its start, and acknowledges custom ids', async (t) => {
+        const store = await openStore(t);
+        const first = await store.append(draft('t', 'before'));
+        const second = await store.append(draft('t', 'custom', { id: 'urn:x:1' }));
+        const third = await store.append(draft('t', 'third'));
+        const state = await store.consumers.attach('t', 'late', { owner: null, afterSeq: first.seq }, 1000);
+        assert.equal(state.pending, 2);
+        assert.deepEqual(await pendingIds(store, 't', first.seq), ['urn:x:1', third.id]);
+        const acked = await store.consumers.ack('t', 'late', 'urn:x:1', 2000);
+        assert.ok(acked.kind === 'acked' && acked.state.ackedSeq === second.seq && acked.state.ackedId === 'urn:x:1' && acked.state.pending === 1);
+        assert.deepEqual((await store.consumers.list('t')).map((c) => [c.name, c.pending]), [['late', 1]]);
+      });
+
+      it('releases the oldest past maxPending and records them as lost until the next acknowledgement', async (t) => {
+        const store = await openStore(t, { maxMessagesPerTopic: 1000, maxAgeMs: 0, consumerMaxPending: 3 });
+        await store.consumers.attach('t', 'slow', { owner: null, afterSeq: store.dispatchedThrough() }, 1000);
+        const sent: Message[] = [];
+        for (let i = 0; i < 5; i++) sent.push(await store.append(draft('t', `m${i}`)));
+        await eventually(async () => (await store.consumers.get('t', 'slow'))?.lost?.count === 2, 'two lost');
+        const state = (await store.consumers.get('t', 'slow'))!;
+        assert.deepEqual(state.lost, { firstId: sent[0]!.id, lastId: sent[1]!.id, count: 2 });
+        assert.equal(state.pending, 3);
+        assert.equal(state.ackedSeq, sent[1]!.seq);
+        assert.deepEqual(await pendingIds(store, 't', state.ackedSeq), sent.slice(2).map((m) => m.id));
+        const acked = await store.consumers.ack('t', 'slow', sent[4]!.id, 2000);
+        assert.ok(acked.kind === 'acked' && acked.state.lost === null && acked.state.pending === 0);
+      });
+
+      it('expires consumers last seen before a time, and keeps the others', async (t) => {
+        const store = await openStore(t);
+        await store.consumers.attach('t', 'idle', { owner: null, afterSeq: store.dispatchedThrough() }, 1000);
+        await store.consumers.attach('t', 'busy', { owner: null, afterSeq: store.dispatchedThrough() }, 1000);
+        await store.consumers.touch([{ topic: 't', name: 'busy' }], 5000);
+        assert.equal(await store.consumers.expire(2000), 1);
+        assert.equal(await store.consumers.get('t', 'idle'), undefined);
+        assert.deepEqual((await store.consumers.list('t')).map((c) => c.name), ['busy']);
+        assert.equal(await store.consumers.expire(6000), 1);
+        assert.deepEqual(await store.consumers.list('t'), []);
+      });
+    });
   });
 }

@@ -1,5 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import type { AdapterContext } from '../../http/context.js';
+import { registerConsumerRoutes } from './consumers.js';
 import { registerDemoLoopRoute } from './demo-loop.js';
 import { registerPublishBatchRoute } from './publish-batch.js';
 import { registerPublishRoute } from './publish.js';
@@ -13,4 +14,5 @@ export function registerMessagesProtocol(app: FastifyInstance, context: AdapterC
   registerPublishBatchRoute(app, context);
   registerDemoLoopRoute(app, context);
   registerTopicInfoRoute(app, context);
+  registerConsumerRoutes(app, context);
 }

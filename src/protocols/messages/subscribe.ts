@@ -6,6 +6,8 @@ import { encodeEvent } from '../../sse/encode.js';
 import { headerText } from '../../sse/last-event-id.js';
 import { normaliseLastEventId, shownLastEventId } from '../../http/event-stream.js';
 import { readSlowPolicy } from '../../http/event-streams.js';
+import type { LostRange } from '../../store/consumer-log.js';
+import { consumerCaller } from './consumer-caller.js';
 
 /** Response header set when the requested cursor could not be resumed exactly. */
 export const GAP_HEADER = 'Replay-Gap';
@@ -15,7 +17,7 @@ const GAP_MESSAGE =
 
 interface SubscribeRequest {
   Params: { id: string };
-  Querystring: { lastEventId?: string | string[]; slow?: string | string[] };
+  Querystring: { lastEventId?: string | string[]; slow?: string | string[]; consumer?: string | string[] };
 }
 
 /**
@@ -25,6 +27,9 @@ interface SubscribeRequest {
  * `?lastEventId=`, header wins; `earliest` for everything retained), a `gap` event if its
  * cursor could not be resumed exactly, the retained history, and the live messages.
  * With a subscriber key, the token must grant `subscribe` on the id unless `--anonymous`.
+ * With `?consumer=NAME` the stream is an acknowledged consumer's (see README "Acknowledged
+ * consumers"): it replays what the consumer holds after its last acknowledgement, whatever
+ * `Last-Event-ID` says (which only places a new consumer's start).
  */
 export function registerSubscribeRoute(app: FastifyInstance, context: AdapterContext): void {
   const { options, authorizer } = context;
@@ -35,6 +40,16 @@ export function registerSubscribeRoute(app: FastifyInstance, context: AdapterCon
     authorizer.assertMaySubscribe(principal, topic);
     const lastEventId = pickLastEventId(request.headers['last-event-id'], request.query.lastEventId);
     const slowPolicy = readSlowPolicy(request.query.slow);
+    const consumerName = request.query.consumer;
+    // What an acknowledged consumer lost past --consumer-max-pending, told after the greeting.
+    let lost: LostRange | null = null;
+    const consumer = consumerName === undefined
+      ? undefined
+      : async (registeredAfterSeq: number) => {
+          const session = await context.consumers.connect(topic, String(consumerName), consumerCaller(principal), registeredAfterSeq, lastEventId);
+          lost = session.lost;
+          return session;
+        };
 
     await context.streams.open({
       request,
@@ -43,12 +58,14 @@ export function registerSubscribeRoute(app: FastifyInstance, context: AdapterCon
       selector: new AuthorizedSelector('messages', [topic], authorizer, principal),
       cursorTopics: [topic],
       lastEventId,
+      consumer,
       slowPolicy,
       expiresAt: principal.expiresAt,
       headers: (cursor) => (cursor?.gap ? { [GAP_HEADER]: 'true' } : undefined),
       preamble: (cursor, startId) => {
         const frames = [Buffer.from(encodeEvent({ id: startId, data: `Subscribed to id ${topic}`, retry: options.retry }))];
         if (cursor?.gap) frames.push(Buffer.from(encodeEvent({ event: 'gap', data: JSON.stringify({ lastEventId: shownLastEventId(lastEventId), message: GAP_MESSAGE }) })));
+        if (lost) frames.push(Buffer.from(encodeEvent({ event: 'gap', data: JSON.stringify({ reason: 'consumer-max-pending', ...(lost as LostRange) }) })));
         return frames;
       },
     });

@@ -4,8 +4,10 @@ import { RelayError } from '../../hub/errors.js';
 import type { Message, MessageDraft } from '../../hub/message.js';
 import { appendGroup, groupSizeOf, type GroupedAppend } from '../append-group.js';
 import { RingBuffer } from '../ring-buffer.js';
+import { DEFAULT_CONSUMER_MAX_PENDING } from '../consumer-log.js';
 import type { AppendListener, Cursor, ReadQuery, RetentionOptions, Store, TopicStats } from '../store.js';
 import { decodeEntry, encodeDraft } from './codec.js';
+import { RedisConsumerLog } from './consumers.js';
 import { isClusterUrl } from './cluster-url.js';
 import { describeWhere, RedisConnection, type RedisClient, type RedisStoreLog } from './connection.js';
 import { BLOCK_MS, READER_TTL_MS, ReadLoop } from './read-loop.js';
@@ -116,7 +118,17 @@ export class RedisStore implements Store {
   private onIdle: (() => void) | undefined;
   private batches = 0;
 
+  readonly consumers: RedisConsumerLog;
+
   constructor(options: RedisStoreOptions) {
+    this.keys = redisKeys(options.keyPrefix, isClusterUrl(options.url));
+    this.consumers = new RedisConsumerLog(
+      this.keys.prefix,
+      options.consumerMaxPending ?? DEFAULT_CONSUMER_MAX_PENDING,
+      () => this.ready(),
+      (work) => this.guard(work),
+      (topic, afterSeq) => this.readAllAfter(topic, afterSeq),
+    );
     this.options = Object.freeze({
       url: options.url,
       keyPrefix: options.keyPrefix,
@@ -124,9 +136,9 @@ export class RedisStore implements Store {
       maxAgeMs: options.maxAgeMs,
       pruneIntervalMs: options.pruneIntervalMs ?? 1000,
       commandTimeoutMs: options.commandTimeoutMs ?? 2000,
+      consumerMaxPending: options.consumerMaxPending ?? DEFAULT_CONSUMER_MAX_PENDING,
     });
     this.log = options.log ?? (() => {});
-    this.keys = redisKeys(options.keyPrefix, isClusterUrl(options.url));
     this.scripts = new RedisScripts(this.keys);
   }
 
@@ -165,7 +177,7 @@ export class RedisStore implements Store {
       nodeId: this.nodeId,
       where: () => connection.where,
       log: this.log,
-      listener: () => this.listener,
+      listener: () => this.holdAndDispatch,
       dataSetLost: () => this.dataSetLost(),
       dispatched: () => this.settleAccepted(),
     });
@@ -180,10 +192,17 @@ export class RedisStore implements Store {
     // Join before resolving: an append right after open() must find the read loop past
     // every seq below its own.
     if (connected) await readLoop.join().catch(() => {});
+    await this.consumers.open();
     readLoop.start();
     this.pruneTimer = setInterval(this.pruneTick, this.options.pruneIntervalMs);
     this.pruneTimer.unref();
   }
+
+  /** Each message is held for the consumers of its topics before subscribers see it. */
+  private readonly holdAndDispatch: AppendListener = (message) => {
+    this.consumers.hold(message);
+    this.listener(message);
+  };
 
   setAppendListener(listener: AppendListener): void {
     this.listener = listener;
@@ -259,6 +278,7 @@ export class RedisStore implements Store {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    this.consumers.close();
     this.connection?.stopRetrying();
     if (this.pruneTimer) clearInterval(this.pruneTimer);
     if (this.flushImmediate) clearImmediate(this.flushImmediate);
@@ -438,6 +458,17 @@ export class RedisStore implements Store {
       }
     })();
   };
+
+  /** Every retained message of `topic` after `afterSeq` (what a new consumer starts with). */
+  private async readAllAfter(topic: string, afterSeq: number): Promise<Message[]> {
+    const out: Message[] = [];
+    for (;;) {
+      const page = await this.read({ afterSeq, topics: [topic], limit: 1000 });
+      out.push(...page);
+      if (page.length < 1000) return out;
+      afterSeq = page[page.length - 1]!.seq;
+    }
+  }
 
   private unavailable(): RelayError {
     if (this.closed) return new RelayError('HUB_ERR_STORE_UNAVAILABLE', 'The store is closed');

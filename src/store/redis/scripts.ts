@@ -385,6 +385,8 @@ return { n, first, customId(first), last, customId(last) }
 
 /** The key names of one data set, from the configured prefix. */
 export interface RedisKeys {
+  /** Every key starts with it (with its hash tag on a cluster): keys of other parts of the store use it too. */
+  readonly prefix: string;
   readonly seq: string;
   readonly meta: string;
   readonly log: string;
@@ -406,6 +408,7 @@ export interface RedisKeys {
 export function redisKeys(keyPrefix: string, hashTag = false): RedisKeys {
   const prefix = hashTag ? `{${keyPrefix}}` : keyPrefix;
   return Object.freeze({
+    prefix,
     seq: `${prefix}seq`,
     meta: `${prefix}meta`,
     log: `${prefix}log`,
