@@ -139,6 +139,42 @@ describe('one hub connection shared by all tabs (shareAcrossTabs)', () => {
     await eventually(async () => (await subscribers(topic)) === 0, 10_000, 'no subscriber once every tab closed');
   });
 
+  it('close() in a follower only detaches it, in the leader hands over; a tab that joins late gets what follows', async () => {
+    const topic = 'shared-tabs-close';
+    const context = await browser.newContext();
+    const [leader, follower, leaving] = [
+      await openTab(context, `${pageOrigin}/tabs.html`, hub.url, topic),
+      await openTab(context, `${pageOrigin}/tabs.html`, hub.url, topic),
+      await openTab(context, `${pageOrigin}/tabs.html`, hub.url, topic),
+    ];
+    const close = (tab: Page): Promise<void> => tab.evaluate(() => (window as unknown as { subscription: { close(): void } }).subscription.close());
+    await eventually(async () => (await Promise.all([leader, follower, leaving].map(opens))).every((o) => o.length === 1), 10_000, 'every tab to see the stream open');
+    const before = { id: await publish(hub.url, topic, 'before'), event: 'message', data: 'before' };
+    await waitForEvents([leader, follower, leaving], 1, 'the first message everywhere');
+
+    await close(leaving);
+    const afterDetach = { id: await publish(hub.url, topic, 'after a follower left'), event: 'message', data: 'after a follower left' };
+    await waitForEvents([leader, follower], 2, 'the second message in the tabs still subscribed');
+    assert.equal(await subscribers(topic), 1, 'a follower leaving does not touch the connection');
+
+    await close(leader);
+    const afterHandover = { id: await publish(hub.url, topic, 'after the leader left'), event: 'message', data: 'after the leader left' };
+    await waitForEvents([follower], 3, 'the third message in the new leader');
+    assert.deepEqual(await received(follower), [before, afterDetach, afterHandover]);
+    assert.deepEqual(await received(leader), [before, afterDetach], 'a closed subscription receives nothing more');
+    assert.deepEqual(await received(leaving), [before]);
+    await eventually(async () => (await subscribers(topic)) === 1, 10_000, 'one subscriber: the new leader');
+
+    const late = await openTab(context, `${pageOrigin}/tabs.html`, hub.url, topic);
+    await eventually(async () => (await opens(late)).length === 1, 10_000, 'the late tab to see the shared stream open');
+    const afterJoin = { id: await publish(hub.url, topic, 'after a tab joined'), event: 'message', data: 'after a tab joined' };
+    await waitForEvents([follower], 4, 'the fourth message');
+    await waitForEvents([late], 1, 'the late tab to receive');
+    assert.deepEqual(await received(late), [afterJoin], 'a late tab starts from the shared stream\'s position');
+    assert.equal(await subscribers(topic), 1);
+    await context.close();
+  });
+
   it('without BroadcastChannel each tab opens its own connection and still receives everything', async () => {
     const topic = 'tabs-without-broadcast-channel';
     const context = await browser.newContext();
