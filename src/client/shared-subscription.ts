@@ -1,6 +1,6 @@
 import { RelayClientError } from './errors.js';
 import { EventQueue } from './event-queue.js';
-import { SeenIds } from './seen-ids.js';
+import { SeenEvents } from './seen-events.js';
 import type { OpenInfo, RelayEvent, SubscribeOptions, Subscription } from './subscribe.js';
 
 /** What a direct connection tells its owner beyond the public callbacks. */
@@ -51,8 +51,8 @@ type Waiter = { resolve: (result: IteratorResult<RelayEvent>) => void; reject: (
  * tabs wait in the lock's queue and deliver what the channel brings. When the leader's tab
  * closes (or it calls `close()`), the browser grants the lock to the next tab, which connects
  * with `Last-Event-ID` set to the last id it saw; all tabs see the same channel messages in the
- * same order, so that is the last id any tab saw. Every tab drops an event whose id it already
- * delivered, so a takeover that replays one twice shows it once.
+ * same order, so that is the last id any tab saw. Every tab drops an event it already delivered
+ * (same id, type and data), so a takeover that replays one shows it once.
  *
  * Guarantees: events reach each tab in the stream's order, each id once. A tab that does not take
  * its events cannot slow the others: past `maxBufferedEvents` waiting in it, it alone ends with
@@ -65,7 +65,7 @@ export class SharedSubscription implements Subscription {
   private readonly lockRequest = new AbortController();
   private readonly queue = new EventQueue<RelayEvent>();
   private readonly waiters: Waiter[] = [];
-  private readonly seen = new SeenIds();
+  private readonly seen = new SeenEvents();
   private readonly maxBuffered: number;
   private currentLastEventId: string | undefined;
   private state: 'open' | 'closed' | 'failed' = 'open';
@@ -218,11 +218,8 @@ export class SharedSubscription implements Subscription {
 
   private deliver(event: RelayEvent): void {
     if (this.state !== 'open') return;
-    if (event.id !== undefined) {
-      if (this.seen.has(event.id)) return;
-      this.seen.add(event.id);
-      this.currentLastEventId = event.id;
-    }
+    if (!this.seen.firstTime(event)) return;
+    if (event.id !== undefined) this.currentLastEventId = event.id;
     invoke(this.options.onMessage, event);
     if (this.state !== 'open' || (this.options.onMessage !== undefined && !this.iterating)) return;
     const waiter = this.waiters.shift();
