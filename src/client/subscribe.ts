@@ -5,6 +5,7 @@ import { errorFromResponse, RelayClientError, unreachableError } from './errors.
 import { EventQueue } from './event-queue.js';
 import { DEFAULT_IDLE_TIMEOUT_MS, IdleWatchdog } from './idle-watchdog.js';
 import { LeadingFrame } from './leading-frame.js';
+import { SharedSubscription, tabSharingAvailable, type ConnectionHooks } from './shared-subscription.js';
 import {
   DEFAULT_INITIAL_DELAY_MS,
   DEFAULT_MAX_DELAY_MS,
@@ -118,6 +119,16 @@ export interface SubscribeOptions {
    * event stream, an oversized event, or any failure when `reconnect` is `false`.
    */
   onError?: (error: RelayClientError) => void;
+  /**
+   * One connection for every tab of this origin that subscribes to the same stream (same hub URL
+   * and id or `streamUrl`): one tab, elected with Web Locks, holds the connection and relays
+   * each event and state change to the others over BroadcastChannel; when it closes, another
+   * tab takes over and resumes after the last event id the tabs saw. A tab joining a stream
+   * already open receives the events from then on (`lastEventId` only applies to the tab that
+   * opens it). Where Web Locks or BroadcastChannel is missing (Node, old browsers), each
+   * subscription opens its own connection. Default false.
+   */
+  shareAcrossTabs?: boolean;
 }
 
 /**
@@ -151,6 +162,9 @@ export interface Subscription extends AsyncIterable<RelayEvent> {
  * the first message resumes from there, with no gap.
  */
 export function subscribe(options: SubscribeOptions): Subscription {
+  if (options.shareAcrossTabs === true && tabSharingAvailable()) {
+    return new SharedSubscription(options, streamUrl(options), (direct, hooks) => new RelaySubscription(direct, hooks));
+  }
   return new RelaySubscription(options);
 }
 
@@ -180,6 +194,7 @@ type Waiter = { resolve: (result: IteratorResult<RelayEvent>) => void; reject: (
 
 class RelaySubscription implements Subscription {
   private readonly options: SubscribeOptions;
+  private readonly hooks: ConnectionHooks;
   private readonly url: URL;
   private readonly fetchImpl: typeof fetch;
   private readonly stop = new AbortController();
@@ -200,8 +215,9 @@ class RelaySubscription implements Subscription {
   /** With autoAck and an iterator: the id of the event handed out last, acknowledged at the next `next()`. */
   private taken: string | undefined;
 
-  constructor(options: SubscribeOptions) {
+  constructor(options: SubscribeOptions, hooks: ConnectionHooks = {}) {
     this.options = options;
+    this.hooks = hooks;
     this.url = streamUrl(options);
     this.fetchImpl = options.fetch ?? globalThis.fetch.bind(globalThis);
     this.currentLastEventId = options.lastEventId;
@@ -442,7 +458,10 @@ class RelaySubscription implements Subscription {
           firstEvent && message.event === undefined && message.data.startsWith(GREETING_PREFIX);
         firstEvent = false;
         if (message.id !== undefined) this.currentLastEventId = message.id;
-        if (isGreeting) return;
+        if (isGreeting) {
+          if (message.id !== undefined) this.hooks.onPosition?.(message.id);
+          return;
+        }
         const event: RelayEvent = { event: message.event ?? 'message', data: message.data };
         if (message.id !== undefined) event.id = message.id;
         delivered++;
@@ -464,7 +483,10 @@ class RelaySubscription implements Subscription {
         if (done) return end(new RelayClientError('CLIENT_ERR_STREAM_LOST', 'The hub closed the event stream'));
         const text = decoder.decode(value, { stream: true });
         const position = leadingFrame.feed(text);
-        if (position !== undefined) this.currentLastEventId = position;
+        if (position !== undefined) {
+          this.currentLastEventId = position;
+          this.hooks.onPosition?.(position);
+        }
         parser.feed(text);
         if (tooLarge !== undefined) {
           const message = `An event exceeded ${this.maxEventSize} characters`;

@@ -294,7 +294,7 @@ export function openApiDocument(): Record<string, unknown> {
       '/.well-known/sse-relay/probe': {
         get: {
           summary: 'Timed probe events for `sse-relay doctor` (proxy buffering diagnosis)',
-          responses: { 200: eventStream('`count` events `interval` ms apart, each with the server time.') },
+          responses: { 200: eventStream('`count` events `interval` ms apart, each with the server time; with `idle=1`, then `probe-idle`, heartbeats only for one heartbeat interval and a second, and `probe-end`.') },
         },
       },
       '/': { get: { summary: 'The web console', responses: { 200: { description: 'HTML page.' } } } },

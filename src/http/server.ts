@@ -137,7 +137,7 @@ export async function serveOverHttp(core: RelayCore, parts: HttpLayerOptions = {
   const streams = new EventStreams(hub, options, metrics);
   const context: AdapterContext = { hub, options, streams, authorizer, consumers };
 
-  registerProbeRoute(app, streams);
+  registerProbeRoute(app, streams, options.heartbeatInterval);
   registerOperationsRoutes(app, {
     hub,
     metrics,

@@ -103,6 +103,17 @@ describe('client SDK against a real hub', () => {
     assert.deepEqual(await within(iterator.next(), 'the end of iteration'), { done: true, value: undefined });
   });
 
+  test('shareAcrossTabs where Web Locks are missing (Node): its own connection, events as usual', async () => {
+    assert.equal((globalThis as { navigator?: { locks?: unknown } }).navigator?.locks, undefined);
+    const { subscription, opened } = track(open({ url: hub.url, id: 'shared-in-node', shareAcrossTabs: true }));
+    await opened;
+    const sent = await publish({ url: hub.url, id: 'shared-in-node', message: 'alone' });
+    const events = await take(subscription[Symbol.asyncIterator](), 1);
+    assert.deepEqual(events, [{ id: sent.id, event: 'message', data: 'alone' }]);
+    const stats = (await (await fetch(`${hub.url}/messages/shared-in-node`)).json()) as { subscribers: number };
+    assert.equal(stats.subscribers, 1);
+  });
+
   test('for await ... break closes the subscription', async () => {
     const { subscription, opened } = track(open({ url: hub.url, id: 'break' }));
     await opened;

@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { diagnose } from '../../src/client/index.js';
+import { runCli } from '../helpers/hub-process.js';
 import { startHub, type TestHub } from '../helpers/hub.js';
 import { eventually } from '../helpers/sse-client.js';
 
@@ -23,8 +24,21 @@ async function freePort(): Promise<number> {
   return port;
 }
 
-/** nginx in front of the hub; `buffering` sets proxy_buffering. */
-async function startNginx(hub: TestHub, buffering: boolean): Promise<{ url: string; stop: () => Promise<void> }> {
+/** What the tests put in nginx's `location /` besides proxy_pass. */
+const BUFFERED_AND_GZIP = 'proxy_http_version 1.1; proxy_buffering on; gzip on; gzip_types text/event-stream; gzip_min_length 0; gzip_proxied any;';
+const UNBUFFERED = 'proxy_http_version 1.1; proxy_buffering off;';
+/**
+ * Buffering alone: the hub's X-Accel-Buffering: no is ignored, nothing compresses, and nginx
+ * talks HTTP/1.0 to the hub (its default `proxy_http_version`).
+ */
+const BUFFERED_IGNORING_HINT = 'proxy_buffering on; proxy_ignore_headers X-Accel-Buffering; gzip off;';
+/** The same over HTTP/1.1: nginx forwards each chunk as it comes, buffering on or not. */
+const BUFFERED_IGNORING_HINT_HTTP11 = `proxy_http_version 1.1; ${BUFFERED_IGNORING_HINT}`;
+/** Streams pass unbuffered, but one silent for 2 s is cut. */
+const READ_TIMEOUT_2S = 'proxy_http_version 1.1; proxy_buffering off; proxy_read_timeout 2s;';
+
+/** nginx in front of the hub, with `location` directives. */
+async function startNginx(hub: TestHub, location: string): Promise<{ url: string; stop: () => Promise<void> }> {
   const dir = await mkdtemp(join(tmpdir(), 'sse-relay-nginx-'));
   const port = await freePort();
   const upstream = new URL(hub.url).host;
@@ -42,8 +56,7 @@ http {
     listen 127.0.0.1:${port};
     location / {
       proxy_pass http://${upstream};
-      proxy_http_version 1.1;
-      proxy_buffering ${buffering ? 'on' : 'off'};${buffering ? ' gzip on; gzip_types text/event-stream; gzip_min_length 0; gzip_proxied any;' : ''}
+      ${location}
     }
   }
 }
@@ -68,11 +81,12 @@ http {
 }
 
 describe('diagnose(): is the event stream buffered on the way?', () => {
-  it('straight to the hub: clean, with the anti-buffering headers', async (t) => {
-    const hub = await startHub({ store: 'memory' });
+  it('straight to the hub: clean, with the anti-buffering headers, and alive through the idle phase', async (t) => {
+    const hub = await startHub({ store: 'memory', heartbeatInterval: 500 });
     t.after(() => hub.close());
     const report = await diagnose({ url: hub.url, count: 6, intervalMs: 100 });
     assert.deepEqual(report.findings, []);
+    assert.deepEqual(report.idle, { heartbeatIntervalMs: 500, silentForMs: 1500, survived: true });
     assert.equal(report.ok, true);
     assert.equal(report.arrivalsMs.length, 6);
     assert.equal(report.headers['x-accel-buffering'], 'no');
@@ -80,9 +94,9 @@ describe('diagnose(): is the event stream buffered on the way?', () => {
   });
 
   it('behind nginx with proxy_buffering on, gzip on and no X-Accel-Buffering: buffered and compressed; with buffering off: clean', { skip: NGINX ? false : 'nginx is not installed' }, async (t) => {
-    const hub = await startHub({ store: 'memory' });
+    const hub = await startHub({ store: 'memory', heartbeatInterval: 500 });
     t.after(() => hub.close());
-    const buffered = await startNginx(hub, true);
+    const buffered = await startNginx(hub, BUFFERED_AND_GZIP);
     t.after(() => buffered.stop());
     const report = await diagnose({ url: buffered.url, count: 6, intervalMs: 100, withoutProxyHint: true });
     assert.equal(report.ok, false);
@@ -90,9 +104,59 @@ describe('diagnose(): is the event stream buffered on the way?', () => {
     assert.ok(report.findings.some((f) => f.kind === 'compressed'), JSON.stringify(report));
     assert.equal(report.headers['x-accel-buffering'], undefined);
 
-    const unbuffered = await startNginx(hub, false);
+    const unbuffered = await startNginx(hub, UNBUFFERED);
     t.after(() => unbuffered.stop());
     const clean = await diagnose({ url: unbuffered.url, count: 6, intervalMs: 100, withoutProxyHint: true });
+    assert.deepEqual(clean.findings, [], JSON.stringify(clean));
+  });
+
+  it('behind nginx with proxy_buffering on and proxy_ignore_headers X-Accel-Buffering, no gzip: buffered, with the nginx fix', { skip: NGINX ? false : 'nginx is not installed' }, async (t) => {
+    const hub = await startHub({ store: 'memory' });
+    t.after(() => hub.close());
+    const nginx = await startNginx(hub, BUFFERED_IGNORING_HINT);
+    t.after(() => nginx.stop());
+    // The hub asks nginx not to buffer (the default); this nginx ignores it.
+    const report = await diagnose({ url: nginx.url, count: 6, intervalMs: 100, idleCheck: false });
+    assert.equal(report.ok, false);
+    assert.deepEqual(report.findings.map((f) => f.kind), ['buffered'], JSON.stringify(report));
+    const [buffered] = report.findings;
+    assert.match(buffered!.fix, /proxy_buffering off/);
+    assert.match(buffered!.fix, /proxy_ignore_headers X-Accel-Buffering/);
+    assert.equal(report.headers['content-encoding'], undefined);
+
+    // Measured, not assumed: with an HTTP/1.1 upstream nginx 1.22 passes each chunk on at once.
+    const http11 = await startNginx(hub, BUFFERED_IGNORING_HINT_HTTP11);
+    t.after(() => http11.stop());
+    const clean = await diagnose({ url: http11.url, count: 6, intervalMs: 100, idleCheck: false });
+    assert.deepEqual(clean.findings, [], JSON.stringify(clean));
+  });
+
+  it('behind nginx with proxy_read_timeout 2s and a 4 s hub heartbeat: cut at an idle timeout, with the fix; a 1 s heartbeat keeps it open', { skip: NGINX ? false : 'nginx is not installed' }, async (t) => {
+    const slowHeartbeat = await startHub({ store: 'memory', heartbeatInterval: 4000 });
+    t.after(() => slowHeartbeat.close());
+    const nginx = await startNginx(slowHeartbeat, READ_TIMEOUT_2S);
+    t.after(() => nginx.stop());
+    const report = await diagnose({ url: nginx.url, count: 4, intervalMs: 100 });
+    assert.equal(report.ok, false);
+    assert.deepEqual(report.findings.map((f) => f.kind), ['cut'], JSON.stringify(report));
+    const [cut] = report.findings;
+    assert.match(cut!.detail, /idle timeout/);
+    assert.match(cut!.detail, /4000 ms/, 'names the heartbeat interval');
+    assert.match(cut!.fix, /proxy_read_timeout/);
+    assert.match(cut!.fix, /--heartbeat-interval/);
+    assert.equal(report.arrivalsMs.length, 4, 'the timed events all arrived: the cut came in the silence');
+
+    const doctor = await runCli(['doctor', '--url', nginx.url, '--count', '4', '--interval', '100'], { timeoutMs: 20_000 });
+    assert.equal(doctor.code, 1, doctor.stdout + doctor.stderr);
+    assert.match(doctor.stdout, /idle check: 5000 ms with only heartbeats \(every 4000 ms\): the stream was cut after \d+ ms/);
+    assert.match(doctor.stdout, /cut: cut at an idle timeout/);
+    assert.match(doctor.stdout, /fix: .*proxy_read_timeout 1h/);
+
+    const fastHeartbeat = await startHub({ store: 'memory', heartbeatInterval: 1000 });
+    t.after(() => fastHeartbeat.close());
+    const kept = await startNginx(fastHeartbeat, READ_TIMEOUT_2S);
+    t.after(() => kept.stop());
+    const clean = await diagnose({ url: kept.url, count: 4, intervalMs: 100 });
     assert.deepEqual(clean.findings, [], JSON.stringify(clean));
   });
 });

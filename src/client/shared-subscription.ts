@@ -1,0 +1,301 @@
+import { RelayClientError } from './errors.js';
+import { EventQueue } from './event-queue.js';
+import { SeenEvents } from './seen-events.js';
+import type { OpenInfo, RelayEvent, SubscribeOptions, Subscription } from './subscribe.js';
+
+/** What a direct connection tells its owner beyond the public callbacks. */
+export interface ConnectionHooks {
+  /** The stream's position changed without an event (the greeting's id, a leading frame's). */
+  onPosition?: (lastEventId: string) => void;
+}
+
+/** Opens one real connection to the hub (a tab-local subscription). */
+export type OpenConnection = (options: SubscribeOptions, hooks: ConnectionHooks) => Subscription;
+
+/** An error as it crosses tabs (structured clone keeps no class). */
+interface ErrorData {
+  code: string;
+  message: string;
+  status?: number;
+}
+
+/**
+ * What tabs say to each other on the subscription's BroadcastChannel. Only the leader sends
+ * `event`, `position`, `open`, `retry` and `failed`; any tab may send `hello` (the leader answers
+ * with `open` and `position` when its stream is open). `open` names the connection (leader and
+ * attempt), so the answer to one tab's `hello` is not a second open for the tabs that saw it.
+ */
+type TabMessage =
+  | { kind: 'event'; event: RelayEvent }
+  | { kind: 'position'; lastEventId: string }
+  | { kind: 'open'; lastEventId: string | undefined; connection: string }
+  | { kind: 'retry'; error: ErrorData; delayMs: number; attempt: number; everOpened: boolean }
+  | { kind: 'failed'; error: ErrorData }
+  | { kind: 'hello' };
+
+/** Web Locks and BroadcastChannel, which sharing needs; where either is missing each tab connects. */
+export function tabSharingAvailable(): boolean {
+  return (
+    typeof BroadcastChannel === 'function' &&
+    typeof navigator !== 'undefined' &&
+    typeof (navigator as Navigator | undefined)?.locks?.request === 'function'
+  );
+}
+
+type Waiter = { resolve: (result: IteratorResult<RelayEvent>) => void; reject: (error: unknown) => void };
+
+/**
+ * A subscription shared by every tab of an origin that subscribes to the same stream URL. The
+ * tab holding the Web Lock named after that URL is the leader: it opens the one connection and
+ * posts every event, position and state change on a BroadcastChannel of the same name. The other
+ * tabs wait in the lock's queue and deliver what the channel brings. When the leader's tab
+ * closes (or it calls `close()`), the browser grants the lock to the next tab, which connects
+ * with `Last-Event-ID` set to the last id it saw; all tabs see the same channel messages in the
+ * same order, so that is the last id any tab saw. Every tab drops an event it already delivered
+ * (same id, type and data), so a takeover that replays one shows it once.
+ *
+ * Guarantees: events reach each tab in the stream's order, each id once. A tab that does not take
+ * its events cannot slow the others: past `maxBufferedEvents` waiting in it, it alone ends with
+ * `CLIENT_ERR_TAB_BEHIND` (a leader then hands over).
+ */
+export class SharedSubscription implements Subscription {
+  private readonly channel: BroadcastChannel;
+  private readonly lockName: string;
+  /** Aborts the lock request of a tab that closes while it waits to lead. */
+  private readonly lockRequest = new AbortController();
+  private readonly queue = new EventQueue<RelayEvent>();
+  private readonly waiters: Waiter[] = [];
+  private readonly seen = new SeenEvents();
+  private readonly maxBuffered: number;
+  private currentLastEventId: string | undefined;
+  private state: 'open' | 'closed' | 'failed' = 'open';
+  private failure: RelayClientError | undefined;
+  private failureDelivered = false;
+  private iterating = false;
+  /** This tab has seen the shared stream open (so the next open is a reconnection to it). */
+  private everOpened = false;
+  /** Set while this tab leads: its connection, and how to end its turn. */
+  private connection: Subscription | undefined;
+  private connectionOpen = false;
+  /** Names this tab's connections while it leads: `<leader>:<attempt>`. */
+  private readonly leaderName = `${Date.now().toString(36)}-${Math.random().toString(36).slice(2)}`;
+  private connectionAttempt = 0;
+  /** The last connection this tab reported open (`onOpen` once per connection). */
+  private openConnectionName: string | undefined;
+  private endLeadership: (() => void) | undefined;
+
+  constructor(
+    private readonly options: SubscribeOptions,
+    streamUrl: URL,
+    private readonly openConnection: OpenConnection,
+  ) {
+    this.currentLastEventId = options.lastEventId;
+    this.maxBuffered = Math.max(1, options.maxBufferedEvents ?? 1000);
+    this.lockName = `sse-relay:${streamUrl.href}`;
+    this.channel = new BroadcastChannel(this.lockName);
+    const { signal } = options;
+    if (signal?.aborted) {
+      this.state = 'closed';
+      this.channel.close();
+      return;
+    }
+    signal?.addEventListener('abort', this.close, { once: true });
+    this.channel.onmessage = (message: MessageEvent<TabMessage>) => this.receive(message.data);
+    this.post({ kind: 'hello' });
+    navigator.locks
+      .request(this.lockName, { signal: this.lockRequest.signal }, () => this.lead())
+      .catch(() => undefined); // aborted by close(): this tab no longer wants to lead
+  }
+
+  get lastEventId(): string | undefined {
+    return this.currentLastEventId;
+  }
+
+  get closed(): boolean {
+    return this.state !== 'open';
+  }
+
+  /** In a follower: detaches this tab. In the leader: closes its connection and hands over. */
+  readonly close = (): void => {
+    if (this.state === 'open') this.state = 'closed';
+    this.queue.clear();
+    this.shutdown();
+  };
+
+  [Symbol.asyncIterator](): AsyncIterator<RelayEvent> {
+    if (this.iterating) throw new TypeError('A subscription can be iterated only once');
+    this.iterating = true;
+    return {
+      next: () => this.next(),
+      return: () => {
+        this.close();
+        return Promise.resolve({ done: true, value: undefined });
+      },
+    };
+  }
+
+  /** Runs while this tab holds the lock; resolving it releases the lock to the next tab. */
+  private lead(): Promise<void> {
+    if (this.state !== 'open') return Promise.resolve();
+    const turn = new Promise<void>((resolve) => (this.endLeadership = resolve));
+    const { options } = this;
+    this.connection = this.openConnection(
+      {
+        ...options,
+        shareAcrossTabs: false,
+        signal: undefined,
+        lastEventId: this.currentLastEventId,
+        onOpen: ({ lastEventId }) => {
+          this.connectionOpen = true;
+          const connection = `${this.leaderName}:${++this.connectionAttempt}`;
+          this.post({ kind: 'open', lastEventId, connection });
+          this.opened(lastEventId, connection);
+        },
+        onMessage: (event) => {
+          this.post({ kind: 'event', event });
+          this.deliver(event);
+        },
+        onRetry: (info) => {
+          this.connectionOpen = false;
+          const error = errorData(info.error);
+          this.post({ kind: 'retry', error, delayMs: info.delayMs, attempt: info.attempt, everOpened: info.everOpened });
+          invoke(options.onRetry, { ...info, everOpened: this.everOpened || info.everOpened });
+        },
+        onError: (error) => {
+          this.post({ kind: 'failed', error: errorData(error) });
+          this.fail(error);
+        },
+      },
+      {
+        onPosition: (lastEventId) => {
+          this.currentLastEventId = lastEventId;
+          this.post({ kind: 'position', lastEventId });
+        },
+      },
+    );
+    return turn;
+  }
+
+  private receive(message: TabMessage): void {
+    if (this.state !== 'open') return;
+    switch (message.kind) {
+      case 'hello':
+        if (this.connection !== undefined && this.connectionOpen) {
+          this.post({ kind: 'open', lastEventId: this.connection.lastEventId, connection: this.openConnectionName! });
+          if (this.currentLastEventId !== undefined) this.post({ kind: 'position', lastEventId: this.currentLastEventId });
+        }
+        return;
+      case 'event':
+        this.deliver(message.event);
+        return;
+      case 'position':
+        this.currentLastEventId = message.lastEventId;
+        return;
+      case 'open':
+        this.opened(message.lastEventId, message.connection);
+        return;
+      case 'retry':
+        invoke(this.options.onRetry, {
+          error: errorFrom(message.error),
+          delayMs: message.delayMs,
+          attempt: message.attempt,
+          everOpened: this.everOpened || message.everOpened,
+        });
+        return;
+      case 'failed':
+        this.fail(errorFrom(message.error));
+        return;
+    }
+  }
+
+  private opened(lastEventId: string | undefined, connection: string): void {
+    if (connection === this.openConnectionName) return;
+    this.openConnectionName = connection;
+    const reconnect = this.everOpened;
+    this.everOpened = true;
+    invoke(this.options.onOpen, { reconnect, lastEventId } satisfies OpenInfo);
+  }
+
+  private deliver(event: RelayEvent): void {
+    if (this.state !== 'open') return;
+    if (!this.seen.firstTime(event)) return;
+    if (event.id !== undefined) this.currentLastEventId = event.id;
+    invoke(this.options.onMessage, event);
+    if (this.state !== 'open' || (this.options.onMessage !== undefined && !this.iterating)) return;
+    const waiter = this.waiters.shift();
+    if (waiter !== undefined) {
+      waiter.resolve({ done: false, value: event });
+      return;
+    }
+    if (this.queue.size >= this.maxBuffered) {
+      this.fail(new RelayClientError('CLIENT_ERR_TAB_BEHIND', `More than ${this.maxBuffered} events waited in this tab (maxBufferedEvents); a shared stream cannot wait for one tab`));
+      return;
+    }
+    this.queue.push(event);
+  }
+
+  private next(): Promise<IteratorResult<RelayEvent>> {
+    const event = this.queue.shift();
+    if (event !== undefined) return Promise.resolve({ done: false, value: event });
+    if (this.state === 'failed' && !this.failureDelivered) {
+      this.failureDelivered = true;
+      return Promise.reject(this.failure);
+    }
+    if (this.state !== 'open') return Promise.resolve({ done: true, value: undefined });
+    return new Promise((resolve, reject) => this.waiters.push({ resolve, reject }));
+  }
+
+  private fail(error: RelayClientError): void {
+    if (this.state !== 'open') return;
+    this.state = 'failed';
+    this.failure = error;
+    if (!this.iterating && this.options.onError !== undefined) this.failureDelivered = true;
+    this.shutdown();
+    invoke(this.options.onError, error);
+  }
+
+  /** Leaves the channel and the lock queue; a leader closes its connection and hands over. */
+  private shutdown(): void {
+    this.options.signal?.removeEventListener('abort', this.close);
+    this.channel.close();
+    this.lockRequest.abort();
+    this.connection?.close();
+    this.connection = undefined;
+    this.endLeadership?.();
+    this.endLeadership = undefined;
+    for (const waiter of this.waiters.splice(0)) {
+      if (this.state === 'failed' && !this.failureDelivered) {
+        this.failureDelivered = true;
+        waiter.reject(this.failure);
+      } else {
+        waiter.resolve({ done: true, value: undefined });
+      }
+    }
+  }
+
+  private post(message: TabMessage): void {
+    if (this.state === 'open') this.channel.postMessage(message);
+  }
+}
+
+function errorData(error: RelayClientError): ErrorData {
+  const data: ErrorData = { code: error.code, message: error.message };
+  if (error.status !== undefined) data.status = error.status;
+  return data;
+}
+
+function errorFrom(data: ErrorData): RelayClientError {
+  return new RelayClientError(data.code, data.message, data.status === undefined ? undefined : { status: data.status });
+}
+
+/** Listener errors must not break the relay: report them the way EventTarget does. */
+function invoke<A>(callback: ((arg: A) => void) | undefined, arg: A): void {
+  if (callback === undefined) return;
+  try {
+    callback(arg);
+  } catch (error) {
+    queueMicrotask(() => {
+      throw error;
+    });
+  }
+}
