@@ -73,7 +73,11 @@ export function openStreamCard(list: HTMLElement, selection: Selection, from: st
   head.append(name, actions);
   const rows = element('ol', 'events');
   rows.setAttribute('aria-live', 'polite');
-  card.append(head, rows);
+  const empty = element('p', 'note', 'No messages yet.');
+  const showEmpty = (): void => {
+    empty.hidden = rows.children.length > 0;
+  };
+  card.append(head, empty, rows);
   list.prepend(card);
 
   const setState = (value: StreamState, detail = ''): void => {
@@ -104,6 +108,7 @@ export function openStreamCard(list: HTMLElement, selection: Selection, from: st
       });
     }
     rows.append(row);
+    showEmpty();
     if (rows.children.length > MAX_ROWS) rows.firstElementChild?.remove();
     rows.scrollTop = rows.scrollHeight;
   };
@@ -125,7 +130,10 @@ export function openStreamCard(list: HTMLElement, selection: Selection, from: st
     onRetry: (info) => setState('reconnecting', `retry in ${Math.round(info.delayMs / 100) / 10} s`),
     onError: (error) => setState('error', error.message),
   });
-  clear.addEventListener('click', () => rows.replaceChildren());
+  clear.addEventListener('click', () => {
+    rows.replaceChildren();
+    showEmpty();
+  });
   remove.addEventListener('click', () => {
     subscription.close();
     card.remove();
