@@ -37,12 +37,14 @@ export function setUpPublishPanel(origin: string, capabilities: Promise<HubCapab
   const note = byId('publish-note');
   const result = byId('publish-result');
 
-  const explainPrivate = async (): Promise<void> => {
+  // What the hub will refuse or quietly drop, said before the user presses Publish.
+  const explain = async (): Promise<void> => {
     const { usesTokens } = await capabilities;
     const hasToken = byId<HTMLInputElement>('token').value.trim() !== '';
+    const isPrivate = api.value === 'mercure' && privateBox.checked;
     let text = '';
-    if (privateBox.checked && !usesTokens) text = 'This hub has no keys: a private update reaches no subscriber.';
-    else if (privateBox.checked && !hasToken) text = 'Publishing on this hub needs a token with a publish grant (Authorization above).';
+    if (usesTokens && !hasToken) text = 'Publishing on this hub needs a token with a publish grant (Authorization above).';
+    else if (isPrivate && !usesTokens) text = 'This hub has no keys: a private update reaches no subscriber.';
     note.textContent = text;
     note.hidden = text === '';
   };
@@ -50,12 +52,11 @@ export function setUpPublishPanel(origin: string, capabilities: Promise<HubCapab
     const mercure = api.value === 'mercure';
     topicLabel.textContent = mercure ? 'Topics (one per line: the first is canonical)' : 'Id';
     privateRow.hidden = !mercure;
-    if (!mercure) note.hidden = true;
-    else void explainPrivate();
+    void explain();
   };
   api.addEventListener('change', showApi);
-  privateBox.addEventListener('change', () => void explainPrivate());
-  byId('token').addEventListener('input', () => void explainPrivate());
+  privateBox.addEventListener('change', () => void explain());
+  byId('token').addEventListener('input', () => void explain());
   showApi();
 
   byId<HTMLFormElement>('publish-form').addEventListener('submit', async (event) => {
