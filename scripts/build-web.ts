@@ -34,3 +34,4 @@ await build({
 });
 await copyFile(`${root}web/index.html`, `${out}/index.html`);
 await copyFile(`${root}web/console.css`, `${out}/console.css`);
+await copyFile(`${root}web/favicon.svg`, `${out}/favicon.svg`);

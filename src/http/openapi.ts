@@ -289,7 +289,7 @@ export function openApiDocument(): Record<string, unknown> {
       '/healthz': { get: { summary: 'Liveness', responses: { 200: { description: 'The process serves HTTP.' } } } },
       '/readyz': { get: { summary: 'Readiness', responses: { 200: { description: 'Ready.' }, 503: errorResponse('Store unreachable or shutting down.') } } },
       '/metrics': { get: { summary: 'Prometheus metrics', responses: { 200: { description: 'Exposition text.', content: { 'text/plain': { schema: { type: 'string' } } } }, 401: errorResponse('Token required.') } } },
-      '/stats': { get: { summary: "The console's live figures", responses: { 200: { description: 'Subscribers, published and delivered counts, store, readiness.' } } } },
+      '/stats': { get: { summary: "The console's live figures", responses: { 200: { description: "Subscribers, published and delivered counts, store, readiness, and the hub's position (`lastEventId`: its last event id, or `earliest`)." } } } },
       '/openapi.json': { get: { summary: 'This document', responses: { 200: { description: 'OpenAPI 3.1.' } } } },
       '/.well-known/sse-relay/probe': {
         get: {
@@ -300,6 +300,8 @@ export function openApiDocument(): Record<string, unknown> {
       '/': { get: { summary: 'The web console', responses: { 200: { description: 'HTML page.' } } } },
       '/console/console.js': { get: { summary: 'The web console (script)', responses: { 200: { description: 'JavaScript.' } } } },
       '/console/console.css': { get: { summary: 'The web console (styles)', responses: { 200: { description: 'CSS.' } } } },
+      '/console/favicon.svg': { get: { summary: 'The web console (icon)', responses: { 200: { description: 'SVG image.' } } } },
+      '/favicon.ico': { get: { summary: "The hub's icon, for browsers that ask for it by this name", responses: { 200: { description: 'SVG image.' } } } },
     },
     components: {
       schemas: {

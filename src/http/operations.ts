@@ -52,6 +52,8 @@ export function registerOperationsRoutes(app: FastifyInstance, context: Operatio
       published: value('sse_relay_messages_published_total'),
       delivered: value('sse_relay_messages_delivered_total'),
       store: hub.store.kind,
+      // The hub's position: the console tells replayed history (ids up to it) from live messages.
+      lastEventId: hub.store.dispatchedThrough() > 0 ? String(hub.store.dispatchedThrough()) : 'earliest',
       ready: hub.isReady() && !context.isShuttingDown(),
       uptimeSeconds: Math.round((Date.now() - context.startedAt) / 1000),
     };

@@ -1,24 +1,55 @@
 import assert from 'node:assert/strict';
-import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { CHROMIUM_ARGS, chromiumExecutable } from '../helpers/chromium.js';
 import { runCli } from '../helpers/hub-process.js';
 import { startHub, type TestHub } from '../helpers/hub.js';
-import { publish } from '../helpers/sse-client.js';
+import { eventually, publish } from '../helpers/sse-client.js';
+import { openConsolePage, screenshot } from './console-page.js';
 
-const ARTIFACTS = fileURLToPath(new URL('../../../test-artifacts/', import.meta.url));
+/** What a card shows of each message: id, text, its replayed/live mark and its time label. */
+interface Row {
+  id: string;
+  data: string;
+  arrival: string;
+  time: string;
+}
 
-/** Texts of the message rows (events with an id) of the first subscription card. */
-async function rows(page: Page): Promise<{ id: string; data: string }[]> {
-  return page.$$eval('#stream-list article li', (items) =>
+/** The message rows (events with an id) of the card subscribed to `/messages/subscribe/{id}`. */
+async function rows(page: Page, id: string): Promise<Row[]> {
+  return page.$$eval(`#stream-list article[aria-label="Subscription /messages/subscribe/${id}"] li`, (items) =>
     items
       .filter((li) => (li as HTMLElement).dataset.id)
-      .map((li) => ({ id: (li as HTMLElement).dataset.id!, data: li.querySelector('.data')!.textContent! })),
+      .map((li) => ({
+        id: (li as HTMLElement).dataset.id!,
+        data: li.querySelector('.data')!.textContent!,
+        arrival: li.querySelector('.arrival')!.textContent!,
+        time: li.querySelector('time')!.textContent!,
+      })),
   );
+}
+
+/** Waits until the card of `id` shows `count` message rows, each with its mark. */
+function waitForRows(page: Page, id: string, count: number): Promise<unknown> {
+  return page.waitForFunction(
+    ({ id, count }) => {
+      const items = Array.from(document.querySelectorAll(`#stream-list article[aria-label="Subscription /messages/subscribe/${id}"] li[data-arrival]`));
+      return items.length >= count;
+    },
+    { id, count },
+    { timeout: 20_000 },
+  );
+}
+
+async function subscribeTo(page: Page, id: string, from: 'new messages only' | 'everything retained'): Promise<void> {
+  await page.getByLabel('API', { exact: true }).first().selectOption({ label: '/messages: ids' });
+  await page.getByLabel('Ids (one per line').fill(id);
+  await page.getByLabel('Start from').selectOption({ label: from });
+  await page.getByRole('button', { name: 'Subscribe', exact: true }).press('Enter');
+  await page.locator(`#stream-list article[aria-label="Subscription /messages/subscribe/${id}"] .state`, { hasText: 'open' }).waitFor({ timeout: 10_000 });
 }
 
 describe('the web console in Chromium', () => {
@@ -31,7 +62,7 @@ describe('the web console in Chromium', () => {
     dataDir = await mkdtemp(join(tmpdir(), 'sse-relay-console-'));
     hub = await startHub({ dataDir });
     browser = await chromium.launch({ executablePath: chromiumExecutable(), args: CHROMIUM_ARGS, timeout: 60_000 });
-    page = await browser.newPage({ viewport: { width: 420, height: 900 } });
+    ({ page } = await openConsolePage(browser, { width: 1280, height: 800 }));
   });
   after(async () => {
     await browser?.close();
@@ -39,27 +70,25 @@ describe('the web console in Chromium', () => {
     await rm(dataDir, { recursive: true, force: true });
   });
 
-  it('subscribes, shows messages published from the page and the CLI, and resumes across a hub restart', async () => {
+  it('subscribes, shows messages published from the page and the CLI, and resumes across a hub restart, marking what it replayed', async () => {
     await page.goto(hub.url);
     assert.equal(await page.title(), 'sse-relay console');
     // Keyboard only: the form fields are labelled and reachable.
-    await page.getByLabel('Ids or topics').fill('console-demo');
-    await page.getByRole('button', { name: 'Subscribe' }).press('Enter');
+    await subscribeTo(page, 'console-demo', 'new messages only');
     const state = page.locator('#stream-list article .state');
-    await state.filter({ hasText: 'open' }).waitFor({ timeout: 10_000 });
 
-    await page.getByLabel('Id / topic', { exact: true }).fill('console-demo');
+    await page.locator('#publish-topic').fill('console-demo');
     await page.getByLabel('Message (multi-line allowed)').fill('from the page\nsecond line');
-    await page.getByRole('button', { name: 'Publish' }).click();
+    await page.getByRole('button', { name: 'Publish', exact: true }).click();
     await page.locator('#publish-result', { hasText: 'Published with id' }).waitFor();
 
     const cli = await runCli(['publish', 'console-demo', 'from the CLI', '--url', hub.url]);
     assert.equal(cli.code, 0, cli.stderr);
     const cliId = cli.stdout.trim();
 
-    await page.waitForFunction(() => document.querySelectorAll('#stream-list article li[data-id]:not([data-id=""])').length >= 2);
-    const before = await rows(page);
-    assert.deepEqual(before.map((r) => r.data), ['from the page\nsecond line', 'from the CLI']);
+    await waitForRows(page, 'console-demo', 2);
+    const before = await rows(page, 'console-demo');
+    assert.deepEqual(before.map((r) => [r.data, r.arrival]), [['from the page\nsecond line', 'live'], ['from the CLI', 'live']]);
     assert.equal(before[1]!.id, cliId);
 
     // Stop the hub: the console shows it is reconnecting.
@@ -69,22 +98,64 @@ describe('the web console in Chromium', () => {
 
     // Start it again on the same port and data, publish before the console is back.
     hub = await startHub({ dataDir, port });
-    const whileAway = await publish(hub.url, 'console-demo', 'posted while the console was away');
-    await page.waitForFunction(
-      (id) => Array.from(document.querySelectorAll("#stream-list article li")).some((li) => (li as HTMLElement).dataset.id === id),
-      whileAway,
-      { timeout: 20_000 },
-    );
+    await publish(hub.url, 'console-demo', 'posted while the console was away');
+    await waitForRows(page, 'console-demo', 3);
     await state.filter({ hasText: 'open' }).waitFor();
-    const afterRestart = await rows(page);
+    const live = await publish(hub.url, 'console-demo', 'after the console came back');
+    await waitForRows(page, 'console-demo', 4);
+    const afterRestart = await rows(page, 'console-demo');
     assert.deepEqual(
-      afterRestart.map((r) => r.data),
-      ['from the page\nsecond line', 'from the CLI', 'posted while the console was away'],
-      'nothing lost, nothing twice',
+      afterRestart.map((r) => [r.data, r.arrival]),
+      [
+        ['from the page\nsecond line', 'live'],
+        ['from the CLI', 'live'],
+        // Published while the stream was down: history the reconnection replayed.
+        ['posted while the console was away', 'replayed'],
+        ['after the console came back', 'live'],
+      ],
+      'nothing lost, nothing twice, history marked apart',
     );
+    assert.equal(afterRestart[3]!.id, live);
+    // This hub's frames carry no publish time: the card says the time is when the page received it.
+    for (const row of afterRestart) assert.match(row.time, /^(received|published) \d/);
     await page.waitForFunction(() => document.getElementById('stat-store')?.textContent === 'sqlite', undefined, { timeout: 10_000 });
+    await screenshot(page, 'console');
+  });
 
-    await mkdir(ARTIFACTS, { recursive: true });
-    await page.screenshot({ path: join(ARTIFACTS, 'console.png'), fullPage: true });
+  it('marks retained history as replayed and later messages as live when subscribing from the start', async () => {
+    const id = 'console-history';
+    const first = await publish(hub.url, id, 'history 1');
+    await publish(hub.url, id, 'history 2');
+    // History of another id, published after: the hub's position moves past it, but it is not this card's.
+    await publish(hub.url, 'console-elsewhere', 'noise');
+    await subscribeTo(page, id, 'everything retained');
+    await publish(hub.url, id, 'live 1');
+    await waitForRows(page, id, 3);
+    const shown = await rows(page, id);
+    assert.deepEqual(shown.map((r) => [r.data, r.arrival]), [['history 1', 'replayed'], ['history 2', 'replayed'], ['live 1', 'live']]);
+    assert.equal(shown[0]!.id, first);
+    const replayedRows = await page.locator(`#stream-list article[aria-label="Subscription /messages/subscribe/${id}"] li[data-arrival=replayed]`).count();
+    assert.equal(replayedRows, 2, 'replayed rows are told apart in the page (their own style hook)');
+  });
+
+  it('clears a card (the stream stays open) and removes one (its stream closes)', async () => {
+    const id = 'console-clear';
+    await subscribeTo(page, id, 'new messages only');
+    const card = page.locator(`#stream-list article[aria-label="Subscription /messages/subscribe/${id}"]`);
+    await publish(hub.url, id, 'before clearing');
+    await waitForRows(page, id, 1);
+
+    await page.getByRole('button', { name: `Clear messages of /messages/subscribe/${id}` }).click();
+    assert.deepEqual(await rows(page, id), []);
+    await card.getByText('No messages yet.').waitFor();
+    await publish(hub.url, id, 'after clearing');
+    await waitForRows(page, id, 1);
+    assert.deepEqual((await rows(page, id)).map((r) => r.data), ['after clearing'], 'still subscribed after clearing');
+
+    const subscribers = async (): Promise<number> => ((await (await fetch(`${hub.url}/messages/${id}`)).json()) as { subscribers: number }).subscribers;
+    assert.equal(await subscribers(), 1);
+    await page.getByRole('button', { name: `Remove subscription /messages/subscribe/${id}` }).click();
+    assert.equal(await card.count(), 0, 'the card is gone');
+    await eventually(async () => (await subscribers()) === 0, 10_000, 'the hub to see the stream closed');
   });
 });

@@ -1,164 +1,56 @@
 /**
- * The hub's web console: subscribe to ids (article API) or Mercure topic selectors, watch
- * events arrive, publish, and see the hub's live figures. Bundled by esbuild at build time
- * into dist/web; uses the client SDK, so reconnection resumes with Last-Event-ID.
+ * The hub's web console: subscribe to ids (article API) or Mercure selectors, watch messages
+ * arrive (history apart from live ones), publish on either API, see who is subscribed to a
+ * topic, and the hub's live figures. Bundled by esbuild at build time into dist/web; uses the
+ * client SDK, so reconnection resumes with Last-Event-ID. Served under a strict
+ * Content-Security-Policy: no inline script or style, nothing from another origin.
  */
-import { publish, subscribe, type RelayEvent, type Subscription } from '../../src/client/index.js';
+import { readCapabilities } from './hub-capabilities.js';
+import { showHubFigures } from './hub-figures.js';
+import { byId } from './page.js';
+import { setUpPublishPanel, splitList } from './publish-panel.js';
+import { openStreamCard, type Selection } from './stream-card.js';
+import { setUpSubscribersView } from './subscribers-view.js';
 
 const origin = window.location.origin;
-const $ = <T extends HTMLElement>(id: string): T => document.getElementById(id) as T;
+const capabilities = readCapabilities(origin);
 
-function authHeaders(): Record<string, string> {
-  const token = $<HTMLInputElement>('token').value.trim();
-  return token ? { Authorization: `Bearer ${token}` } : {};
-}
+const TOPICS_LABELS: Readonly<Record<string, string>> = {
+  messages: 'Ids (one per line, or comma-separated)',
+  match: 'Topics (one per line)',
+  match_urlpattern: 'URL patterns (one per line), e.g. https://example.com/books/:id',
+  topic: 'Topics or URI templates (one per line), e.g. https://example.com/books/{id}',
+};
 
-function splitTopics(text: string): string[] {
-  return text
-    .split(/[\n,]/)
-    .map((t) => t.trim())
-    .filter((t) => t.length > 0);
-}
+const api = byId<HTMLSelectElement>('subscribe-api');
+api.addEventListener('change', () => {
+  byId('subscribe-topics-label').textContent = TOPICS_LABELS[api.value] ?? '';
+});
 
-type StreamState = 'connecting' | 'open' | 'reconnecting' | 'closed' | 'error';
+const streamList = byId('stream-list');
+const noStreams = byId('no-streams');
+const updateEmptyNote = (): void => {
+  noStreams.hidden = streamList.children.length > 0;
+};
 
-/** One subscription card: its state badge, its event list, a close button. */
-function addStream(api: 'messages' | 'mercure', topics: string[], from: string): void {
-  $('no-streams').hidden = true;
-  const card = document.createElement('article');
-  card.className = 'stream';
-  const title = api === 'messages' ? `/messages/subscribe/${topics[0]}` : `Mercure: ${topics.join(', ')}`;
-  card.setAttribute('aria-label', `Subscription ${title}`);
-  const head = document.createElement('div');
-  head.className = 'stream-head';
-  const name = document.createElement('h3');
-  name.textContent = title;
-  name.style.margin = '0';
-  name.style.fontSize = '.95rem';
-  const state = document.createElement('span');
-  state.className = 'state';
-  state.setAttribute('role', 'status');
-  const close = document.createElement('button');
-  close.className = 'secondary';
-  close.type = 'button';
-  close.textContent = 'Close';
-  close.setAttribute('aria-label', `Close subscription ${title}`);
-  head.append(name, state, close);
-  const list = document.createElement('ol');
-  list.className = 'events';
-  list.setAttribute('aria-live', 'polite');
-  card.append(head, list);
-  $('stream-list').prepend(card);
-
-  const setState = (value: StreamState, detail = ''): void => {
-    state.className = `state ${value}`;
-    state.dataset.state = value;
-    state.textContent = detail ? `${value}: ${detail}` : value;
-  };
-  setState('connecting');
-
-  const show = (event: RelayEvent): void => {
-    const item = document.createElement('li');
-    if (event.id === undefined) item.className = 'notice';
-    item.dataset.id = event.id ?? '';
-    const cells = [new Date().toLocaleTimeString(), event.id ? `#${event.id}` : '(no id)', event.event];
-    for (const text of cells) {
-      const span = document.createElement('span');
-      span.className = 'meta';
-      span.textContent = text;
-      item.append(span);
-    }
-    const data = document.createElement('span');
-    data.className = 'data';
-    data.textContent = event.data;
-    item.append(data);
-    list.append(item);
-    if (list.children.length > 500) list.firstElementChild?.remove();
-    list.scrollTop = list.scrollHeight;
-  };
-
-  let subscription: Subscription;
-  const common = {
-    url: origin,
-    headers: authHeaders,
-    ...(from ? { lastEventId: from } : {}),
-    onOpen: () => setState('open'),
-    onMessage: show,
-    onRetry: (info: { delayMs: number }) => setState('reconnecting', `retry in ${Math.round(info.delayMs / 100) / 10} s`),
-    onError: (error: Error) => setState('error', error.message),
-  };
-  if (api === 'messages') {
-    subscription = subscribe({ ...common, id: topics[0]! });
-  } else {
-    const url = new URL('/.well-known/mercure', origin);
-    for (const topic of topics) url.searchParams.append('topic', topic);
-    subscription = subscribe({ ...common, id: topics[0]!, streamUrl: url.toString() });
-  }
-  close.addEventListener('click', () => {
-    subscription.close();
-    setState('closed');
-    close.disabled = true;
-  });
-}
-
-$<HTMLFormElement>('subscribe-form').addEventListener('submit', (event) => {
+byId<HTMLFormElement>('subscribe-form').addEventListener('submit', (event) => {
   event.preventDefault();
-  const api = $<HTMLSelectElement>('subscribe-api').value as 'messages' | 'mercure';
-  const topics = splitTopics($<HTMLTextAreaElement>('subscribe-topics').value);
-  const from = $<HTMLSelectElement>('subscribe-from').value;
+  const topics = splitList(byId<HTMLTextAreaElement>('subscribe-topics').value);
+  const from = byId<HTMLSelectElement>('subscribe-from').value;
   if (topics.length === 0) return;
-  if (api === 'messages') for (const topic of topics) addStream('messages', [topic], from);
-  else addStream('mercure', topics, from);
+  const selections: Selection[] =
+    api.value === 'messages'
+      ? topics.map((id) => ({ api: 'messages', id }))
+      : [{ api: 'mercure', parameter: api.value as 'match' | 'match_urlpattern' | 'topic', selectors: topics }];
+  for (const selection of selections) openStreamCard(streamList, selection, from, origin, updateEmptyNote);
+  updateEmptyNote();
 });
 
-$<HTMLFormElement>('publish-form').addEventListener('submit', async (event) => {
-  event.preventDefault();
-  const result = $('publish-result');
-  const message = $<HTMLTextAreaElement>('publish-message').value;
-  if ($<HTMLInputElement>('publish-json').checked) {
-    try {
-      JSON.parse(message);
-    } catch (error) {
-      result.className = 'error';
-      result.textContent = `Not valid JSON: ${(error as Error).message}`;
-      return;
-    }
-  }
-  const type = $<HTMLInputElement>('publish-event').value.trim();
-  try {
-    const { id } = await publish({
-      url: origin,
-      id: $<HTMLInputElement>('publish-topic').value,
-      message,
-      ...(type ? { event: type } : {}),
-      headers: authHeaders(),
-    });
-    result.className = '';
-    result.textContent = `Published with id ${id}`;
-  } catch (error) {
-    result.className = 'error';
-    result.textContent = `Not published: ${(error as Error).message}`;
-  }
+void capabilities.then(({ usesTokens }) => {
+  byId('auth-note').textContent = usesTokens
+    ? 'This hub has keys: publishing, and subscribing unless it allows anonymous subscribers, need a token.'
+    : 'This hub has no keys: anyone may publish and subscribe, and tokens are ignored.';
 });
-
-let lastPublished: { count: number; at: number } | undefined;
-async function refreshFigures(): Promise<void> {
-  try {
-    const res = await fetch(`${origin}/stats`, { cache: 'no-store' });
-    const stats = (await res.json()) as { subscribers: number; published: number; store: string; ready: boolean };
-    $('hub-state').textContent = stats.ready ? 'ready' : 'not ready';
-    $('stat-subscribers').textContent = String(stats.subscribers);
-    $('stat-store').textContent = stats.store;
-    const now = performance.now();
-    if (lastPublished && stats.published >= lastPublished.count) {
-      const rate = (stats.published - lastPublished.count) / ((now - lastPublished.at) / 1000);
-      $('stat-rate').textContent = rate.toFixed(rate < 10 ? 1 : 0);
-    }
-    lastPublished = { count: stats.published, at: now };
-  } catch {
-    $('hub-state').textContent = 'unreachable';
-    lastPublished = undefined;
-  }
-}
-void refreshFigures();
-setInterval(() => void refreshFigures(), 2000);
+setUpPublishPanel(origin, capabilities);
+setUpSubscribersView(origin, capabilities);
+showHubFigures(origin);
