@@ -27,6 +27,7 @@ export function registerProbeRoute(app: FastifyInstance, streams: EventStreams):
     const interval = bounded(request.query.interval, 200, PROBE_LIMITS.minIntervalMs, PROBE_LIMITS.maxIntervalMs, 'interval');
     let timer: NodeJS.Timeout | undefined;
     const stream = streams.openPlain(reply, () => clearInterval(timer), { askProxiesNotToBuffer: request.query['honour-proxy'] !== '0' });
+    if (stream === undefined) return;
     let seq = 0;
     const tick = (): void => {
       seq++;

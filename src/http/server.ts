@@ -102,8 +102,9 @@ export async function serveOverHttp(core: RelayCore, parts: HttpLayerOptions = {
     // Fastify's own 503 has Fastify's shape; requests arriving during the drain get ours
     // (the hook below), and Fastify still adds `Connection: close` to them.
     return503OnClosing: false,
-    // A GET on an event stream opens a subscription; an automatic HEAD twin would too.
-    exposeHeadRoutes: false,
+    // HEAD on every GET route (CORS advertises it). An event stream's HEAD answers its headers
+    // and ends without subscribing (EventStreams answers it).
+    exposeHeadRoutes: true,
     trustProxy: options.trustProxy.length > 0 ? [...options.trustProxy] : false,
     keepAliveTimeout: options.keepAliveTimeout,
     requestTimeout: options.requestTimeout,
