@@ -71,28 +71,28 @@ export function grantsFromClaims(profile: TokenProfile, claims: JWTPayload, base
     return profile === 'rfc9068' ? fromAuthorizationDetails(claims.authorization_details, baseUrl) : fromMercureClaim(claims.mercure);
   } catch (error) {
     // An invalid URL pattern in a grant is a bad token, not a bad request.
-    if (error instanceof RelayError && error.code === 'HUB_ERR_MATCHER_INVALID') throw invalidToken();
+    if (error instanceof RelayError && error.code === 'HUB_ERR_MATCHER_INVALID') throw invalidToken('a URL pattern of its grants is not one this hub accepts (see HUB_ERR_MATCHER_INVALID)');
     throw error;
   }
 }
 
 function fromAuthorizationDetails(details: unknown, baseUrl: string | undefined): Grants {
   if (details === undefined) return new Grants(TopicMatcherSet.NONE, TopicMatcherSet.NONE);
-  if (!Array.isArray(details) || details.length > MAX_AUTHORIZATION_DETAILS) throw invalidToken();
+  if (!Array.isArray(details) || details.length > MAX_AUTHORIZATION_DETAILS) throw invalidToken(`its authorization_details is not an array of at most ${MAX_AUTHORIZATION_DETAILS} entries`);
   const publish: MatcherSpec[] = [];
   const subscribe: MatcherSpec[] = [];
   const payloads: { topics: TopicMatcherSet; payload: unknown }[] = [];
   for (const detail of details) {
-    if (!isObject(detail)) throw invalidToken();
+    if (!isObject(detail)) throw invalidToken('an entry of its authorization_details is not an object');
     if (typeof detail.type !== 'string' || !AUTHORIZATION_DETAIL_TYPES.has(detail.type)) continue;
     const { actions, topics } = detail;
-    if (!Array.isArray(actions) || actions.length === 0 || !actions.every((a) => a === 'publish' || a === 'subscribe')) throw invalidToken();
-    if (!Array.isArray(topics) || topics.length === 0 || topics.length > MAX_DETAIL_TOPICS) throw invalidToken();
+    if (!Array.isArray(actions) || actions.length === 0 || !actions.every((a) => a === 'publish' || a === 'subscribe')) throw invalidToken('a Mercure authorization detail has actions other than a non-empty list of publish and subscribe');
+    if (!Array.isArray(topics) || topics.length === 0 || topics.length > MAX_DETAIL_TOPICS) throw invalidToken(`a Mercure authorization detail has no topics, or more than ${MAX_DETAIL_TOPICS}`);
     const specs = topics.map((topic): MatcherSpec => {
       // Bare strings are refused: a matcher is always an object in this profile.
-      if (!isObject(topic) || typeof topic.match !== 'string' || topic.match.length === 0) throw invalidToken();
+      if (!isObject(topic) || typeof topic.match !== 'string' || topic.match.length === 0) throw invalidToken('a topic of a Mercure authorization detail is not an object with a non-empty match');
       const type = topic.match_type ?? 'exact';
-      if (type !== 'exact' && type !== 'urlpattern') throw invalidToken();
+      if (type !== 'exact' && type !== 'urlpattern') throw invalidToken('a topic of a Mercure authorization detail has a match_type other than exact and urlpattern');
       return { type: type as MatcherType, match: topic.match };
     });
     if (actions.includes('publish')) publish.push(...specs);
@@ -106,10 +106,10 @@ function fromAuthorizationDetails(details: unknown, baseUrl: string | undefined)
 
 function fromMercureClaim(claim: unknown): Grants {
   if (claim === undefined) return new Grants(TopicMatcherSet.NONE, TopicMatcherSet.NONE);
-  if (!isObject(claim)) throw invalidToken();
+  if (!isObject(claim)) throw invalidToken('its mercure claim is not an object');
   const selectors = (value: unknown): TopicMatcherSet => {
     if (value === undefined || value === null) return TopicMatcherSet.NONE;
-    if (!Array.isArray(value) || value.length > MAX_LEGACY_SELECTORS || !value.every((s) => typeof s === 'string')) throw invalidToken();
+    if (!Array.isArray(value) || value.length > MAX_LEGACY_SELECTORS || !value.every((s) => typeof s === 'string')) throw invalidToken(`its mercure.publish or mercure.subscribe is not a list of at most ${MAX_LEGACY_SELECTORS} strings`);
     return TopicMatcherSet.compile(value.map((match: string): MatcherSpec => ({ type: 'uritemplate', match })));
   };
   return new Grants(selectors(claim.publish), selectors(claim.subscribe), claim.payload);

@@ -97,9 +97,13 @@ export class TokenVerifier {
     return new TokenVerifier(createRemoteJWKSet(new URL(url), { timeoutDuration: 5000 }), options);
   }
 
-  /** Verifies `token`; throws HUB_ERR_TOKEN_INVALID (401, `invalid_token`) on any failure. */
+  /**
+   * Verifies `token`; throws HUB_ERR_TOKEN_INVALID (401, `invalid_token`) on any failure, its
+   * message saying which check failed (never quoting the token or its claims).
+   */
   async verify(token: string): Promise<VerifiedToken> {
-    if (token.length === 0 || token.length > MAX_TOKEN_LENGTH) throw invalidToken();
+    if (token.length === 0) throw invalidToken('it is empty');
+    if (token.length > MAX_TOKEN_LENGTH) throw invalidToken(`it is longer than ${MAX_TOKEN_LENGTH} characters`);
     let claims: JWTPayload;
     let typ: string | undefined;
     try {
@@ -107,22 +111,43 @@ export class TokenVerifier {
       claims = result.payload;
       typ = result.protectedHeader.typ;
     } catch (error) {
-      if (error instanceof joseErrors.JWTExpired) throw invalidToken('The access token expired');
-      if (error instanceof joseErrors.JOSEError || error instanceof TypeError) throw invalidToken();
+      if (error instanceof joseErrors.JWTExpired) throw expiredToken();
+      const reason = joseFailureReason(error, this.options.algorithm);
+      if (reason !== undefined) throw invalidToken(reason);
       throw error;
     }
     const { issuer, audience } = this.options;
     const profile: TokenProfile = typ !== undefined && ACCESS_TOKEN_TYPES.has(typ.toLowerCase()) ? 'rfc9068' : 'legacy';
     if (profile === 'rfc9068') {
-      if (typeof claims.exp !== 'number') throw invalidToken();
-      if (issuer !== undefined && claims.iss !== issuer) throw invalidToken();
-      if (audience !== undefined && !audiences(claims.aud).includes(audience)) throw invalidToken();
+      if (typeof claims.exp !== 'number') throw invalidToken('it is an RFC 9068 access token (typ at+jwt) without the exp claim it requires');
+      if (issuer !== undefined && claims.iss !== issuer) throw invalidToken(claims.iss === undefined ? 'it has no issuer (iss), and --jwt-issuer requires one' : WRONG_ISSUER);
+      if (audience !== undefined && !audiences(claims.aud).includes(audience)) throw invalidToken(claims.aud === undefined ? 'it has no audience (aud), and --jwt-audience requires one' : WRONG_AUDIENCE);
     } else {
-      if (issuer !== undefined && claims.iss !== undefined && claims.iss !== issuer) throw invalidToken();
-      if (audience !== undefined && claims.aud !== undefined && !audiences(claims.aud).includes(audience)) throw invalidToken();
+      if (issuer !== undefined && claims.iss !== undefined && claims.iss !== issuer) throw invalidToken(WRONG_ISSUER);
+      if (audience !== undefined && claims.aud !== undefined && !audiences(claims.aud).includes(audience)) throw invalidToken(WRONG_AUDIENCE);
     }
     return { profile, claims };
   }
+}
+
+const WRONG_ISSUER = 'its issuer (iss) is not the one this hub trusts (--jwt-issuer)';
+const WRONG_AUDIENCE = 'its audience (aud) does not include this hub (--jwt-audience)';
+
+/** Why jose refused a token, in words; undefined for an error that is not about the token. */
+function joseFailureReason(error: unknown, algorithm: string): string | undefined {
+  if (error instanceof joseErrors.JWSSignatureVerificationFailed) return "its signature does not verify with the hub's key";
+  if (error instanceof joseErrors.JOSEAlgNotAllowed) return `it is not signed with ${algorithm}, the only algorithm this hub accepts (--jwt-algorithm)`;
+  if (error instanceof joseErrors.JWTClaimValidationFailed) {
+    if (error.claim === 'nbf' && error.reason === 'check_failed') return 'it is not valid yet (its nbf is in the future)';
+    return `its ${error.claim} claim is malformed`;
+  }
+  if (error instanceof joseErrors.JWKSNoMatchingKey) return 'no key of the JWKS (--jwks-url) matches it';
+  if (error instanceof joseErrors.JWKSTimeout || error instanceof joseErrors.JWKSInvalid || error instanceof joseErrors.JWKSMultipleMatchingKeys) {
+    return 'the hub could not get a key from its JWKS (--jwks-url) to verify it';
+  }
+  if (error instanceof joseErrors.JOSENotSupported) return 'it uses a JOSE feature this hub does not support (an unknown alg or crit header)';
+  if (error instanceof joseErrors.JOSEError || error instanceof TypeError) return 'it is malformed (not a signed JWT: three base64url parts, a JSON header and JSON claims)';
+  return undefined;
 }
 
 function audiences(aud: JWTPayload['aud']): readonly string[] {
@@ -131,9 +156,18 @@ function audiences(aud: JWTPayload['aud']): readonly string[] {
 }
 
 /**
- * The one answer to every bad token. Deliberately terse (like Mercure's): it does not say
- * which check failed, except expiry, which tells a client to refresh its token.
+ * The answer to a bad token: `The access token is invalid: <reason>`, in the error's message
+ * and the challenge's `error_description`. The reason names the check that failed (issuer,
+ * audience, signature, algorithm, `exp`, `nbf`, form, grants) so the person holding the token
+ * can fix it; it never quotes the token or its claims.
  */
-export function invalidToken(description = 'The access token is invalid'): RelayError {
+export function invalidToken(reason: string): RelayError {
+  const description = `The access token is invalid: ${reason}`;
+  return authorizationError('HUB_ERR_TOKEN_INVALID', description, new BearerChallenge('invalid_token', description));
+}
+
+/** An expired token: clients that hold a refresh token know to use it. */
+export function expiredToken(): RelayError {
+  const description = 'The access token expired';
   return authorizationError('HUB_ERR_TOKEN_INVALID', description, new BearerChallenge('invalid_token', description));
 }

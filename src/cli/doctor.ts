@@ -1,4 +1,5 @@
 import { Command, Option } from 'commander';
+import { HUB_URL_VARIABLE } from '../config/environment.js';
 import { diagnose } from '../client/index.js';
 
 /**
@@ -11,7 +12,7 @@ export function registerDoctorCommand(program: Command): void {
   program
     .command('doctor')
     .description('Check that event streams reach clients unbuffered through proxies (timed probe events).')
-    .addOption(new Option('--url <hub>', 'public base URL of the hub, as clients reach it').env('SSE_RELAY_URL').default('http://127.0.0.1:3000'))
+    .addOption(new Option('--url <hub>', 'public base URL of the hub, as clients reach it').env(HUB_URL_VARIABLE).default('http://127.0.0.1:3000'))
     .option('--count <n>', 'probe events', '10')
     .option('--interval <ms>', 'interval between probe events', '200')
     .option('--without-proxy-hint', 'ask the hub to leave out X-Accel-Buffering: no')

@@ -1,4 +1,5 @@
 import { Command, Option } from 'commander';
+import { HUB_URL_VARIABLE, TOKEN_VARIABLE } from '../config/environment.js';
 import { redactUrl } from '../config/redact.js';
 import { CliUsageError } from './usage-error.js';
 
@@ -17,8 +18,8 @@ export const DEFAULT_HUB_URL = 'http://127.0.0.1:3000';
 /** Adds `--url`, `--token` and `--header` to a client command. */
 export function addHubAccessOptions(command: Command): Command {
   return command
-    .addOption(new Option('--url <hub>', 'base URL of the hub').env('SSE_RELAY_URL').default(DEFAULT_HUB_URL))
-    .addOption(new Option('--token <jwt>', 'bearer token sent as `Authorization: Bearer <jwt>` (e.g. from `sse-relay token`)').env('SSE_RELAY_TOKEN'))
+    .addOption(new Option('--url <hub>', 'base URL of the hub').env(HUB_URL_VARIABLE).default(DEFAULT_HUB_URL))
+    .addOption(new Option('--token <jwt>', 'bearer token sent as `Authorization: Bearer <jwt>` (e.g. from `sse-relay token`)').env(TOKEN_VARIABLE))
     .addOption(new Option('--header <header>', "extra request header, 'Name: value'; repeatable").argParser(collect));
 }
 

@@ -1,4 +1,5 @@
 import { Command, Option } from 'commander';
+import { CONFIG_FILE_VARIABLE } from '../config/environment.js';
 import { loadServeOptions } from '../config/load.js';
 import { OPTION_SPECS } from '../config/options.js';
 import { redactUrl } from '../config/redact.js';
@@ -31,7 +32,8 @@ export async function serve(flags: Record<string, string | boolean | undefined>)
   let server;
   try {
     const { config, ...optionFlags } = flags;
-    const configFile = typeof config === 'string' ? config : process.env.SSE_RELAY_CONFIG;
+    // An exported but empty SSE_RELAY_CONFIG means no file, as the shell usually intends.
+    const configFile = typeof config === 'string' ? config : process.env[CONFIG_FILE_VARIABLE] || undefined;
     const options = loadServeOptions({ env: process.env, flags: optionFlags, configFile });
     // Pretty logs for a person at a terminal, JSON lines for everything else.
     server = await startRelay(options, { prettyLogs: process.stdout.isTTY === true });

@@ -33,7 +33,7 @@ export function registerSubscribeCommand(program: Command): void {
     .description('Subscribe to an id and print its messages as they arrive.')
     .argument('<id>', 'the id (topic) to subscribe to')
     .option('--last-event-id <id>', 'resume after this event id (`earliest`: everything retained)')
-    .option('--json', 'print one JSON object per line: {time, id, event, data}')
+    .option('--json', 'print one JSON object per line: {time (publish time), id, event, data}')
     .option('--consumer <name>', 'subscribe as this acknowledged consumer: resume after what it acknowledged, and acknowledge what is printed');
   addHubAccessOptions(command).action(async (id: string, options: SubscribeCommandOptions) => {
     const stop = new AbortController();
@@ -116,17 +116,22 @@ export async function runSubscribe(
 
 /**
  * `<local time> <message>`, as the article's console app prints; other types are tagged. The
- * time is when the message arrived: the hub's events carry no publish time. Continuation lines
- * of a multi-line message are indented under its first, so each message stays one block.
+ * time is the message's publish time when the hub sends it (sse-relay does), so replayed
+ * history shows when it was published; otherwise when it arrived. Continuation lines of a
+ * multi-line message are indented under its first, so each message stays one block.
  */
 function formatText(event: RelayEvent): string {
-  const prefix = `${new Date().toLocaleString()} ${event.event === 'message' ? '' : `[${event.event}] `}`;
+  const prefix = `${shownTime(event).toLocaleString()} ${event.event === 'message' ? '' : `[${event.event}] `}`;
   const indent = ' '.repeat(prefix.length);
   return `${prefix}${event.data.split('\n').join(`\n${indent}`)}\n`;
 }
 
 function formatJson(event: RelayEvent): string {
-  return `${JSON.stringify({ time: new Date().toISOString(), id: event.id ?? null, event: event.event, data: event.data })}\n`;
+  return `${JSON.stringify({ time: shownTime(event).toISOString(), id: event.id ?? null, event: event.event, data: event.data })}\n`;
+}
+
+function shownTime(event: RelayEvent): Date {
+  return event.publishedAt ?? new Date();
 }
 
 function gapMessage(data: string): string {

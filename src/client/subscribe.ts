@@ -23,6 +23,12 @@ export interface RelayEvent {
   event: string;
   /** The data; a multi-line message arrives with its lines joined by LF. */
   data: string;
+  /**
+   * When the hub accepted the message (from the `: published <ISO 8601>` comment that starts
+   * each message frame of an sse-relay hub); absent on notices and from hubs that do not send
+   * it. Replayed history carries its original time, so it tells old messages from live ones.
+   */
+  publishedAt?: Date;
 }
 
 /** Passed to `onOpen` each time the stream opens. */
@@ -172,6 +178,8 @@ const DEFAULT_MAX_BUFFERED_EVENTS = 1000;
 const DEFAULT_AUTO_ACK_DELAY_MS = 200;
 const DEFAULT_MAX_EVENT_SIZE = 16 * 1024 * 1024;
 const GREETING_PREFIX = 'Subscribed to id ';
+// The hub's comment before a message's fields (src/sse/encode.ts): `: published <ISO 8601>`.
+const PUBLISHED_COMMENT = /^published (\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?Z)$/;
 // A value fetch accepts as a header; anything else goes in `?lastEventId=` (the hub reads both).
 const HEADER_SAFE = /^[\x21-\x7e](?:[\x20-\x7e]*[\x21-\x7e])?$/;
 
@@ -444,8 +452,16 @@ class RelaySubscription implements Subscription {
     const end = (error: RelayClientError) => ({ error, delivered });
     let tooLarge: ParseError | undefined;
     const leadingFrame = new LeadingFrame();
+    // Set by the comment that starts a message frame, taken by that frame's event.
+    let publishedAt: Date | undefined;
     const parser = createParser({
       maxBufferSize: this.maxEventSize,
+      onComment: (comment) => {
+        const time = PUBLISHED_COMMENT.exec(comment)?.[1];
+        if (time === undefined) return;
+        const date = new Date(time);
+        publishedAt = Number.isNaN(date.getTime()) ? undefined : date;
+      },
       onRetry: (ms) => {
         this.retryBaseMs = ms;
       },
@@ -457,6 +473,8 @@ class RelaySubscription implements Subscription {
         const isGreeting =
           firstEvent && message.event === undefined && message.data.startsWith(GREETING_PREFIX);
         firstEvent = false;
+        const published = publishedAt;
+        publishedAt = undefined;
         if (message.id !== undefined) this.currentLastEventId = message.id;
         if (isGreeting) {
           if (message.id !== undefined) this.hooks.onPosition?.(message.id);
@@ -464,6 +482,7 @@ class RelaySubscription implements Subscription {
         }
         const event: RelayEvent = { event: message.event ?? 'message', data: message.data };
         if (message.id !== undefined) event.id = message.id;
+        if (published !== undefined) event.publishedAt = published;
         delivered++;
         this.deliver(event);
       },

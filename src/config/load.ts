@@ -1,6 +1,8 @@
 import { readFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
 import { RelayError } from '../hub/errors.js';
+import { closestName } from './closest-name.js';
+import { assertKnownEnvironment } from './environment.js';
 import { redactValue } from './redact.js';
 import { DEFAULT_SERVE_OPTIONS, OPTION_SPECS, type OptionSpec, type ServeOptions } from './options.js';
 
@@ -16,10 +18,12 @@ export interface OptionSources {
 
 /**
  * Builds the frozen options of `serve`: defaults, overridden by the config file, then by
- * environment variables, then by flags. An unknown or invalid option stops start-up with
- * HUB_ERR_CONFIG_INVALID naming the option and where it came from.
+ * environment variables, then by flags. An unknown or invalid option (config-file key or
+ * `SSE_RELAY_*` variable) stops start-up with HUB_ERR_CONFIG_INVALID naming the option and
+ * where it came from.
  */
 export function loadServeOptions(sources: OptionSources): ServeOptions {
+  if (sources.env !== undefined) assertKnownEnvironment(sources.env);
   const values: Record<string, unknown> = { ...DEFAULT_SERVE_OPTIONS };
   if (sources.configFile !== undefined) {
     for (const [spec, raw, origin] of readConfigFile(sources.configFile)) values[spec.key] = parseValue(spec, raw, origin);
@@ -75,7 +79,10 @@ function readConfigFile(path: string): [OptionSpec, string, string][] {
   }
   return Object.entries(document as Record<string, unknown>).map(([name, value]) => {
     const spec = byName.get(name);
-    if (!spec) throw new RelayError('HUB_ERR_CONFIG_INVALID', `Unknown option "${name}" in config file ${path}`);
+    if (!spec) {
+      const suggestion = closestName(name, byName.keys());
+      throw new RelayError('HUB_ERR_CONFIG_INVALID', `Unknown option "${name}" in config file ${path}${suggestion ? ` (did you mean "${suggestion}"?)` : ''}`);
+    }
     const origin = `"${name}" in ${path}`;
     if (value !== null && typeof value === 'object') {
       if (!Array.isArray(value)) throw new RelayError('HUB_ERR_CONFIG_INVALID', `Invalid value for ${origin}: expected a scalar or a list`);

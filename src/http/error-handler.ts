@@ -87,11 +87,23 @@ export function answerOnSocket(socket: Duplex, error: RelayError): void {
   socket.destroy();
 }
 
+/**
+ * Logs what a failed request tells an operator: a 5xx as an error with its cause; a refused
+ * access token at info level with the reason (the message never quotes the token, and the
+ * request's headers are not logged), so "why is my token refused" has an answer on both sides.
+ */
+export function logRequestError(request: FastifyRequest, relayError: RelayError, error: unknown): void {
+  if (relayError.status >= 500) request.log.error({ err: error }, 'request failed');
+  else if (relayError.code === 'HUB_ERR_TOKEN_INVALID') {
+    request.log.info({ code: relayError.code, method: request.method, path: request.url.split('?')[0]!.slice(0, 200), reason: relayError.message }, 'access token refused');
+  }
+}
+
 /** Routes every error, including Fastify's parser, body-limit and 404 errors, through one place. */
 export function installErrorHandling(app: FastifyInstance, allowedMethods: AllowedMethods = () => []): void {
   app.setErrorHandler((error: unknown, request: FastifyRequest, reply: FastifyReply) => {
     const relayError = toRelayError(error);
-    if (relayError.status >= 500) request.log.error({ err: error }, 'request failed');
+    logRequestError(request, relayError, error);
     return sendError(reply, relayError);
   });
   app.setNotFoundHandler((request, reply) => {

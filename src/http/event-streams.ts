@@ -5,7 +5,7 @@ import { RelayError } from '../hub/errors.js';
 import type { ConsumerSession } from '../hub/consumers.js';
 import type { Hub } from '../hub/hub.js';
 import type { SlowConsumerObserver } from '../sse/backlog-queue.js';
-import { SseStream, type SseCloseListener } from '../sse/stream.js';
+import { answerEventStreamHead, SseStream, type SseCloseListener } from '../sse/stream.js';
 import { Ticker } from '../sse/ticker.js';
 import type { Cursor } from '../store/store.js';
 import type { EventStreamRequest } from './event-stream.js';
@@ -45,6 +45,14 @@ export class EventStreams {
   async open(args: EventStreamRequest): Promise<void> {
     const { request, reply } = args;
     const { hub } = this;
+    if (request.method === 'HEAD') {
+      // The headers a GET would get (they may depend on the cursor), then the end: nothing is
+      // registered, so nothing is held or left behind.
+      const headers = args.headers(await hub.resolveCursor(args.lastEventId, args.cursorTopics));
+      reply.hijack();
+      answerEventStreamHead(reply.raw, { ...reply.getHeaders(), ...headers } as Record<string, string>);
+      return;
+    }
     // The stream is the hub's sink. It exists before the response starts: the hub may dispatch
     // while the cursor resolves, and holds those messages because the subscription starts in
     // the replaying state. It writes nothing until it is opened.
@@ -104,16 +112,23 @@ export class EventStreams {
 
   /**
    * Opens a stream that is not a subscription (the demo loop): the caller writes to it, and
-   * `onEnd` is told when it ended, for whatever reason.
+   * `onEnd` is told when it ended, for whatever reason. A HEAD request is answered here (the
+   * headers, then the end): undefined, and the caller has nothing to write.
    */
-  openPlain(reply: FastifyReply, onEnd: (stream: SseStream) => void, { askProxiesNotToBuffer = true }: { askProxiesNotToBuffer?: boolean } = {}): SseStream {
+  openPlain(reply: FastifyReply, onEnd: (stream: SseStream) => void, { askProxiesNotToBuffer = true }: { askProxiesNotToBuffer?: boolean } = {}): SseStream | undefined {
     reply.hijack();
+    if (reply.request.method === 'HEAD') {
+      answerEventStreamHead(reply.raw, reply.getHeaders() as Record<string, string>, { askProxiesNotToBuffer });
+      return undefined;
+    }
     const stream = new SseStream(reply.raw, { maxBacklogBytes: this.options.maxBacklog, askProxiesNotToBuffer });
     stream.onClose((ended, reason) => {
       this.release(ended, reason);
       onEnd(ended);
     });
-    stream.open();
+    // With the headers hooks set (CORS, Vary), as a subscription's stream: a page on another
+    // origin may read the probe (the SDK's diagnose()) or the demo.
+    stream.open(reply.getHeaders() as Record<string, string>);
     this.plain.add(stream);
     return stream;
   }

@@ -61,7 +61,8 @@ export function openApiDocument(): Record<string, unknown> {
     info: {
       title: 'sse-relay',
       version: '0.1.0',
-      description: 'A Server-Sent Events message hub: the article API (/messages) and a Mercure endpoint on one store.',
+      description:
+        'A Server-Sent Events message hub: the article API (/messages) and a Mercure endpoint on one store. Every GET operation also answers HEAD (same status and headers, no body; an event stream ends at once without subscribing).',
     },
     paths: {
       '/messages/subscribe/{id}': {

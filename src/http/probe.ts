@@ -52,6 +52,7 @@ export function registerProbeRoute(app: FastifyInstance, streams: EventStreams, 
       },
       { askProxiesNotToBuffer: request.query['honour-proxy'] !== '0' },
     );
+    if (stream === undefined) return;
     // After the last event's write: the end must not overtake it.
     const end = (): void => void setImmediate(() => stream.close('client'));
     const idlePhase = (): void => {

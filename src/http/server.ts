@@ -50,6 +50,13 @@ export interface ShutdownOutcome {
   readonly cutConnections: number;
 }
 
+/**
+ * What Fastify's own "Server listening at" lines (one per address: every interface for
+ * `0.0.0.0`) are turned into, so the logger drops them: `serve` logs one line of its own, with
+ * the store, once its signal handlers are in place.
+ */
+const FASTIFY_LISTENING_TEXT = 'fastify listening (dropped by the logger)';
+
 /** How the HTTP layer logs. */
 export interface HttpLayerOptions {
   /** Human-readable logs (pino-pretty) instead of JSON lines. */
@@ -72,6 +79,12 @@ export async function serveOverHttp(core: RelayCore, parts: HttpLayerOptions = {
             level: options.logLevel,
             // Tokens and cookies never reach the logs; message bodies are never logged at all.
             redact: ['req.headers.authorization', 'req.headers.cookie', 'headers.authorization', 'headers.cookie'],
+            hooks: {
+              logMethod(args, method) {
+                if (args[0] === FASTIFY_LISTENING_TEXT) return;
+                method.apply(this, args);
+              },
+            },
             ...(parts.prettyLogs ? { transport: { target: 'pino-pretty', options: { colorize: true } } } : {}),
           },
     requestIdHeader: 'x-request-id',
@@ -89,8 +102,9 @@ export async function serveOverHttp(core: RelayCore, parts: HttpLayerOptions = {
     // Fastify's own 503 has Fastify's shape; requests arriving during the drain get ours
     // (the hook below), and Fastify still adds `Connection: close` to them.
     return503OnClosing: false,
-    // A GET on an event stream opens a subscription; an automatic HEAD twin would too.
-    exposeHeadRoutes: false,
+    // HEAD on every GET route (CORS advertises it). An event stream's HEAD answers its headers
+    // and ends without subscribing (EventStreams answers it).
+    exposeHeadRoutes: true,
     trustProxy: options.trustProxy.length > 0 ? [...options.trustProxy] : false,
     keepAliveTimeout: options.keepAliveTimeout,
     requestTimeout: options.requestTimeout,
@@ -151,7 +165,7 @@ export async function serveOverHttp(core: RelayCore, parts: HttpLayerOptions = {
   registerMercureProtocol(app, context);
 
   try {
-    await app.listen({ host: options.host, port: options.port });
+    await app.listen({ host: options.host, port: options.port, listenTextResolver: () => FASTIFY_LISTENING_TEXT });
   } catch (error) {
     streams.shutdown();
     await app.close();

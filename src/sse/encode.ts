@@ -9,6 +9,10 @@
  * - `id` and `event` values must not contain CR or LF (and `id` no NUL): callers validate them
  *   at the API (HUB_ERR_EVENT_*); this module refuses them as a last line of defence.
  * - No BOM is ever written.
+ * - A stored message's frame starts with a comment giving its publish time
+ *   (`: published 2026-12-03T10:43:22.123Z`): clients ignore comments, so plain `EventSource`
+ *   clients see the same events, while the SDK reads it (`publishedAt`) and a replayed
+ *   message can be told from one that arrives live.
  */
 import type { Message } from '../hub/message.js';
 
@@ -65,6 +69,9 @@ export function encodeRetry(ms: number): string {
   return `retry: ${Math.max(0, Math.trunc(ms))}\n\n`;
 }
 
+/** What precedes the publish time in a message frame's leading comment (see the module doc). */
+export const PUBLISHED_COMMENT_PREFIX = 'published ';
+
 const frames = new WeakMap<Message, Buffer>();
 
 /**
@@ -74,7 +81,9 @@ const frames = new WeakMap<Message, Buffer>();
 export function encodeMessage(message: Message): Buffer {
   let frame = frames.get(message);
   if (frame === undefined) {
-    frame = Buffer.from(encodeEvent({ id: message.id, event: message.type, data: message.data, retry: message.retry }), 'utf8');
+    // A store that lost the time (0, NaN) frames the message without it rather than fail.
+    const published = message.time > 0 && Number.isFinite(message.time) ? `: ${PUBLISHED_COMMENT_PREFIX}${new Date(message.time).toISOString()}\n` : '';
+    frame = Buffer.from(published + encodeEvent({ id: message.id, event: message.type, data: message.data, retry: message.retry }), 'utf8');
     frames.set(message, frame);
   }
   return frame;

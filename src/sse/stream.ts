@@ -55,6 +55,16 @@ const BASE_HEADERS = {
 
 const { 'X-Accel-Buffering': _hint, ...HEADERS_WITHOUT_PROXY_HINT } = BASE_HEADERS;
 
+/**
+ * Answers a HEAD request for an event stream: the status and headers a GET gets (`headers`
+ * added to the event-stream ones), then the end, with no body and nothing left open.
+ */
+export function answerEventStreamHead(res: ServerResponse, headers?: Readonly<Record<string, string | number | readonly string[]>>, { askProxiesNotToBuffer = true } = {}): void {
+  const base = askProxiesNotToBuffer ? BASE_HEADERS : HEADERS_WITHOUT_PROXY_HINT;
+  res.writeHead(200, (headers ? { ...base, ...headers } : base) as OutgoingHttpHeaders);
+  res.end();
+}
+
 /** Where a response's listeners find their stream (see the constructor). */
 const STREAM = Symbol('sse-relay.stream');
 type StreamResponse = ServerResponse & { [STREAM]?: SseStream };

@@ -1,9 +1,9 @@
-import { constants as fsConstants } from 'node:fs';
-import { access, mkdir, stat } from 'node:fs/promises';
+import { stat } from 'node:fs/promises';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { RelayError } from '../hub/errors.js';
 import type { Message, MessageDraft } from '../hub/message.js';
+import { prepareDataDirectory } from './data-directory.js';
 import { appendGroup, groupSizeOf, type GroupedAppend } from './append-group.js';
 import { DEFAULT_CONSUMER_MAX_PENDING } from './consumer-log.js';
 import { RingBuffer } from './ring-buffer.js';
@@ -665,24 +665,8 @@ export class SqliteStore implements Store {
 
   /** Checks the data directory and file before SQLite sees them, to name the problem exactly. */
   private async checkLocation(): Promise<void> {
-    const dir = this.options.dataDir;
-    try {
-      await mkdir(dir, { recursive: true });
-    } catch (error) {
-      const code = errorCode(error);
-      const problem = code === 'EEXIST' ? `the data directory ${dir} exists and is not a directory`
-        : code === 'ENOTDIR' ? `a parent of the data directory ${dir} is not a directory`
-        : code === 'EACCES' || code === 'EPERM' ? `no permission to create the data directory ${dir}`
-        : `cannot create the data directory ${dir} (${describeOpenError(error)})`;
-      throw this.openError(problem, error);
-    }
-    const dirStat = await stat(dir).catch((error: unknown) => {
-      throw this.openError(`cannot read the data directory ${dir} (${describeOpenError(error)})`, error);
-    });
-    if (!dirStat.isDirectory()) throw this.openError(`the data directory ${dir} is not a directory`);
-    await access(dir, fsConstants.W_OK | fsConstants.X_OK).catch((error: unknown) => {
-      throw this.openError(`the data directory ${dir} is not writable`, error);
-    });
+    const unusable = await prepareDataDirectory(this.options.dataDir);
+    if (unusable) throw this.openError(unusable.problem, unusable.cause);
     const fileStat = await stat(this.file).catch((error: unknown) => {
       if (errorCode(error) === 'ENOENT') return undefined;
       throw this.openError(describeOpenError(error), error);

@@ -84,4 +84,13 @@ describe('publish and subscribe against a hub with keys (the README Mercure set-
     assert.equal(result.code, 1);
     assert.match(result.stderr, /HUB_ERR_TOKEN_INVALID.*HTTP 401.*rejected the token/);
   });
+  test('token with no grant still prints the token but warns on stderr; with a grant it does not', async () => {
+    const bare = await runCli(['token', '--key', KEY]);
+    assert.equal(bare.code, 0, bare.stderr);
+    assert.match(bare.stdout, /^[\w-]+\.[\w-]+\.[\w-]+\n$/, 'only the token on stdout');
+    assert.match(bare.stderr, /^sse-relay: warning: this token grants nothing: it can neither publish nor subscribe/);
+    const granted = await runCli(['token', '--key', KEY, '--publish', 'demo']);
+    assert.equal(granted.code, 0, granted.stderr);
+    assert.equal(granted.stderr, '');
+  });
 });

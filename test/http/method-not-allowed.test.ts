@@ -11,10 +11,10 @@ describe('a wrong method on an existing route', () => {
 
   it('answers 405 with Allow, not 404', async () => {
     for (const [method, path, allow] of [
-      ['PUT', '/messages/abc', 'POST, GET'],
-      ['DELETE', '/messages/subscribe/abc', 'GET'],
-      ['PUT', '/.well-known/mercure', 'GET, POST, QUERY'],
-      ['POST', '/healthz', 'GET'],
+      ['PUT', '/messages/abc', 'POST, GET, HEAD'],
+      ['DELETE', '/messages/subscribe/abc', 'GET, HEAD'],
+      ['PUT', '/.well-known/mercure', 'GET, HEAD, POST, QUERY'],
+      ['POST', '/healthz', 'GET, HEAD'],
     ] as const) {
       const res = await fetch(`${hub.url}${path}`, { method });
       assert.equal(res.status, 405, `${method} ${path}`);

@@ -1,6 +1,6 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { challengeOf } from '../../auth/bearer.js';
-import { toRelayError } from '../../http/error-handler.js';
+import { logRequestError, toRelayError } from '../../http/error-handler.js';
 
 /** The error handler of the Mercure routes. */
 export type MercureErrorHandler = (error: unknown, request: FastifyRequest, reply: FastifyReply) => FastifyReply;
@@ -15,7 +15,7 @@ export type MercureErrorHandler = (error: unknown, request: FastifyRequest, repl
 export function createMercureErrorHandler(metadataUrl: (request: FastifyRequest) => string): MercureErrorHandler {
   return (error, request, reply) => {
     const relayError = toRelayError(error);
-    if (relayError.status >= 500) request.log.error({ err: error }, 'request failed');
+    logRequestError(request, relayError, error);
     const challenge = challengeOf(relayError);
     // The URL is ours, never a quote or a backslash in it (an origin and a fixed path).
     if (challenge) void reply.header('WWW-Authenticate', `${challenge}, resource_metadata="${metadataUrl(request).replace(/["\\]/g, '')}"`);

@@ -19,6 +19,7 @@ export function registerDemoLoopRoute(app: FastifyInstance, context: AdapterCont
   app.get<{ Params: { id: string } }>('/messages/sse/:id', async (request, reply) => {
     assertValidTopic(request.params.id);
     const stream = streams.openPlain(reply, (ended) => loop.delete(ended));
+    if (stream === undefined) return;
     stream.send(Buffer.from(encodeEvent({ data: `${new Date().toLocaleString()} Looping`, retry: options.retry })));
     loop.add(stream);
   });
