@@ -1,4 +1,4 @@
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Principal } from '../../auth/authorizer.js';
 import { authorizationError, BearerChallenge } from '../../auth/bearer.js';
@@ -175,13 +175,30 @@ export function registerSubscriptionsApi(app: FastifyInstance, context: AdapterC
     } else {
       body = { id, type: 'subscriptions', lastEventID, subscriptions: await active.list(match === undefined ? undefined : { matchType: matchType!, match }) };
     }
-    return reply
-      .code(200)
+    const text = JSON.stringify(body);
+    const etag = entityTag(text);
+    void reply
       .header('Link', `${hubLink}; last-event-id="${lastEventID}"; type="mercure"; content-type="application/json"`)
-      .header('Cache-Control', 'no-cache')
-      .type('application/json')
-      .send(JSON.stringify(body));
+      .header('ETag', etag)
+      // The data is volatile (the spec asks clients to validate a cached copy before using it):
+      // `no-cache` makes every cache revalidate before each use, where `must-revalidate` alone
+      // would let it serve a copy it deems fresh.
+      .header('Cache-Control', 'no-cache');
+    if (noneMatch(request.headers['if-none-match'], etag)) return reply.code(304).send();
+    return reply.code(200).type('application/json').send(text);
   };
+
+  /** A strong validator of the body: the same bytes, the same tag. */
+  function entityTag(text: string): string {
+    return `"${createHash('sha256').update(text).digest('base64url').slice(0, 27)}"`;
+  }
+
+  /** RFC 9110 If-None-Match: `*`, or a list of tags compared weakly (a `W/` prefix is ignored). */
+  function noneMatch(header: string | undefined, etag: string): boolean {
+    if (header === undefined) return false;
+    if (header.trim() === '*') return true;
+    return header.split(',').some((candidate) => candidate.trim().replace(/^W\//, '') === etag);
+  }
 
   function assertMayRead(principal: Principal, topic: string): void {
     if (principal.kind === 'open') return;
