@@ -3,6 +3,9 @@ import type { SubscriptionSelector } from '../hub/subscription.js';
 import type { TopicMatcherSet } from '../hub/topic-matcher.js';
 import type { Authorizer, Principal } from './authorizer.js';
 
+/** The APIs a subscription comes from (a label of the subscription metrics). */
+export const SUBSCRIPTION_APIS = ['messages', 'mercure'] as const;
+
 /**
  * What one subscriber receives: its topics (indexed by the hub) or a set of matchers (Mercure
  * patterns, which the hub tests once per message for all subscriptions sharing them), and the
@@ -14,7 +17,7 @@ import type { Authorizer, Principal } from './authorizer.js';
  */
 export class AuthorizedSelector implements SubscriptionSelector {
   constructor(
-    readonly api: 'messages' | 'mercure',
+    readonly api: (typeof SUBSCRIPTION_APIS)[number],
     /** Exact topics to index the subscription by; undefined: every topic (then `filter`). */
     readonly topics: readonly string[] | undefined,
     private readonly authorizer: Authorizer,

@@ -1,6 +1,6 @@
 #!/usr/bin/env node
-import { readFileSync } from 'node:fs';
 import { Command } from 'commander';
+import { packageVersion } from '../version.js';
 import { registerPublishCommand } from './publish.js';
 import { registerServeCommand } from './serve.js';
 import { registerSubscribeCommand } from './subscribe.js';
@@ -12,7 +12,7 @@ import { CliUsageError } from './usage-error.js';
 export function createProgram(): Command {
   const program = new Command('sse-relay')
     .description('A Server-Sent Events message hub: publish over HTTP, subscribe over text/event-stream.')
-    .version(readVersion(), '-V, --version')
+    .version(packageVersion(), '-V, --version')
     .showHelpAfterError('(add --help for usage)');
   registerServeCommand(program);
   registerSubscribeCommand(program);
@@ -20,16 +20,6 @@ export function createProgram(): Command {
   registerTokenCommand(program);
   registerDoctorCommand(program);
   return program;
-}
-
-function readVersion(): string {
-  try {
-    // dist/src/cli/main.js → the package root.
-    const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version?: string };
-    return pkg.version ?? '0.0.0';
-  } catch {
-    return '0.0.0';
-  }
 }
 
 try {

@@ -6,7 +6,7 @@ import { normaliseOrigin } from './origin.js';
 /** Request headers a cross-origin page may send (EventSource reconnection, tokens, forms). */
 const ALLOWED_HEADERS = ['authorization', 'content-type', 'last-event-id', 'cache-control', 'accept'];
 /** Response headers a cross-origin page may read. */
-const EXPOSED_HEADERS = 'Link, Mercure-Last-Event-ID, Replay-Gap, WWW-Authenticate, Retry-After';
+const EXPOSED_HEADERS = 'Link, ETag, Mercure-Last-Event-ID, Replay-Gap, WWW-Authenticate, Retry-After';
 // QUERY: Mercure subscriptions with the matchers in the body (RFC 10008).
 const ALLOWED_METHODS = 'GET, HEAD, POST, QUERY, OPTIONS';
 

@@ -4,6 +4,7 @@ import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from
 import type { AllowedMethods } from './allowed-methods.js';
 import { ACCEPTED_MEDIA_TYPES } from './body/parsers.js';
 import { ERROR_CODES, isRelayError, RelayError, type ErrorCode } from '../hub/errors.js';
+import { noteErrorCode } from '../metrics/http-metrics.js';
 
 /** The JSON shape of every error answer: `{"error": {"code": "...", "message": "..."}}`. */
 export interface ErrorBody {
@@ -38,6 +39,7 @@ export function toRelayError(error: unknown): RelayError {
 /** Sends an error in the project's shape. */
 export function sendError(reply: FastifyReply, error: RelayError): FastifyReply {
   const body: ErrorBody = { error: { code: error.code, message: error.message } };
+  noteErrorCode(reply, error.code);
   // Clients (the SDK included) back off by this much before retrying a temporary failure.
   if (error.status === 503 && !reply.hasHeader('Retry-After')) void reply.header('Retry-After', '1');
   return reply.code(error.status).type('application/json; charset=utf-8').send(body);

@@ -5,6 +5,7 @@ import { challengeOf } from '../auth/bearer.js';
 import type { ServeOptions } from '../config/options.js';
 import { RelayError } from '../hub/errors.js';
 import type { Hub } from '../hub/hub.js';
+import { observeHttpRequests } from '../metrics/http-metrics.js';
 import type { RelayMetrics } from '../metrics/metrics.js';
 import { registerMercureProtocol } from '../protocols/mercure/routes.js';
 import { registerMessagesProtocol } from '../protocols/messages/routes.js';
@@ -130,6 +131,7 @@ export async function serveOverHttp(core: RelayCore, parts: HttpLayerOptions = {
     firstRequestTimeoutMs: options.headersTimeout,
   });
   const routes = trackRoutes(app);
+  observeHttpRequests(app, metrics.registry);
   installErrorHandling(app, trackAllowedMethods(app));
   installLingeringClose(app);
   installCors(app, options.corsOrigins);

@@ -81,6 +81,11 @@ export class Hub {
     await this.store.open();
   }
 
+  /** True once a shutdown began: nothing more is published. */
+  get isShuttingDown(): boolean {
+    return this.closing;
+  }
+
   /** True while the hub accepts publishes and subscriptions. */
   isReady(): boolean {
     return !this.closing && this.store.isReady();

@@ -1,8 +1,10 @@
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { ConsumerObserver, Consumers } from '../hub/consumers.js';
+import { SUBSCRIPTION_APIS } from '../auth/authorized-selector.js';
 import type { Hub, HubObserver } from '../hub/hub.js';
 import type { Message } from '../hub/message.js';
 import type { SlowConsumerObserver } from '../sse/backlog-queue.js';
+import { packageVersion } from '../version.js';
 
 /** Optional sources of state the hub core does not own. */
 export interface MetricsSources {
@@ -74,6 +76,8 @@ export class RelayMetrics implements HubObserver, SlowConsumerObserver, Consumer
       registers,
       collect() {
         this.reset();
+        // Every API at zero from start: a query over the series sees no gap before the first subscriber.
+        for (const api of SUBSCRIPTION_APIS) this.set({ api }, 0);
         for (const [api, count] of hub.subscriptionsByApi()) this.set({ api }, count);
       },
     });
@@ -94,6 +98,12 @@ export class RelayMetrics implements HubObserver, SlowConsumerObserver, Consumer
         this.set({ store: hub.store.kind }, (sources.storeUp?.() ?? hub.store.isReady()) ? 1 : 0);
       },
     });
+    new Gauge({
+      name: 'sse_relay_build_info',
+      help: 'Always 1; the labels name the sse-relay version and the Node.js version it runs on.',
+      labelNames: ['version', 'node_version'],
+      registers,
+    }).set({ version: packageVersion(), node_version: process.versions.node }, 1);
     hub.observe(this);
   }
 

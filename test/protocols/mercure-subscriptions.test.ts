@@ -3,7 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { accessToken, legacyToken, MERCURE_SECRET, mercurePublish, mercureUrl } from '../auth/tokens.js';
 import { startHub, type TestHub } from '../helpers/hub.js';
-import { openStream, post, type ReceivedEvent, type TestStream } from '../helpers/sse-client.js';
+import { eventually, openStream, post, type ReceivedEvent, type TestStream } from '../helpers/sse-client.js';
 
 const unique = (): string => randomBytes(6).toString('hex');
 const bearer = (token: string): Record<string, string> => ({ Authorization: `Bearer ${token}` });
@@ -195,6 +195,38 @@ describe('Mercure active subscriptions (--subscriptions)', () => {
       // duplicate of a state the list already had, which the spec's reconciliation tolerates.
     } finally {
       watcher.close();
+    }
+  });
+
+  it('validates cached answers: an ETag per body, 304 for If-None-Match while the subscription is unchanged, with the current cursor', async () => {
+    const topic = `https://example.com/cached/${unique()}`;
+    const subscription = await openStream(mercureUrl(hub.url, [['match', topic]]), bearer(watcherToken));
+    try {
+      const collection = `${hub.url}${SUBSCRIPTIONS}/exact/${encodeURIComponent(topic)}`;
+      let listed: Doc[] = [];
+      await eventually(async () => (listed = (await getJson(collection, bearer(watcherToken))).json.subscriptions).length === 1, 5000, 'the subscription to be listed');
+      const single = await fetch(`${hub.url}${listed[0]!.id}`, { headers: bearer(watcherToken) });
+      const etag = single.headers.get('etag')!;
+      assert.match(etag, /^"[A-Za-z0-9_-]+"$/);
+      assert.equal(single.headers.get('cache-control'), 'no-cache');
+      const again = await fetch(`${hub.url}${listed[0]!.id}`, { headers: { ...bearer(watcherToken), 'If-None-Match': `"other", W/${etag}` } });
+      assert.equal(again.status, 304);
+      assert.equal(again.headers.get('etag'), etag);
+      assert.equal(await again.text(), '');
+      assert.match(again.headers.get('link') ?? '', /rel="mercure"; last-event-id="[^"]+"/);
+      // A collection's body names the hub's cursor: another tag once anything was published.
+      const first = await fetch(collection, { headers: bearer(watcherToken) });
+      const tag = first.headers.get('etag')!;
+      assert.equal((await fetch(collection, { headers: { ...bearer(watcherToken), 'If-None-Match': tag } })).status, 304);
+      await mercurePublish(hub.url, [['topic', topic], ['data', 'x']], bearer(publisher));
+      const changed = await fetch(collection, { headers: { ...bearer(watcherToken), 'If-None-Match': tag } });
+      assert.equal(changed.status, 200);
+      assert.notEqual(changed.headers.get('etag'), tag);
+      subscription.close();
+      // An ended subscription is 404, whatever the If-None-Match.
+      await eventually(async () => (await fetch(`${hub.url}${listed[0]!.id}`, { headers: { ...bearer(watcherToken), 'If-None-Match': etag } })).status === 404, 5000, 'a 404 once ended');
+    } finally {
+      subscription.close();
     }
   });
 

@@ -1,6 +1,7 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { challengeOf } from '../../auth/bearer.js';
 import { logRequestError, toRelayError } from '../../http/error-handler.js';
+import { noteErrorCode } from '../../metrics/http-metrics.js';
 
 /** The error handler of the Mercure routes. */
 export type MercureErrorHandler = (error: unknown, request: FastifyRequest, reply: FastifyReply) => FastifyReply;
@@ -16,6 +17,7 @@ export function createMercureErrorHandler(metadataUrl: (request: FastifyRequest)
   return (error, request, reply) => {
     const relayError = toRelayError(error);
     logRequestError(request, relayError, error);
+    noteErrorCode(reply, relayError.code);
     const challenge = challengeOf(relayError);
     // The URL is ours, never a quote or a backslash in it (an origin and a fixed path).
     if (challenge) void reply.header('WWW-Authenticate', `${challenge}, resource_metadata="${metadataUrl(request).replace(/["\\]/g, '')}"`);

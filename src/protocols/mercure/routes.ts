@@ -7,6 +7,9 @@ import { registerMercurePublishRoute } from './publish.js';
 import { registerMercureSubscribeRoute } from './subscribe.js';
 import { ActiveSubscriptions, registerSubscriptionsApi } from './subscriptions.js';
 import { RelayError } from '../../hub/errors.js';
+import type { ServeOptions } from '../../config/options.js';
+import { RedisSubscriptionRegistry } from './redis-subscription-registry.js';
+import { LocalSubscriptionRegistry, type SubscriptionRegistry } from './subscription-registry.js';
 
 /**
  * The Mercure protocol on the shared hub: `GET` and `QUERY` (subscribe) and `POST` (publish) on
@@ -18,13 +21,27 @@ export function registerMercureProtocol(app: FastifyInstance, context: AdapterCo
   registerDiscovery(app, context.options);
   const errorHandler = createMercureErrorHandler((request) => metadataUrl(context.options.publicUrl, request));
   registerMetadataRoute(app, context);
-  const active = context.options.subscriptions
-    ? new ActiveSubscriptions(context.hub, (error) => {
-        // At shutdown the last events cannot be published any more: that is expected.
-        if (!(error instanceof RelayError && error.code === 'HUB_ERR_SHUTTING_DOWN')) app.log.warn({ err: error }, 'a subscription event was not published');
-      })
-    : undefined;
-  if (active !== undefined) registerSubscriptionsApi(app, context, active, errorHandler);
+  let active: ActiveSubscriptions | undefined;
+  if (context.options.subscriptions) {
+    const registry = subscriptionRegistryFor(context.options, (message, error) => app.log.warn({ err: error }, message));
+    active = new ActiveSubscriptions(context.hub, registry, (error) => {
+      // At shutdown the last events cannot be published any more: that is expected.
+      if (!(error instanceof RelayError && error.code === 'HUB_ERR_SHUTTING_DOWN')) app.log.warn({ err: error }, 'a subscription event was not published');
+    });
+    app.addHook('onReady', () => registry.open());
+    app.addHook('onClose', () => registry.close());
+    registerSubscriptionsApi(app, context, active, errorHandler);
+  }
   registerMercureSubscribeRoute(app, context, errorHandler, active);
   registerMercurePublishRoute(app, context, errorHandler);
+}
+
+/**
+ * With the Redis store, several hub processes share one deployment: the registry lives in the
+ * same Redis, so that every node lists every node's subscriptions. Otherwise one process owns
+ * the store and its own memory is enough.
+ */
+function subscriptionRegistryFor(options: ServeOptions, warn: (message: string, error?: unknown) => void): SubscriptionRegistry {
+  const shared = options.store.startsWith('redis://') || options.store.startsWith('rediss://');
+  return shared ? new RedisSubscriptionRegistry({ url: options.store, keyPrefix: options.redisKeyPrefix, warn }) : new LocalSubscriptionRegistry();
 }

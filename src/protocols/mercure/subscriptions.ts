@@ -1,4 +1,4 @@
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Principal } from '../../auth/authorizer.js';
 import { authorizationError, BearerChallenge } from '../../auth/bearer.js';
@@ -7,45 +7,16 @@ import type { Hub } from '../../hub/hub.js';
 import { MAX_TOPIC_LENGTH } from '../../hub/message.js';
 import type { MatcherSpec } from '../../hub/topic-matcher.js';
 import type { AdapterContext } from '../../http/context.js';
-import { hubUrl, MERCURE_PATH } from './discovery.js';
+import { hubUrl } from './discovery.js';
 import type { MercureErrorHandler } from './errors.js';
-
-/** The subscriptions API, and the topic prefix of subscription events. */
-export const SUBSCRIPTIONS_PATH = `${MERCURE_PATH}/subscriptions`;
-
-/** Mercure's subscription document (spec "Subscription Events"). */
-export interface SubscriptionDocument {
-  readonly id: string;
-  readonly type: 'subscription';
-  readonly match_type: string;
-  readonly match: string;
-  readonly subscriber: string;
-  readonly active: boolean;
-  readonly payload?: unknown;
-}
+import { matcherCollectionId, subscriptionTopic, SUBSCRIPTIONS_PATH, type MatcherFilter, type SubscriptionDocument } from './subscription-document.js';
+import type { SubscriptionRegistry } from './subscription-registry.js';
 
 /** The matcher type names of subscription events: Mercure's canonical names; hub 0.x's `topic` is `uritemplate`. */
 const MATCH_TYPE_NAMES: Readonly<Record<MatcherSpec['type'], string>> = { exact: 'exact', urlpattern: 'urlpattern', uritemplate: 'uritemplate' };
 
-/**
- * RFC 6570 simple expansion of one variable: every character outside `unreserved` is
- * percent-encoded, once, `%` included (`encodeURIComponent` leaves `!'()*`, which are reserved).
- */
-export function expandVariable(value: string): string {
-  return encodeURIComponent(value).replace(/[!'()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
-}
-
-/** `/.well-known/mercure/subscriptions/{match_type}/{match}/{subscriber}`, expanded. */
-export function subscriptionTopic(matchType: string, match: string, subscriber: string): string {
-  return `${SUBSCRIPTIONS_PATH}/${expandVariable(matchType)}/${expandVariable(match)}/${expandVariable(subscriber)}`;
-}
-
 /** Most subscriptions one collection answer lists. */
 export const MAX_LISTED = 10_000;
-
-function matcherKey(matchType: string, match: string): string {
-  return `${matchType}\n${match}`;
-}
 
 /** One connection's subscriptions, one per matcher. */
 interface Subscriber {
@@ -55,24 +26,26 @@ interface Subscriber {
 }
 
 /**
- * Mercure's active subscriptions on this process: the documents of open subscriptions (what
- * the API lists) and the subscription events, published through the hub (so every node's
- * subscribers receive them) as private updates of type `mercure`.
+ * Mercure's active subscriptions: the documents of open subscriptions, kept in a
+ * {@link SubscriptionRegistry} (this process's, or every node's on Redis) for the API to list,
+ * and the subscription events, published through the hub (so every node's subscribers receive
+ * them) as private updates of type `mercure`.
  *
- * The list is updated before an event is published, and the API's cursor is read with the
- * list: a client that lists, then subscribes from the cursor, misses no change (it may see one
- * twice, which is harmless, as events carry the whole state).
+ * The registry reflects a change before its event is published, and the API reads its cursor
+ * before the registry: a client that lists, then subscribes from the cursor, misses no change
+ * (it may see one twice, which is harmless, as events carry the whole state).
  */
 export class ActiveSubscriptions {
-  /** Every open subscription by id (its topic). */
-  private readonly documents = new Map<string, SubscriptionDocument>();
-  /** The same, by matcher (`match_type` LF `match`): one matcher's collection without a scan. */
-  private readonly byMatcher = new Map<string, Map<string, SubscriptionDocument>>();
-
   constructor(
     private readonly hub: Hub,
+    private readonly registry: SubscriptionRegistry,
     private readonly onError: (error: unknown) => void,
-  ) {}
+  ) {
+    registry.setListener({
+      orphaned: (documents) => void this.announce(documents.map((document) => ({ ...document, active: false }))),
+      reinstated: (documents) => void this.announce(documents),
+    });
+  }
 
   /**
    * Checks that the events of `specs` fit in a topic, so that a subscription the hub could not
@@ -110,20 +83,13 @@ export class ActiveSubscriptions {
    * Every open subscription, or those of one matcher; at most {@link MAX_LISTED} (the spec lets
    * a hub truncate collections), so that an answer stays bounded however many are open.
    */
-  list(matchType?: string, match?: string): SubscriptionDocument[] {
-    const source = matchType === undefined ? this.documents : this.byMatcher.get(matcherKey(matchType, match ?? ''));
-    const listed: SubscriptionDocument[] = [];
-    if (source === undefined) return listed;
-    for (const document of source.values()) {
-      if (listed.length === MAX_LISTED) break;
-      listed.push(document);
-    }
-    return listed;
+  list(matcher?: MatcherFilter): Promise<SubscriptionDocument[]> {
+    return this.registry.list(matcher, MAX_LISTED);
   }
 
   /** One open subscription by its id (its topic). */
-  get(id: string): SubscriptionDocument | undefined {
-    return this.documents.get(id);
+  get(id: string): Promise<SubscriptionDocument | undefined> {
+    return this.registry.get(id);
   }
 
   private start(specs: readonly MatcherSpec[], principal: Principal): Subscriber {
@@ -139,27 +105,19 @@ export class ActiveSubscriptions {
       if (seen.has(topic)) continue;
       seen.add(topic);
       const payload = principal.grants?.payloadFor(spec.match);
-      const document: SubscriptionDocument = { id: topic, type: 'subscription', match_type: matchType, match: spec.match, subscriber: id, active: true, ...(payload === undefined ? {} : { payload }) };
-      documents.push(document);
-      this.documents.set(topic, document);
-      const key = matcherKey(matchType, spec.match);
-      let group = this.byMatcher.get(key);
-      if (group === undefined) this.byMatcher.set(key, (group = new Map()));
-      group.set(topic, document);
+      documents.push({ id: topic, type: 'subscription', match_type: matchType, match: spec.match, subscriber: id, active: true, ...(payload === undefined ? {} : { payload }) });
     }
-    return { documents, created: this.announce(documents) };
+    const registered = this.registry.add(documents).catch(this.onError);
+    return { documents, created: registered.then(() => this.announce(documents)) };
   }
 
   private end(subscriber: Subscriber): void {
-    const ended = subscriber.documents.map((document) => {
-      this.documents.delete(document.id);
-      const key = matcherKey(document.match_type, document.match);
-      const group = this.byMatcher.get(key);
-      group?.delete(document.id);
-      if (group?.size === 0) this.byMatcher.delete(key);
-      return { ...document, active: false };
-    });
-    void subscriber.created.then(() => this.announce(ended));
+    // At shutdown the hub publishes nothing more: a shared registry hands what is still open
+    // to the surviving nodes, which announce it ended (see its close()).
+    if (this.hub.isShuttingDown && this.registry.handsOverAtShutdown) return;
+    const removed = this.registry.remove(subscriber.documents).catch(this.onError);
+    const ended = subscriber.documents.map((document) => ({ ...document, active: false }));
+    void Promise.all([subscriber.created, removed]).then(() => this.announce(ended));
   }
 
   private announce(documents: readonly SubscriptionDocument[]): Promise<unknown> {
@@ -199,30 +157,48 @@ export function registerSubscriptionsApi(app: FastifyInstance, context: AdapterC
       subscriber !== undefined
         ? subscriptionTopic(matchType!, match!, subscriber)
         : match !== undefined
-          ? `${SUBSCRIPTIONS_PATH}/${expandVariable(matchType!)}/${expandVariable(match)}`
+          ? matcherCollectionId({ matchType: matchType!, match })
           : SUBSCRIPTIONS_PATH;
     if (matchType !== undefined && match === undefined) throw new RelayError('HUB_ERR_NOT_FOUND', 'No such subscription resource');
 
     const principal = await authorizer.authenticate('subscriber', request.headers);
     assertMayRead(principal, id);
 
-    // Read with the list, before any await: no change between them goes unseen (see ActiveSubscriptions).
+    // The cursor before the registry: a change the list misses was announced after the list was
+    // read, so its event comes after this cursor (see ActiveSubscriptions).
     const seq = hub.store.dispatchedThrough();
     const lastEventID = seq > 0 ? String(seq) : 'earliest';
     let body: unknown;
     if (subscriber !== undefined) {
-      body = active.get(id);
+      body = await active.get(id);
       if (body === undefined) throw new RelayError('HUB_ERR_NOT_FOUND', 'No such active subscription');
     } else {
-      body = { id, type: 'subscriptions', lastEventID, subscriptions: active.list(matchType, match) };
+      body = { id, type: 'subscriptions', lastEventID, subscriptions: await active.list(match === undefined ? undefined : { matchType: matchType!, match }) };
     }
-    return reply
-      .code(200)
+    const text = JSON.stringify(body);
+    const etag = entityTag(text);
+    void reply
       .header('Link', `${hubLink}; last-event-id="${lastEventID}"; type="mercure"; content-type="application/json"`)
-      .header('Cache-Control', 'no-cache')
-      .type('application/json')
-      .send(JSON.stringify(body));
+      .header('ETag', etag)
+      // The data is volatile (the spec asks clients to validate a cached copy before using it):
+      // `no-cache` makes every cache revalidate before each use, where `must-revalidate` alone
+      // would let it serve a copy it deems fresh.
+      .header('Cache-Control', 'no-cache');
+    if (noneMatch(request.headers['if-none-match'], etag)) return reply.code(304).send();
+    return reply.code(200).type('application/json').send(text);
   };
+
+  /** A strong validator of the body: the same bytes, the same tag. */
+  function entityTag(text: string): string {
+    return `"${createHash('sha256').update(text).digest('base64url').slice(0, 27)}"`;
+  }
+
+  /** RFC 9110 If-None-Match: `*`, or a list of tags compared weakly (a `W/` prefix is ignored). */
+  function noneMatch(header: string | undefined, etag: string): boolean {
+    if (header === undefined) return false;
+    if (header.trim() === '*') return true;
+    return header.split(',').some((candidate) => candidate.trim().replace(/^W\//, '') === etag);
+  }
 
   function assertMayRead(principal: Principal, topic: string): void {
     if (principal.kind === 'open') return;
