@@ -46,15 +46,27 @@ export async function publishToId(
 ): Promise<PublishReply> {
   const { hub, authorizer } = context;
   const principal = await authorizer.authenticate('publisher', headers);
-  assertValidTopic(topic);
-  // The ids are Mercure topics: the hub's namespace and its event type are closed here too, or
-  // this API would be a side door to forge Mercure subscription events.
-  if (isReservedTopic(topic)) throw new RelayError('HUB_ERR_TOPIC_RESERVED', `Ids under ${MERCURE_PATH} are reserved for the hub`);
+  assertPublishableId(topic);
   authorizer.assertMayPublish(principal, [topic]);
   const { message, event, key } = extractMessage(body, query);
-  if (event === 'mercure') throw new RelayError('HUB_ERR_EVENT_TYPE_INVALID', 'The "mercure" event type is reserved for the hub');
+  assertPublishableEventType(event);
   const accepted = await hub.publish({ topics: [topic], data: message, type: event, key });
   return { id: accepted.id };
+}
+
+/**
+ * Throws unless `topic` may be published to on this API (single or batch): a valid id outside
+ * the hub's Mercure namespace. The ids are Mercure topics: the namespace and the `mercure` event
+ * type are closed here too, or this API would be a side door to forge subscription events.
+ */
+export function assertPublishableId(topic: string): void {
+  assertValidTopic(topic);
+  if (isReservedTopic(topic)) throw new RelayError('HUB_ERR_TOPIC_RESERVED', `Ids under ${MERCURE_PATH} are reserved for the hub`);
+}
+
+/** Throws for the `mercure` event type, which only the hub's own subscription events carry. */
+export function assertPublishableEventType(event: string | undefined): void {
+  if (event === 'mercure') throw new RelayError('HUB_ERR_EVENT_TYPE_INVALID', 'The "mercure" event type is reserved for the hub');
 }
 
 function extractMessage(body: unknown, query: PublishRequest['Querystring']): { message: string; event: string | undefined; key: string | undefined } {
