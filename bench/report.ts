@@ -48,6 +48,8 @@ const step = (r: StepResult | IdleMemoryResult): StepResult | undefined => ('del
 
 const DELIVERIES: Metric = { label: 'deliveries/s', better: 'higher', value: (r) => step(r)?.deliveriesPerSecond ?? null, format: perSecond };
 const PUBLISHES: Metric = { label: 'publishes/s', better: 'higher', value: (r) => step(r)?.publishesPerSecond ?? null, format: perSecond };
+/** Messages acknowledged per second, however many a request carried. */
+const MESSAGES: Metric = { label: 'messages/s', better: 'higher', value: (r) => step(r)?.publishesPerSecond ?? null, format: perSecond };
 const P50: Metric = { label: 'p50 latency, ms', better: 'lower', value: (r) => step(r)?.latencyUs.p50 ?? null, format: ms };
 const P99: Metric = { label: 'p99 latency, ms', better: 'lower', value: (r) => step(r)?.latencyUs.p99 ?? null, format: ms };
 const MAX: Metric = { label: 'max latency, ms', better: 'lower', value: (r) => step(r)?.latencyUs.max ?? null, format: ms };
@@ -65,6 +67,7 @@ const CPU_PUBLISH: Metric = {
   value: (r) => step(r)?.serverCpuUsPerPublish ?? null,
   format: (v) => v.toFixed(1),
 };
+const CPU_MESSAGE: Metric = { ...CPU_PUBLISH, label: 'server CPU µs/message' };
 const PUB_P50: Metric = { label: 'publish p50, ms', better: 'lower', value: (r) => step(r)?.publishLatencyUs.p50 ?? null, format: ms };
 const PUB_P99: Metric = { label: 'publish p99, ms', better: 'lower', value: (r) => step(r)?.publishLatencyUs.p99 ?? null, format: ms };
 const MEMORY: Metric = {
@@ -86,6 +89,7 @@ const METRICS_BY_STEP: Record<string, Metric[]> = {
   'direct-1k-serial-1': [PUBLISHES, PUB_P50, PUB_P99, CPU_PUBLISH],
   'direct-1k-serial-4': [PUBLISHES, PUB_P50, PUB_P99, CPU_PUBLISH],
   'direct-1k-serial-50': [PUBLISHES, PUB_P50, PUB_P99, CPU_PUBLISH],
+  'direct-1k-batch-100-serial-4': [MESSAGES, PUB_P50, PUB_P99, CPU_MESSAGE],
   'publish-1': [PUBLISHES, PUB_P50, PUB_P99, CPU_PUBLISH],
   'publish-50': [PUBLISHES, PUB_P50, PUB_P99, CPU_PUBLISH],
 };
@@ -135,10 +139,44 @@ export function renderMarkdown(run: BenchRun): string {
       lines.push(`| ${cells.join(' | ')} |`);
     });
   }
+  const batches = renderBatchComparison(run, peers);
   const cluster = renderClusterComparison(run, peers, noteMark);
   const unavailable = run.peers.filter((p) => p.unavailable).map((p) => `${p.name}: unavailable (${p.unavailable})`);
   const errors = run.errors.map((e) => `${e.peer} ${e.phase}: ${e.error}`);
-  return [lines.join('\n'), ...(cluster ? [`\n${cluster}`] : []), ...[...unavailable, ...errors, ...notes].map((n) => `\n${n}`)].join('\n') + '\n';
+  return [lines.join('\n'), ...(batches ? [`\n${batches}`] : []), ...(cluster ? [`\n${cluster}`] : []), ...[...unavailable, ...errors, ...notes].map((n) => `\n${n}`)].join('\n') + '\n';
+}
+
+const BATCH_STEP = 'direct-1k-batch-100-serial-4';
+const SINGLE_STEP = 'direct-1k-serial-4';
+
+/**
+ * Batch publishing against single publishes on the same 4 connections: messages/s of each
+ * peer that has a batch route, ÷ its own single publishes and ÷ nchan's single publishes
+ * (nchan has no batch route). Empty when the batch step did not run.
+ */
+function renderBatchComparison(run: BenchRun, peers: readonly string[]): string {
+  const batched = peers.filter((p) => run.results[p]?.[BATCH_STEP]);
+  if (batched.length === 0) return '';
+  const rate = (peer: string, stepName: string): number | null => {
+    const r = run.results[peer]?.[stepName];
+    return r ? MESSAGES.value(r) : null;
+  };
+  const times = (a: number | null, b: number | null): string => (a === null || b === null || !(b > 0) ? '–' : `${(a / b).toFixed(a / b >= 10 ? 0 : 2)}×`);
+  const nchan = rate('nchan', SINGLE_STEP);
+  const lines = [
+    '### Batch publishing against single publishes',
+    '',
+    `Messages/s on 4 connections, one request at a time each: batches of 100 (\`${BATCH_STEP}\`) against one message per request (\`${SINGLE_STEP}\`), same subscribers.`,
+    '',
+    '| peer | batches of 100, messages/s | single publishes, messages/s | batch ÷ single | batch ÷ nchan single |',
+    '|---|---|---|---|---|',
+  ];
+  for (const peer of batched) {
+    const batch = rate(peer, BATCH_STEP);
+    const single = rate(peer, SINGLE_STEP);
+    lines.push(`| ${peer} | ${batch === null ? '–' : perSecond(batch)} | ${single === null ? '–' : perSecond(single)} | ${times(batch, single)} | ${times(batch, nchan)} |`);
+  }
+  return lines.join('\n');
 }
 
 /**

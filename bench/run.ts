@@ -222,6 +222,7 @@ async function runPhaseOn(peer: PeerAdapter, phase: PhaseSpec): Promise<PhaseRes
       targets: server.endpoints,
       subscribePath: peer.subscribePath,
       publishPath: peer.publishPath,
+      batchPublishPath: peer.batchPublishPath,
       serverPids: server.pids,
       serverCore: pinned ? Number(SERVER_CPU) : undefined,
       loadgenCore: pinned ? Number(LOADGEN_CPU) : undefined,

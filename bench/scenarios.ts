@@ -25,6 +25,7 @@ export const SCENARIO_DESCRIPTIONS: Readonly<Record<string, string>> = {
   'direct-1k-serial-1': '1,000 ids with one subscriber each; one publisher connection, one request at a time (how curl, fetch and PHP publish; no pipelining).',
   'direct-1k-serial-4': 'As above on 4 keep-alive connections, one request at a time each.',
   'direct-1k-serial-50': 'As above on 50 keep-alive connections, one request at a time each.',
+  'direct-1k-batch-100-serial-4': 'As direct-1k-serial-4 (same subscribers, 4 connections, one request at a time each), but each request a batch publish of 100 messages (`POST /messages`, a JSON array; consecutive ids round-robin over the connection\'s ids): messages/s against single publishes. Peers without a batch route skip it.',
   'publish-1': 'No subscribers; one publisher, one request at a time: publish throughput and latency (store commit included).',
   'publish-50': 'No subscribers; 50 concurrent publishers (connections), one request at a time each, 50 ids.',
 };
@@ -107,6 +108,18 @@ export function buildPhases(quick: boolean, durationOverrideMs?: number): PhaseS
             drainTimeoutMs,
           }),
         ),
+        {
+          step: 'direct-1k-batch-100-serial-4',
+          mode: 'saturated',
+          // Full batches only: room for one batch in flight per connection, and one being delivered.
+          window: 4 * 100 * 2,
+          connections: 4,
+          pipeline: 1,
+          batch: 100,
+          warmupMs,
+          durationMs,
+          drainTimeoutMs,
+        },
       ],
     },
     {

@@ -17,6 +17,8 @@ export interface PhasePlan {
   /** Paths with `{id}` where the topic goes. */
   readonly subscribePath: string;
   readonly publishPath: string;
+  /** Path of a batch publish (a JSON array of `{id, message}`); undefined: the peer has none. */
+  readonly batchPublishPath?: string | undefined;
   /**
    * The server's processes: CPU, memory and run-queue figures are summed over them and their
    * children (nginx's worker; both hubs and their redis-server).
@@ -51,6 +53,13 @@ export interface LoadStepPlan {
    */
   readonly connections: number;
   readonly pipeline: number;
+  /**
+   * Messages per request, sent as one batch publish (a JSON array to the peer's
+   * `batchPublishPath`); undefined: one message per request. Only full batches are sent, so a
+   * saturated step's `window` must hold `connections × pipeline × batch`. A peer without a
+   * batch route skips the step.
+   */
+  readonly batch?: number | undefined;
   readonly warmupMs: number;
   readonly durationMs: number;
   /** Longest wait for the last deliveries once publishing stopped. */

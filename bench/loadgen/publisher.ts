@@ -8,6 +8,10 @@
  * connection the hub sees a topic's messages in `seq` order. When there are fewer topics than
  * connections (one fan-out topic, two nodes) a topic is published on several connections, each
  * with its own `seq` sequence; no order is defined between them.
+ *
+ * With a batch size, each request is one batch publish (a JSON array of `{id, message}`) of
+ * that many messages, round-robin over the connection's topics as single publishes would be:
+ * one answer acknowledges (or refuses) all of them.
  */
 import net from 'node:net';
 import { performance } from 'node:perf_hooks';
@@ -29,10 +33,16 @@ class Connection {
   private readonly heads: string[];
   /** Messages sent in the current step, per topic of `topics` (the last `seq` used). */
   private readonly seq: Uint32Array;
-  /** Requests written and not yet answered: topic and send time, in order. */
+  /** Messages written and not yet answered: topic and send time, in order. */
   private readonly inflightTopic: number[] = [];
   private readonly inflightSentUs: number[] = [];
   private inflightHead = 0;
+  /** Messages in each request written and not yet answered, in order. */
+  private readonly inflightSizes: number[] = [];
+  private sizesHead = 0;
+  /** With batches: the request head up to `Content-Length: `, and each topic as a JSON string. */
+  private readonly batchHead: string | undefined;
+  private readonly topicJson: string[];
   private cursor = 0;
   /** True while there is no usable socket (closed by the server and not yet reopened). */
   closed = true;
@@ -51,6 +61,9 @@ class Connection {
     this.heads = topics.map(
       (t) => `POST ${path(publisher.topicNames[t]!)} HTTP/1.1\r\nHost: ${host}:${port}\r\nContent-Type: text/plain\r\nContent-Length: ${PAYLOAD_SIZE}\r\n\r\n`,
     );
+    const batch = publisher.batch;
+    this.batchHead = batch && `POST ${batch.path} HTTP/1.1\r\nHost: ${host}:${port}\r\nContent-Type: application/json\r\nContent-Length: `;
+    this.topicJson = topics.map((t) => JSON.stringify(publisher.topicNames[t]!));
     this.seq = new Uint32Array(topics.length);
     this.connected = this.open();
   }
@@ -85,6 +98,8 @@ class Connection {
       this.inflightTopic.length = 0;
       this.inflightSentUs.length = 0;
       this.inflightHead = 0;
+      this.inflightSizes.length = 0;
+      this.sizesHead = 0;
       // Reopen only what had worked: a refused connection is an error, not a loop.
       if (!this.stopped && connected) {
         publisher.reconnects++;
@@ -109,23 +124,41 @@ class Connection {
     this.socket.destroy();
   }
 
+  /** Messages written and not yet answered. */
   get inflight(): number {
     return this.inflightTopic.length - this.inflightHead;
   }
 
-  /** Writes `count` publishes (one write), round-robin over this connection's topics. */
+  /** Requests written and not yet answered. */
+  get inflightRequests(): number {
+    return this.inflightSizes.length - this.sizesHead;
+  }
+
+  /**
+   * Writes `count` messages (one write), round-robin over this connection's topics: `count`
+   * publishes, or `count / batch` batch publishes.
+   */
   send(count: number): void {
     const p = this.publisher;
     const nowUs = Math.round(performance.now() * 1000);
+    const perRequest = p.batch?.size ?? 1;
     let text = '';
-    for (let k = 0; k < count; k++) {
-      const index = this.cursor;
-      const topic = this.topics[index]!;
-      this.cursor = (index + 1) % this.topics.length;
-      const seq = ++this.seq[index]!;
-      text += this.heads[index]! + encodePayload(p.step, this.lane, seq, nowUs, PAYLOAD_SIZE);
-      this.inflightTopic.push(topic);
-      this.inflightSentUs.push(nowUs);
+    for (let sent = 0; sent < count; sent += perRequest) {
+      const size = Math.min(perRequest, count - sent);
+      let body = '';
+      for (let k = 0; k < size; k++) {
+        const index = this.cursor;
+        const topic = this.topics[index]!;
+        this.cursor = (index + 1) % this.topics.length;
+        const payload = encodePayload(p.step, this.lane, ++this.seq[index]!, nowUs, PAYLOAD_SIZE);
+        if (this.batchHead === undefined) text += this.heads[index]! + payload;
+        else body += `${k === 0 ? '[' : ','}{"id":${this.topicJson[index]!},"message":"${payload}"}`;
+        this.inflightTopic.push(topic);
+        this.inflightSentUs.push(nowUs);
+      }
+      // Payloads and topics here are ASCII: characters are bytes.
+      if (this.batchHead !== undefined) text += `${this.batchHead}${body.length + 1}\r\n\r\n${body}]`;
+      this.inflightSizes.push(size);
     }
     p.sent += count;
     this.socket.write(text, 'latin1');
@@ -133,10 +166,26 @@ class Connection {
 
   private answered(status: number, closeAfter: boolean): void {
     const p = this.publisher;
-    if (this.inflightHead >= this.inflightTopic.length) {
+    if (this.sizesHead >= this.inflightSizes.length) {
       p.protocolErrors.push('an answer to no request');
       return;
     }
+    const size = this.inflightSizes[this.sizesHead++]!;
+    if (this.sizesHead > 1024 && this.sizesHead * 2 > this.inflightSizes.length) {
+      this.inflightSizes.splice(0, this.sizesHead);
+      this.sizesHead = 0;
+    }
+    for (let k = 0; k < size; k++) this.answeredMessage(status);
+    if (closeAfter) {
+      // No more answers will come on this socket: stop writing to it at once.
+      this.closed = true;
+      this.socket.end();
+    }
+    p.onAnswer();
+  }
+
+  private answeredMessage(status: number): void {
+    const p = this.publisher;
     const topic = this.inflightTopic[this.inflightHead]!;
     const sentUs = this.inflightSentUs[this.inflightHead]!;
     this.inflightHead++;
@@ -157,12 +206,6 @@ class Connection {
       p.failed++;
       p.statuses[status] = (p.statuses[status] ?? 0) + 1;
     }
-    if (closeAfter) {
-      // No more answers will come on this socket: stop writing to it at once.
-      this.closed = true;
-      this.socket.end();
-    }
-    p.onAnswer();
   }
 }
 
@@ -196,6 +239,8 @@ export class Publisher {
     readonly targets: readonly PublishTarget[],
     readonly topicNames: readonly string[],
     connectionCount: number,
+    /** Messages per request and the batch route; undefined: one publish per request. */
+    readonly batch?: { readonly size: number; readonly path: string } | undefined,
   ) {
     if (targets.length === 0) throw new Error('no target to publish to');
     this.ackedByTopic = new Uint32Array(topicNames.length);
@@ -244,7 +289,8 @@ export class Publisher {
   }
 
   /**
-   * Sends up to `budget` publishes, at most `pipeline` in flight per connection, spreading
+   * Sends up to `budget` messages, at most `pipeline` requests in flight per connection (with
+   * batches: whole batches only), spreading
    * them over the connections. With several targets no connection takes more than its even
    * share of one budget, so that every node gets its part of the publishes (a saturated step's
    * budget comes in bursts that would otherwise land on whichever connection is next); with
@@ -260,7 +306,9 @@ export class Publisher {
       const index = (this.nextConnection + k) % count;
       const c = this.connections[index]!;
       if (c.closed) continue;
-      const n = Math.min(pipeline - c.inflight, budget - sent, share);
+      const perRequest = this.batch?.size ?? 1;
+      let n = Math.min((pipeline - c.inflightRequests) * perRequest, budget - sent, share);
+      n -= n % perRequest;
       if (n <= 0) continue;
       c.send(n);
       sent += n;

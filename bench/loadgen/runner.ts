@@ -75,6 +75,10 @@ export async function runPhase(plan: PhasePlan, log: Log): Promise<PhaseResult> 
   let stepNumber = 0;
   for (const step of plan.steps) {
     stepNumber++;
+    if (step.batch !== undefined && plan.batchPublishPath === undefined) {
+      log(`${plan.phase}/${step.step}: skipped, the peer has no batch publish route`);
+      continue;
+    }
     const result = await runStep(plan, step, stepNumber, pool, topics, pathOf(plan.publishPath), tree, subscribeError, log);
     if (!step.discard) steps.push(result);
   }
@@ -95,10 +99,12 @@ async function runStep(
 ): Promise<StepResult> {
   // A step over a partial set of subscriptions measures something else than it says.
   const notes: string[] = subscribeError ? [subscribeError] : [];
+  const batch = step.batch === undefined ? undefined : { size: step.batch, path: plan.batchPublishPath! };
   const publisher = new Publisher(
     plan.targets.map((t) => ({ host: t.host, port: t.port, path: publishPath })),
     topics,
     step.connections,
+    batch,
   );
   await publisher.connect();
   pool.resetStep(stepNumber, publisher.connectionCount);

@@ -44,6 +44,8 @@ export interface PeerAdapter {
   /** Paths with `{id}` where the topic goes. */
   readonly subscribePath: string;
   readonly publishPath: string;
+  /** Path of a batch publish (JSON array of `{id, message}`); undefined: the peer has none. */
+  readonly batchPublishPath?: string;
   /**
    * False: only run when named with `--only` (a variant that would lengthen the default run
    * past its time budget). Default true.
@@ -55,6 +57,8 @@ export interface PeerAdapter {
 }
 
 const MESSAGES_ROUTES = { subscribePath: '/messages/subscribe/{id}', publishPath: '/messages/{id}' } as const;
+/** sse-relay's routes: the article's, and its batch publish. */
+const RELAY_ROUTES = { ...MESSAGES_ROUTES, batchPublishPath: '/messages' } as const;
 
 export const PEERS: readonly PeerAdapter[] = [
   relayPeer('sse-relay-memory', 'memory'),
@@ -75,7 +79,7 @@ function relayPeer(name: string, store: 'memory' | 'sqlite'): PeerAdapter {
   return {
     name,
     description: `sse-relay, --store ${store}`,
-    ...MESSAGES_ROUTES,
+    ...RELAY_ROUTES,
     unavailable: () => (existsSync(RELAY_CLI) || existsSync(path.join(DIST, 'bench/peers/sse-relay-server.js')) ? undefined : 'not built'),
     start: ({ port, workDir, cpu, cpuProfileDir, nice }) => {
       const profile = cpuProfileDir ? ['--cpu-prof', '--cpu-prof-dir', cpuProfileDir] : [];
@@ -105,7 +109,7 @@ function redisPeer(name: string, hubs: number, defaultRun: boolean): PeerAdapter
   return {
     name,
     description: `sse-relay, --store redis://… (no persistence): ${layout}; all ${hubs + 1} processes on the one server core`,
-    ...MESSAGES_ROUTES,
+    ...RELAY_ROUTES,
     defaultRun,
     unavailable: () => {
       if (!existsSync(RELAY_CLI)) return 'not built';

@@ -3,10 +3,13 @@ import { publish, RelayClientError } from '../client/index.js';
 import { addHubAccessOptions, resolveHubAccess, type HubAccessOptions } from './hub-access.js';
 import { CliUsageError } from './usage-error.js';
 import { authHint, describeClientError, quoteId } from './client-error-text.js';
+import { runPublishBatch } from './publish-batch.js';
 
 /** Options of `sse-relay publish`, as commander parses them. */
 export interface PublishCommandOptions extends HubAccessOptions {
   event?: string;
+  /** Every line of stdin is one message (see {@link runPublishBatch}). */
+  batch?: boolean;
 }
 
 /** Where `runPublish` reads and writes; the process streams by default. */
@@ -18,7 +21,7 @@ export interface PublishIo {
 
 /**
  * `sse-relay publish <id> [message]`: posts one message (the argument, or all of stdin) and
- * prints its event id. Exit code 1 with the hub's error code when it refuses, or when it
+ * prints its event id; with `--batch`, every line of stdin is a message. Exit code 1 with the hub's error code when it refuses, or when it
  * cannot be reached; 2 for unusable input (empty id, bad URL or header), before any request.
  */
 export function registerPublishCommand(program: Command): void {
@@ -27,7 +30,8 @@ export function registerPublishCommand(program: Command): void {
     .description('Publish a message to an id and print its event id.')
     .argument('<id>', 'the id (topic) to publish to')
     .argument('[message]', 'the message; read from stdin when absent (one trailing newline is removed)')
-    .option('--event <type>', 'event type (the SSE `event:` field)');
+    .option('--event <type>', 'event type (the SSE `event:` field)')
+    .option('--batch', 'publish every line of stdin as one message (empty lines skipped), up to 1000 per request; prints one event id a line');
   addHubAccessOptions(command).action(async (id: string, message: string | undefined, options: PublishCommandOptions) => {
       process.exitCode = await runPublish(id, message, options);
     });
@@ -42,6 +46,10 @@ export async function runPublish(
 ): Promise<number> {
   const { url, headers, authenticated } = resolveHubAccess(options);
   if (id === '') throw new CliUsageError('the id must not be empty');
+  if (options.batch) {
+    if (message !== undefined) throw new CliUsageError('--batch reads the messages from stdin, one a line: give no message argument');
+    return runPublishBatch({ url, id, event: options.event, headers, authenticated }, io);
+  }
   if (message === undefined) {
     if (io.stdin.isTTY) io.stderr.write('sse-relay: reading the message from stdin, end it with Ctrl-D\n');
     message = stripOneTrailingNewline(await readAll(io.stdin));

@@ -4,7 +4,7 @@
  */
 export { subscribe } from './subscribe.js';
 export type { OpenInfo, RelayEvent, RetryInfo, SubscribeOptions, Subscription } from './subscribe.js';
-export { publish, publishMany } from './publish.js';
+export { MAX_BATCH_MESSAGES, publish, publishMany } from './publish.js';
 export type { BatchMessage, PublishManyOptions, PublishOptions, PublishResult } from './publish.js';
 export type { ReconnectOptions } from './reconnect.js';
 export type { HeadersOption } from './endpoints.js';

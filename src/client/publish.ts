@@ -50,9 +50,12 @@ export interface BatchMessage {
   event?: string;
 }
 
+/** The most messages one {@link publishMany} call (one `POST /messages`) may carry. */
+export const MAX_BATCH_MESSAGES = 1000;
+
 /** Options of {@link publishMany}: those of {@link publish} without the single message. */
 export interface PublishManyOptions extends Omit<PublishOptions, 'id' | 'message' | 'event'> {
-  /** Up to 1000 messages, published all or nothing, in this order. */
+  /** Up to {@link MAX_BATCH_MESSAGES} messages, published all or nothing, in this order. */
   messages: readonly BatchMessage[];
 }
 

@@ -32,7 +32,7 @@ export interface ConnectionLimitOptions {
  * holds most of, so the close listener is one shared function, and silent connections are found
  * by one sweeping timer rather than a timer per socket.
  */
-export function limitConnections(app: FastifyInstance, server: Server, options: ConnectionLimitOptions): { open(): number } {
+export function limitConnections(app: FastifyInstance, server: Server, options: ConnectionLimitOptions): ConnectionLimits {
   let open = 0;
   const perAddress = new Map<string, number>();
   const overLimit = new WeakSet<Socket>();
@@ -106,5 +106,13 @@ export function limitConnections(app: FastifyInstance, server: Server, options: 
     sendError(reply, new RelayError('HUB_ERR_TOO_MANY_CONNECTIONS'));
   });
 
-  return { open: () => open };
+  return { open: () => open, isOverLimit: (socket) => overLimit.has(socket) };
+}
+
+/** What {@link limitConnections} reports. */
+export interface ConnectionLimits {
+  /** Connections open now. */
+  open(): number;
+  /** True for a connection past a cap, whose requests are answered 429 (by the Fastify hook). */
+  isOverLimit(socket: Socket): boolean;
 }

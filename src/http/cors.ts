@@ -26,9 +26,8 @@ const ALLOWED_METHODS = 'GET, HEAD, POST, QUERY, OPTIONS';
  * With an empty list nothing is added and browsers apply the same-origin policy.
  */
 export function installCors(app: FastifyInstance, origins: readonly string[]): void {
-  if (origins.length === 0) return;
-  const anyOrigin = origins.includes('*');
-  const listed = new Set(origins.filter((o) => o !== '*' && o !== 'null').map(normaliseOrigin));
+  const policy = corsPolicy(origins);
+  if (policy === undefined) return;
 
   // A callback hook, not an async one: it runs on every request, publishes included, and an
   // async hook costs a promise and a microtask hop each time.
@@ -39,23 +38,22 @@ export function installCors(app: FastifyInstance, origins: readonly string[]): v
 
   /** Adds the CORS headers; true when it answered the request itself (a preflight). */
   function answerCors(request: FastifyRequest, reply: FastifyReply): boolean {
-    void reply.header('Vary', 'Origin');
     const origin = request.headers.origin;
     const preflight = request.method === 'OPTIONS' && request.headers['access-control-request-method'] !== undefined;
+    if (!preflight) {
+      for (const [name, value] of policy!.headersFor(origin)) void reply.header(name, value);
+      return false;
+    }
+    void reply.header('Vary', 'Origin');
     if (origin === undefined) return false;
-    const credentialed = listed.has(origin);
-    if (!credentialed && (!anyOrigin || origin === 'null')) {
-      if (!preflight) return false;
+    const allowedOrigin = policy!.allowedOrigin(origin);
+    if (allowedOrigin === undefined) {
       // In the project's error shape, like every other refusal.
       sendError(reply, new RelayError('HUB_ERR_FORBIDDEN', 'Origin not allowed'));
       return true;
     }
-    void reply.header('Access-Control-Allow-Origin', credentialed ? origin : '*');
-    if (credentialed) void reply.header('Access-Control-Allow-Credentials', 'true');
-    if (!preflight) {
-      void reply.header('Access-Control-Expose-Headers', EXPOSED_HEADERS);
-      return false;
-    }
+    void reply.header('Access-Control-Allow-Origin', allowedOrigin);
+    if (allowedOrigin !== '*') void reply.header('Access-Control-Allow-Credentials', 'true');
     const requested = String(request.headers['access-control-request-headers'] ?? '')
       .split(',')
       .map((h) => h.trim().toLowerCase())
@@ -67,4 +65,38 @@ export function installCors(app: FastifyInstance, origins: readonly string[]): v
     void reply.code(204).send();
     return true;
   }
+}
+
+/** The allowlist of `--cors-origins`, as both HTTP paths apply it (see {@link installCors}). */
+export interface CorsPolicy {
+  /**
+   * What `Access-Control-Allow-Origin` says to `origin`: the origin itself (a listed one, with
+   * credentials), `*` (any other, when `*` is listed), or undefined (refused; never `null`).
+   */
+  allowedOrigin(origin: string): string | undefined;
+  /** The response headers of a request that is not a preflight, `Vary: Origin` first. */
+  headersFor(origin: string | undefined): [string, string][];
+}
+
+/** The policy of `origins`; undefined for an empty list (no CORS header at all). */
+export function corsPolicy(origins: readonly string[]): CorsPolicy | undefined {
+  if (origins.length === 0) return undefined;
+  const anyOrigin = origins.includes('*');
+  const listed = new Set(origins.filter((o) => o !== '*' && o !== 'null').map(normaliseOrigin));
+  const allowedOrigin = (origin: string): string | undefined => {
+    if (listed.has(origin)) return origin;
+    return anyOrigin && origin !== 'null' ? '*' : undefined;
+  };
+  return {
+    allowedOrigin,
+    headersFor(origin) {
+      const headers: [string, string][] = [['vary', 'origin']];
+      const allowed = origin === undefined ? undefined : allowedOrigin(origin);
+      if (allowed === undefined) return headers;
+      headers.push(['access-control-allow-origin', allowed]);
+      if (allowed !== '*') headers.push(['access-control-allow-credentials', 'true']);
+      headers.push(['access-control-expose-headers', EXPOSED_HEADERS]);
+      return headers;
+    },
+  };
 }

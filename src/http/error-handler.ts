@@ -36,13 +36,19 @@ export function toRelayError(error: unknown): RelayError {
   return new RelayError('HUB_ERR_INTERNAL', undefined, { cause: error });
 }
 
+/** The body of an error answer. */
+export function errorBody(error: RelayError): ErrorBody {
+  return { error: { code: error.code, message: error.message } };
+}
+
+/** `Retry-After` of a 503 that does not set its own: how long clients (the SDK too) back off. */
+export const DEFAULT_RETRY_AFTER_SECONDS = '1';
+
 /** Sends an error in the project's shape. */
 export function sendError(reply: FastifyReply, error: RelayError): FastifyReply {
-  const body: ErrorBody = { error: { code: error.code, message: error.message } };
   noteErrorCode(reply, error.code);
-  // Clients (the SDK included) back off by this much before retrying a temporary failure.
-  if (error.status === 503 && !reply.hasHeader('Retry-After')) void reply.header('Retry-After', '1');
-  return reply.code(error.status).type('application/json; charset=utf-8').send(body);
+  if (error.status === 503 && !reply.hasHeader('Retry-After')) void reply.header('Retry-After', DEFAULT_RETRY_AFTER_SECONDS);
+  return reply.code(error.status).type('application/json; charset=utf-8').send(errorBody(error));
 }
 
 /**
@@ -80,7 +86,7 @@ export function answerClientError(this: FastifyInstance, error: Error & { code?:
  */
 export function answerOnSocket(socket: Duplex, error: RelayError): void {
   if (socket.writable) {
-    const body = JSON.stringify({ error: { code: error.code, message: error.message } } satisfies ErrorBody);
+    const body = JSON.stringify(errorBody(error));
     socket.write(
       `HTTP/1.1 ${error.status} ${STATUS_CODES[error.status] ?? ''}\r\nContent-Type: application/json; charset=utf-8\r\n` +
         `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,

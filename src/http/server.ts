@@ -1,3 +1,4 @@
+import { createServer } from 'node:http';
 import type { Duplex } from 'node:stream';
 import Fastify, { LogController, type FastifyInstance } from 'fastify';
 import proxyAddr from 'proxy-addr';
@@ -23,6 +24,7 @@ import { answerClientError, answerFrameworkError, answerOnSocket, installErrorHa
 import { registerOpenApiRoute, trackRoutes, type RegisteredRoute } from './openapi.js';
 import { registerOperationsRoutes } from './operations.js';
 import { registerProbeRoute } from './probe.js';
+import { createLeanPublish, type LeanRoute } from './lean-publish.js';
 import { armShutdownDeadline } from './shutdown-deadline.js';
 
 /** A running hub: its HTTP server, core and address. */
@@ -72,7 +74,22 @@ export interface HttpLayerOptions {
 export async function serveOverHttp(core: RelayCore, parts: HttpLayerOptions = {}): Promise<RelayServer> {
   const { options, authorizer, hub, consumers, metrics } = core;
 
+  // The lean publish path, once the pieces it shares with Fastify exist (below); until then,
+  // and for every request it does not take, Fastify's handler serves.
+  let leanRoute: LeanRoute | undefined;
   const app = Fastify({
+    // Fastify's own http.createServer, plus the lean path in front of its handler.
+    serverFactory: (handler, fastifyOptions) => {
+      const server = createServer(fastifyOptions.http ?? {}, (request, response) => {
+        if (leanRoute?.(request, response)) return;
+        handler(request, response);
+      });
+      // What Fastify sets on the server it creates itself (lib/server.js).
+      server.keepAliveTimeout = options.keepAliveTimeout;
+      server.requestTimeout = options.requestTimeout;
+      if (options.maxRequestsPerSocket > 0) server.maxRequestsPerSocket = options.maxRequestsPerSocket;
+      return server;
+    },
     logger:
       options.logLevel === 'silent'
         ? false
@@ -165,6 +182,13 @@ export async function serveOverHttp(core: RelayCore, parts: HttpLayerOptions = {
   registerOpenApiRoute(app);
   registerMessagesProtocol(app, context);
   registerMercureProtocol(app, context);
+  leanRoute = createLeanPublish({
+    context,
+    options,
+    isShuttingDown: () => shuttingDown,
+    isOverLimit: (socket) => connections.isOverLimit(socket),
+    log: app.log,
+  });
 
   try {
     await app.listen({ host: options.host, port: options.port, listenTextResolver: () => FASTIFY_LISTENING_TEXT });

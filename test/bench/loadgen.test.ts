@@ -15,6 +15,7 @@ import type { PhasePlan } from '../../bench/loadgen/plan.js';
 import { runPhase } from '../../bench/loadgen/runner.js';
 import { DATA_PREFIX_BYTES, SseReader } from '../../bench/loadgen/sse-reader.js';
 import { chunk, frame, pieces, random, startAwkwardHub, type AwkwardHub } from './awkward-hub.js';
+import { startHub, type TestHub } from '../helpers/hub.js';
 
 describe('SseReader', () => {
   const header: PayloadHeader = { step: 0, lane: 0, seq: 0, sentUs: 0 };
@@ -188,5 +189,42 @@ describe('load generator against an awkward server', () => {
       assert.equal(step.lost, 0, step.step);
       assert.equal(step.duplicates, 1, step.step);
     }
+  });
+});
+
+describe('load generator: batch publishes against a real hub', () => {
+  let hub: TestHub | undefined;
+  after(async () => {
+    await hub?.close();
+  });
+
+  test('batches of 10 are acknowledged and delivered exactly, in whole batches; a peer without a batch route skips the step', async () => {
+    hub = await startHub({ store: 'memory' });
+    const { port } = new URL(hub.url);
+    const batchPlan = (batchPublishPath: string | undefined): PhasePlan => ({
+      phase: 'batch',
+      targets: [{ host: '127.0.0.1', port: Number(port) }],
+      subscribePath: '/messages/subscribe/{id}',
+      publishPath: '/messages/{id}',
+      batchPublishPath,
+      serverPids: [process.pid],
+      subscriptions: { topics: ['a', 'b', 'c', 'd', 'e'], perTopic: 2 },
+      steps: [
+        { step: 'single', mode: 'saturated', window: 20, connections: 2, pipeline: 1, warmupMs: 100, durationMs: 400, drainTimeoutMs: 10_000, drainIdleMs: 500 },
+        { step: 'batch', mode: 'saturated', window: 40, connections: 2, pipeline: 1, batch: 10, warmupMs: 100, durationMs: 400, drainTimeoutMs: 10_000, drainIdleMs: 500 },
+      ],
+    });
+    const result = await runPhase(batchPlan('/messages'), () => {});
+    assert.deepEqual(result.steps.map((s) => s.step), ['single', 'batch']);
+    for (const step of result.steps) {
+      assert.ok(step.published > 20, `${step.step}: ${step.published} published`);
+      assert.equal(step.publishFailed, 0, `${step.step}: ${JSON.stringify(step.notes)}`);
+      assert.equal(step.delivered, step.published * 2, `${step.step}: ${JSON.stringify(step.notes)}`);
+      assert.equal(step.lost + step.duplicates + step.outOfOrder, 0, step.step);
+    }
+    assert.equal(result.steps[1]!.published % 10, 0, 'whole batches only');
+
+    const skipped = await runPhase(batchPlan(undefined), () => {});
+    assert.deepEqual(skipped.steps.map((s) => s.step), ['single']);
   });
 });

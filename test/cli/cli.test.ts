@@ -5,6 +5,7 @@ import { fileURLToPath } from 'node:url';
 import { after, before, describe, test } from 'node:test';
 import { startHub, type TestHub } from '../helpers/hub.js';
 import { closedPort } from '../helpers/ports.js';
+import { isMessage, openStream } from '../helpers/sse-client.js';
 
 const CLI = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
 const TIMEOUT_MS = 15_000;
@@ -240,5 +241,61 @@ describe('sse-relay CLI against a real hub', () => {
     const result = await runCli(['--help']);
     assert.equal(result.code, 0);
     for (const command of ['serve', 'subscribe', 'publish']) assert.match(result.stdout, new RegExp(`^\\s+${command}\\b`, 'm'));
+  });
+});
+
+describe('sse-relay publish --batch against a real hub', () => {
+  let hub: TestHub;
+
+  before(async () => {
+    // No count retention, so every published line can be read back; a small body limit, so
+    // one over-long line makes the hub refuse its whole chunk.
+    hub = await startHub({ store: 'memory', retentionCount: 0, memoryMaxMessages: 100_000, maxBodySize: 64 * 1024 });
+  });
+  after(async () => {
+    for (const child of children) child.kill('SIGKILL');
+    await hub.close();
+  });
+
+  test('every line is one message, in order, in chunks of 1000; empty lines are skipped; CRLF is a line end', async () => {
+    const lines = Array.from({ length: 2500 }, (_, i) => `line ${i + 1} é`);
+    const input = lines.map((line, i) => (i === 10 ? `${line}\r\n\n` : i === 20 ? `${line}\n\r\n` : `${line}\n`)).join('');
+    const published = await runCli(['publish', '--batch', 'batch-demo', '--event', 'row', '--url', hub.url], { input });
+    assert.equal(published.code, 0, published.stderr);
+    const ids = published.stdout.trim().split('\n');
+    assert.equal(ids.length, 2500);
+    assert.ok(ids.every((id, i) => i === 0 || BigInt(id) > BigInt(ids[i - 1]!)), 'ids increase in input order');
+
+    const stream = await openStream(`${hub.url}/messages/subscribe/batch-demo?lastEventId=earliest`);
+    try {
+      await stream.waitFor((events) => events.filter(isMessage).length === 2500);
+      const messages = stream.events.filter(isMessage);
+      assert.deepEqual(messages.map((m) => m.data), lines);
+      assert.deepEqual(messages.map((m) => m.id), ids);
+      assert.ok(messages.every((m) => m.event === 'row'));
+    } finally {
+      stream.close();
+    }
+  });
+
+  test('a refused chunk is not published, the chunks before it are, and nothing after it is sent: exit 1', async () => {
+    const lines = Array.from({ length: 2500 }, (_, i) => (i === 1499 ? 'x'.repeat(70 * 1024) : `row ${i + 1}`));
+    const published = await runCli(['publish', '--batch', 'batch-refused', '--url', hub.url], { input: `${lines.join('\n')}\n` });
+    assert.equal(published.code, 1);
+    assert.equal(published.stdout.trim().split('\n').length, 1000, 'the ids of the first chunk');
+    assert.match(published.stderr, /lines 1001-2000/);
+    assert.match(published.stderr, /HUB_ERR_BODY_TOO_LARGE/);
+    assert.match(published.stderr, /nothing from line 1001 on was published/);
+    const info = await (await fetch(`${hub.url}/messages/batch-refused`)).json() as { retained: number; lastId: string };
+    assert.equal(info.retained, 1000);
+    assert.equal(info.lastId, published.stdout.trim().split('\n').at(-1));
+  });
+
+  test('--batch with a message argument is a usage error (exit 2), and nothing is sent', async () => {
+    const result = await runCli(['publish', '--batch', 'batch-usage', 'hello', '--url', hub.url], { input: 'a\n' });
+    assert.equal(result.code, 2);
+    assert.match(result.stderr, /--batch reads the messages from stdin/);
+    const info = await (await fetch(`${hub.url}/messages/batch-usage`)).json() as { retained: number };
+    assert.equal(info.retained, 0);
   });
 });

@@ -155,3 +155,29 @@ describe('POST /messages with a publisher key', () => {
     assert.equal(await retained(hub, granted, auth), 1);
   });
 });
+
+describe('POST /messages keeps the rules of POST /messages/:id', () => {
+  let hub: TestHub;
+  before(async () => {
+    hub = await startHub({ store: 'memory' });
+  });
+  after(() => hub.close());
+
+  it("refuses the hub's Mercure namespace and the mercure event type, as a single publish does", async () => {
+    const ok = unique();
+    for (const [item, code] of [
+      [{ id: '/.well-known/mercure/subscriptions/exact/x/urn:uuid:1', message: '{"active":true}' }, 'HUB_ERR_TOPIC_RESERVED'],
+      [{ id: '/./.well-known/mercure/subscriptions', message: 'x' }, 'HUB_ERR_TOPIC_RESERVED'],
+      [{ id: ok, message: 'x', event: 'mercure' }, 'HUB_ERR_EVENT_TYPE_INVALID'],
+    ] as const) {
+      const single = await post(`${hub.url}/messages/${encodeURIComponent(item.id)}`, JSON.stringify(item), { 'content-type': 'application/json' });
+      assert.equal(single.status, 400, `single ${JSON.stringify(item)}`);
+      assert.equal(single.json.error.code, code);
+      const batch = await postBatch(hub, JSON.stringify([{ id: ok, message: 'fine' }, item]));
+      assert.equal(batch.status, 400, `batch ${JSON.stringify(item)}: ${JSON.stringify(batch.json)}`);
+      assert.match(batch.json.error!.message, /message 2 of the batch/);
+      assert.match(batch.json.error!.message, code === 'HUB_ERR_TOPIC_RESERVED' ? /reserved for the hub/ : /"mercure" event type is reserved/);
+    }
+    assert.equal(await retained(hub, ok), 0);
+  });
+});

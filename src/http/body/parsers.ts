@@ -1,7 +1,7 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { RelayError } from '../../hub/errors.js';
 import { charsetOf, decodeText, resolveCharset } from './charset.js';
-import { parseUrlEncoded } from './url-encoded.js';
+import { parseUrlEncoded, type UrlEncodedFields } from './url-encoded.js';
 
 /** The request body types the hub parses; any other gets 415 naming these. */
 export const ACCEPTED_MEDIA_TYPES = ['text/plain', 'application/json', 'application/x-www-form-urlencoded'] as const;
@@ -44,7 +44,7 @@ function parseJson(bytes: Buffer, contentType: string | undefined): unknown {
  */
 export function installBodyParsers(app: FastifyInstance, limits: { readonly bodyLimit: number }): void {
   app.removeContentTypeParser(['application/json', 'text/plain']);
-  const addParser = (type: string, parse: (body: Buffer, contentType: string | undefined) => unknown): void =>
+  for (const [type, parse] of Object.entries(BODY_PARSERS)) {
     app.addContentTypeParser(type, { parseAs: 'buffer', bodyLimit: limits.bodyLimit }, (request, body, done) => {
       try {
         done(null, parse(body as Buffer, contentTypeOf(request)));
@@ -52,13 +52,39 @@ export function installBodyParsers(app: FastifyInstance, limits: { readonly body
         done(error as Error, undefined);
       }
     });
-  addParser('text/plain', (body, contentType) => decodeText(body, resolveCharset(charsetOf(contentType))));
-  addParser('application/json', parseJson);
-  // The body itself is ASCII (escapes carry the rest); latin1 keeps any stray byte as it is.
-  addParser('application/x-www-form-urlencoded', (body, contentType) => parseUrlEncoded(body.toString('latin1'), resolveCharset(charsetOf(contentType))));
+  }
   // Fastify's query parser keeps `caf%E9` as typed when it does not decode; ours refuses it.
-  app.addHook('onRequest', async (request) => {
-    const mark = request.url.indexOf('?');
-    if (mark !== -1) request.query = parseUrlEncoded(request.url.slice(mark + 1), 'utf-8');
+  // A callback hook: it runs on every request, and an async one costs a promise each time.
+  app.addHook('onRequest', (request, _reply, done) => {
+    try {
+      const query = queryOf(request.url);
+      if (query !== undefined) request.query = query;
+    } catch (error) {
+      return done(error as Error);
+    }
+    done();
   });
+}
+
+/** A body parser: the raw bytes and the request's `Content-Type` header in, the value out. */
+export type BodyParser = (body: Buffer, contentType: string | undefined) => unknown;
+
+/**
+ * The parser of each accepted media type (lowercase, no parameters): the one table both the
+ * Fastify routes and the lean publish path (`../lean-publish.ts`) parse with.
+ */
+export const BODY_PARSERS: Readonly<Record<(typeof ACCEPTED_MEDIA_TYPES)[number], BodyParser>> = {
+  'text/plain': (body, contentType) => decodeText(body, resolveCharset(charsetOf(contentType))),
+  'application/json': parseJson,
+  // The body itself is ASCII (escapes carry the rest); latin1 keeps any stray byte as it is.
+  'application/x-www-form-urlencoded': (body, contentType) => parseUrlEncoded(body.toString('latin1'), resolveCharset(charsetOf(contentType))),
+};
+
+/**
+ * The query of a request URL, strictly percent-decoded (400 on a bad escape); undefined when
+ * the URL has none.
+ */
+export function queryOf(url: string): UrlEncodedFields | undefined {
+  const mark = url.indexOf('?');
+  return mark === -1 ? undefined : parseUrlEncoded(url.slice(mark + 1), 'utf-8');
 }

@@ -13,13 +13,18 @@ export function hubUrl(options: ServeOptions): string {
   return options.publicUrl === undefined ? MERCURE_PATH : `${options.publicUrl.replace(/\/+$/, '')}${MERCURE_PATH}`;
 }
 
+/** The `Link` header value of Mercure discovery: `<hub>; rel="mercure"`. */
+export function discoveryLink(options: ServeOptions): string {
+  return `<${hubUrl(options)}>; rel="mercure"`;
+}
+
 /**
  * Mercure discovery: `Link: <hub>; rel="mercure"` on the responses about topics (the article's
  * `/messages/...` routes, whose ids are Mercure topics) and on the hub's own responses. Set on
  * the reply: hijacked event streams send the reply's headers too (see `openEventStream`).
  */
 export function registerDiscovery(app: FastifyInstance, options: ServeOptions): void {
-  const link = `<${hubUrl(options)}>; rel="mercure"`;
+  const link = discoveryLink(options);
   // A callback hook: it runs on every publish, and an async one costs a promise each time.
   app.addHook('onRequest', (request, reply, done) => {
     const url = request.url;

@@ -3,6 +3,7 @@ import { RelayError } from '../../hub/errors.js';
 import { assertValidDraft, type MessageDraft } from '../../hub/message.js';
 import type { AdapterContext } from '../../http/context.js';
 import { MAX_APPEND_ALL } from '../../store/store.js';
+import { assertPublishableEventType, assertPublishableId } from './publish.js';
 
 /** The answer to an accepted batch: the event ids, in the order of the messages. */
 export interface PublishBatchReply {
@@ -70,6 +71,8 @@ function draftsOf(body: unknown): MessageDraft[] {
     if (event !== undefined && typeof event !== 'string') throw new RelayError('HUB_ERR_BATCH_INVALID', `${where}: "event" must be a string`);
     const draft: MessageDraft = { topics: [id], data: message, type: event === '' ? undefined : event };
     try {
+      assertPublishableId(id);
+      assertPublishableEventType(draft.type);
       assertValidDraft(draft);
     } catch (error) {
       throw new RelayError('HUB_ERR_BATCH_INVALID', `${where}: ${(error as Error).message}`);

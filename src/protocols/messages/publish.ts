@@ -1,3 +1,4 @@
+import type { IncomingHttpHeaders } from 'node:http';
 import type { FastifyInstance } from 'fastify';
 import { RelayError } from '../../hub/errors.js';
 import { assertValidTopic } from '../../hub/message.js';
@@ -5,9 +6,10 @@ import type { AdapterContext } from '../../http/context.js';
 import { MERCURE_PATH } from '../mercure/discovery.js';
 import { isReservedTopic } from '../mercure/publish.js';
 
-interface PublishRequest {
+/** What a publish request carries once parsed (path parameter, query, body). */
+export interface PublishRequest {
   Params: { id: string };
-  Querystring: { message?: unknown; event?: unknown; key?: unknown };
+  Querystring: { readonly message?: unknown; readonly event?: unknown; readonly key?: unknown };
   Body: unknown;
 }
 
@@ -26,20 +28,45 @@ export interface PublishReply {
  * the token must grant `publish` on the id (401 without a valid token, 403 without the grant).
  */
 export function registerPublishRoute(app: FastifyInstance, context: AdapterContext): void {
+  app.post<PublishRequest>('/messages/:id', (request) => publishToId(context, request.headers, request.params.id, request.body, request.query));
+}
+
+/**
+ * The rules of `POST /messages/:id`, whichever HTTP path carries the request (Fastify's route,
+ * or the lean path of `src/http/lean-publish.ts`): authenticate, check the id, authorize,
+ * take the message from the parsed body or the query, publish. `topic` is the decoded path
+ * parameter. Throws a RelayError for every refusal.
+ */
+export async function publishToId(
+  context: Pick<AdapterContext, 'hub' | 'authorizer'>,
+  headers: IncomingHttpHeaders,
+  topic: string,
+  body: unknown,
+  query: PublishRequest['Querystring'],
+): Promise<PublishReply> {
   const { hub, authorizer } = context;
-  app.post<PublishRequest>('/messages/:id', async (request): Promise<PublishReply> => {
-    const principal = await authorizer.authenticate('publisher', request.headers);
-    const topic = request.params.id;
-    assertValidTopic(topic);
-    // The ids are Mercure topics: the hub's namespace and its event type are closed here too, or
-    // this API would be a side door to forge Mercure subscription events.
-    if (isReservedTopic(topic)) throw new RelayError('HUB_ERR_TOPIC_RESERVED', `Ids under ${MERCURE_PATH} are reserved for the hub`);
-    authorizer.assertMayPublish(principal, [topic]);
-    const { message, event, key } = extractMessage(request.body, request.query);
-    if (event === 'mercure') throw new RelayError('HUB_ERR_EVENT_TYPE_INVALID', 'The "mercure" event type is reserved for the hub');
-    const accepted = await hub.publish({ topics: [topic], data: message, type: event, key });
-    return { id: accepted.id };
-  });
+  const principal = await authorizer.authenticate('publisher', headers);
+  assertPublishableId(topic);
+  authorizer.assertMayPublish(principal, [topic]);
+  const { message, event, key } = extractMessage(body, query);
+  assertPublishableEventType(event);
+  const accepted = await hub.publish({ topics: [topic], data: message, type: event, key });
+  return { id: accepted.id };
+}
+
+/**
+ * Throws unless `topic` may be published to on this API (single or batch): a valid id outside
+ * the hub's Mercure namespace. The ids are Mercure topics: the namespace and the `mercure` event
+ * type are closed here too, or this API would be a side door to forge subscription events.
+ */
+export function assertPublishableId(topic: string): void {
+  assertValidTopic(topic);
+  if (isReservedTopic(topic)) throw new RelayError('HUB_ERR_TOPIC_RESERVED', `Ids under ${MERCURE_PATH} are reserved for the hub`);
+}
+
+/** Throws for the `mercure` event type, which only the hub's own subscription events carry. */
+export function assertPublishableEventType(event: string | undefined): void {
+  if (event === 'mercure') throw new RelayError('HUB_ERR_EVENT_TYPE_INVALID', 'The "mercure" event type is reserved for the hub');
 }
 
 function extractMessage(body: unknown, query: PublishRequest['Querystring']): { message: string; event: string | undefined; key: string | undefined } {

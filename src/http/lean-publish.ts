@@ -1,0 +1,177 @@
+import type { IncomingMessage, OutgoingHttpHeader, ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
+import { performance } from 'node:perf_hooks';
+import type { FastifyBaseLogger } from 'fastify';
+import { challengeOf } from '../auth/bearer.js';
+import type { ServeOptions } from '../config/options.js';
+import type { RelayError } from '../hub/errors.js';
+import { discoveryLink } from '../protocols/mercure/discovery.js';
+import { publishToId, type PublishRequest } from '../protocols/messages/publish.js';
+import { BODY_PARSERS, queryOf, type BodyParser } from './body/parsers.js';
+import type { AdapterContext } from './context.js';
+import { corsPolicy } from './cors.js';
+import { DEFAULT_RETRY_AFTER_SECONDS, errorBody, toRelayError } from './error-handler.js';
+
+/** One answered request of the lean path, for per-request metrics. */
+export interface LeanRequestObservation {
+  /** The route as registered (`POST /messages/:id`), never the raw URL. */
+  readonly route: string;
+  readonly method: string;
+  readonly status: number;
+  /** From the request's arrival in the handler to the answer handed to the socket. */
+  readonly durationMs: number;
+}
+
+/** What the lean path shares with the Fastify routes. */
+export interface LeanPublishOptions {
+  readonly context: Pick<AdapterContext, 'hub' | 'authorizer'>;
+  readonly options: Pick<ServeOptions, 'maxBodySize' | 'corsOrigins' | 'publicUrl'>;
+  /** True once shutdown began: Fastify then answers 503 in its one place. */
+  readonly isShuttingDown: () => boolean;
+  /** True for a connection over the connection caps: Fastify then answers 429 in its one place. */
+  readonly isOverLimit: (socket: Socket) => boolean;
+  /** Where 5xx answers are logged (the Fastify instance's logger). */
+  readonly log: FastifyBaseLogger;
+  /**
+   * Called once for every answer the lean path sends, success or error: the one place for
+   * per-request metrics of these requests (Fastify's own hooks never see them).
+   */
+  readonly observe?: ((observation: LeanRequestObservation) => void) | undefined;
+}
+
+/** Takes a request when it is a plain publish; false leaves it to Fastify untouched. */
+export type LeanRoute = (request: IncomingMessage, response: ServerResponse) => boolean;
+
+const PREFIX = '/messages/';
+const ROUTE = 'POST /messages/:id';
+/** The router's `maxParamLength` (see server.ts): a longer id is Fastify's to refuse. */
+const MAX_RAW_ID_LENGTH = 4096;
+const NO_QUERY: PublishRequest['Querystring'] = Object.freeze({});
+
+/**
+ * `POST /messages/:id` on `node:http` directly, beside Fastify, for the common case: a publish
+ * with an accepted body type and a Content-Length within the limit (or no body), and no cookie.
+ * Everything else (a cookie, so the CSRF check; chunked or over-long bodies; other media types;
+ * a connection over the caps; shutdown; an id that needs the router's own errors) is left to
+ * Fastify's route, which answers it as before. Both paths run the same rules: the same
+ * `publishToId` (authentication, id checks, authorization, message extraction), the same body
+ * parsers and strict query decoding, the same CORS policy, the same `Link` header, the same
+ * error shape and `WWW-Authenticate` challenge (a test sends each request both ways and
+ * compares the answers).
+ *
+ * Hand-written because Fastify's per-request machinery (request and reply objects, six
+ * onRequest hooks, the content-type parser chain, onSend, the serializer) was the largest
+ * share of a non-pipelined publish: server CPU per publish (one delivery included) under the
+ * bench's `direct-1k-serial-4`, memory store, went from BEFORE to AFTER µs (see the commit
+ * and the README's Performance section for the run and the profile).
+ */
+export function createLeanPublish(lean: LeanPublishOptions): LeanRoute {
+  const { context, isShuttingDown, isOverLimit, log, observe } = lean;
+  const bodyLimit = lean.options.maxBodySize;
+  const cors = corsPolicy(lean.options.corsOrigins);
+  const link = discoveryLink(lean.options as ServeOptions);
+  const parsers: Readonly<Record<string, BodyParser>> = BODY_PARSERS;
+
+  /** Headers every answer of the route carries before its own (CORS, discovery). */
+  const baseHeaders = (origin: string | undefined, discovery: boolean): string[] => {
+    const headers: string[] = [];
+    if (cors) for (const [name, value] of cors.headersFor(origin)) headers.push(name, value);
+    if (discovery) headers.push('link', link);
+    return headers;
+  };
+
+  const answer = (request: IncomingMessage, response: ServerResponse, startedAt: number, status: number, body: string, extra?: string[], discovery = true): void => {
+    const headers = baseHeaders(request.headers.origin, discovery);
+    if (extra) headers.push(...extra);
+    headers.push('content-type', 'application/json; charset=utf-8', 'content-length', String(Buffer.byteLength(body)));
+    // One writeHead and one end: Node sends the head and the body in one write.
+    response.writeHead(status, headers as OutgoingHttpHeader[]);
+    response.end(body);
+    observe?.({ route: ROUTE, method: 'POST', status, durationMs: performance.now() - startedAt });
+  };
+
+  const answerError = (request: IncomingMessage, response: ServerResponse, startedAt: number, error: unknown, discovery = true): void => {
+    const relayError: RelayError = toRelayError(error);
+    if (relayError.status >= 500) log.error({ err: error }, 'request failed');
+    const extra: string[] = [];
+    const challenge = challengeOf(relayError);
+    if (challenge) extra.push('www-authenticate', challenge);
+    if (relayError.status === 503) extra.push('retry-after', DEFAULT_RETRY_AFTER_SECONDS);
+    answer(request, response, startedAt, relayError.status, JSON.stringify(errorBody(relayError)), extra, discovery);
+  };
+
+  const run = (request: IncomingMessage, response: ServerResponse, startedAt: number, topic: string, body: Buffer | undefined, parse: BodyParser | undefined): void => {
+    let parsed: unknown;
+    let query: PublishRequest['Querystring'];
+    // Fastify's order: the query (an onRequest hook), then the body, then the handler. Its
+    // query hook runs before the discovery hook, so a refused query carries no `Link` there.
+    try {
+      query = queryOf(request.url!) ?? NO_QUERY;
+    } catch (error) {
+      answerError(request, response, startedAt, error, false);
+      return;
+    }
+    try {
+      parsed = parse && body ? parse(body, request.headers['content-type']) : undefined;
+    } catch (error) {
+      answerError(request, response, startedAt, error);
+      return;
+    }
+    publishToId(context, request.headers, topic, parsed, query).then(
+      (reply) => answer(request, response, startedAt, 200, `{"id":${JSON.stringify(reply.id)}}`),
+      (error: unknown) => answerError(request, response, startedAt, error),
+    );
+  };
+
+  return (request, response) => {
+    if (request.method !== 'POST') return false;
+    const url = request.url!;
+    if (!url.startsWith(PREFIX)) return false;
+    const end = idEnd(url);
+    if (end === PREFIX.length || end - PREFIX.length > MAX_RAW_ID_LENGTH) return false;
+    const raw = url.slice(PREFIX.length, end);
+    if (raw.includes('/')) return false;
+    const headers = request.headers;
+    if (headers.cookie !== undefined || headers['transfer-encoding'] !== undefined) return false;
+    if (isShuttingDown() || isOverLimit(request.socket)) return false;
+
+    const contentType = headers['content-type'];
+    const length = headers['content-length'];
+    let parse: BodyParser | undefined;
+    if (contentType === undefined) {
+      if (length !== undefined && length !== '0') return false;
+    } else {
+      const semicolon = contentType.indexOf(';');
+      parse = parsers[(semicolon === -1 ? contentType : contentType.slice(0, semicolon)).trim()];
+      // An empty body with a type, an unknown or differently spelt type: Fastify's parser chain decides.
+      if (parse === undefined || length === undefined || length === '0' || !(Number(length) <= bodyLimit)) return false;
+    }
+    let topic = raw;
+    if (raw.includes('%')) {
+      try {
+        topic = decodeURIComponent(raw);
+      } catch {
+        return false; // Fastify's router answers a malformed escape.
+      }
+    }
+
+    const startedAt = observe ? performance.now() : 0;
+    if (parse === undefined) {
+      run(request, response, startedAt, topic, undefined, undefined);
+      return true;
+    }
+    const chunks: Buffer[] = [];
+    request.on('data', (chunk: Buffer) => chunks.push(chunk));
+    request.on('end', () => run(request, response, startedAt, topic, chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks), parse));
+    return true;
+  };
+}
+
+/** Where the id of a `/messages/<id>` URL ends: at the query, a fragment, or the end. */
+function idEnd(url: string): number {
+  for (let i = PREFIX.length; i < url.length; i++) {
+    const c = url.charCodeAt(i);
+    if (c === 0x3f /* ? */ || c === 0x23 /* # */) return i;
+  }
+  return url.length;
+}
