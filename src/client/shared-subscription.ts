@@ -115,6 +115,11 @@ export class SharedSubscription implements Subscription {
     return this.state !== 'open';
   }
 
+  /** Shared subscriptions have no consumer (subscribe() refuses the combination). */
+  ack(): Promise<void> {
+    return Promise.reject(new RelayClientError('CLIENT_ERR_INVALID_OPTIONS', 'ack() needs a subscription with the consumer option'));
+  }
+
   /** In a follower: detaches this tab. In the leader: closes its connection and hands over. */
   readonly close = (): void => {
     if (this.state === 'open') this.state = 'closed';

@@ -168,6 +168,11 @@ export interface Subscription extends AsyncIterable<RelayEvent> {
  * the first message resumes from there, with no gap.
  */
 export function subscribe(options: SubscribeOptions): Subscription {
+  if (options.shareAcrossTabs === true && options.consumer !== undefined) {
+    // A consumer's acknowledgements follow one connection's deliveries; tabs that relay one
+    // stream would acknowledge for each other.
+    throw new RelayClientError('CLIENT_ERR_INVALID_OPTIONS', 'consumer and shareAcrossTabs cannot be combined: give each tab its own consumer');
+  }
   if (options.shareAcrossTabs === true && tabSharingAvailable()) {
     return new SharedSubscription(options, streamUrl(options), (direct, hooks) => new RelaySubscription(direct, hooks));
   }
