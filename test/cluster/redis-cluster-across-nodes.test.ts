@@ -90,7 +90,7 @@ describe('two hub processes on a 3-master Redis Cluster (--store redis-cluster:/
     let mastersWithKeys = 0;
     let keys = 0;
     for (const master of redis.masters) {
-      const client = new Redis({ port: master.port, host: '127.0.0.1', lazyConnect: true });
+      const client = new Redis({ port: master.port, host: '127.0.0.1', lazyConnect: true, retryStrategy: () => null });
       try {
         await client.connect();
         const found = await client.keys(`*${hubs.prefix}*`);

@@ -178,6 +178,11 @@ export class RedisConnection {
       enableAutoPipelining,
       scripts,
       clusterRetryStrategy: retryStrategy,
+      // A command whose connection closed may have run: the cluster client would send it
+      // again after refreshing the slots (retryDelayOnFailover), which could store an append
+      // twice. MOVED, ASK, TRYAGAIN and CLUSTERDOWN replies mean it did not run, and are still
+      // followed or retried.
+      retryDelayOnFailover: 0,
       slotsRefreshTimeout: this.options.commandTimeoutMs,
       redisOptions: { ...node, username: address.username, password: address.password },
     };
