@@ -2,6 +2,7 @@ import type { Redis } from 'ioredis';
 import type { Message } from '../hub/message.js';
 import { isSeqId, positionId, type AckOutcome, type ConsumerLog, type ConsumerStart, type ConsumerState } from './consumer-log.js';
 import { RedisScript } from './redis-scripts.js';
+import type { ReadQuery } from './store.js';
 
 /**
  * Lua helpers shared by the scripts. A consumer is a JSON value in the topic's consumers hash;
@@ -164,8 +165,8 @@ export class RedisConsumerLog implements ConsumerLog {
     private readonly client: () => Redis,
     /** Runs a command, mapping failures to the hub's codes. */
     private readonly guard: <T>(work: Promise<T>) => Promise<T>,
-    /** The store's retained messages of a topic after a seq, oldest first. */
-    private readonly retainedAfter: (topic: string, afterSeq: number) => Promise<Message[]>,
+    /** The store's read of retained history. */
+    private readonly read: (query: ReadQuery) => Promise<Message[]>,
   ) {}
 
   /** Starts following which topics have consumers. */
@@ -196,7 +197,13 @@ export class RedisConsumerLog implements ConsumerLog {
     // messages are read escapes (ZADD NX: what both bring is held once).
     this.heldTopics.add(topic);
     await this.guard(this.client().script('LOAD', HOLD_LUA));
-    const retained = await this.retainedAfter(topic, start.afterSeq);
+    const retained: Message[] = [];
+    for (let afterSeq = start.afterSeq; ; ) {
+      const page = await this.read({ afterSeq, topics: [topic], limit: 1000 });
+      retained.push(...page);
+      if (page.length < 1000) break;
+      afterSeq = page[page.length - 1]!.seq;
+    }
     const fresh: StoredConsumer = { owner: start.owner, ackedSeq: String(start.afterSeq), ackedId: positionId(start.afterSeq), lastSeenAt: String(now) };
     const args = [topic, name, JSON.stringify(fresh), String(now), String(this.maxPending)];
     for (const message of retained) args.push(String(message.seq), member(message));
