@@ -146,7 +146,9 @@ export class SqliteConsumerLog implements ConsumerLog {
     this.releaseBeyondLimit(topic);
   }
 
-  attach(topic: string, name: string, start: ConsumerStart, now: number): Promise<ConsumerState> {
+  async attach(topic: string, name: string, start: ConsumerStart, now: number): Promise<ConsumerState> {
+    const held = this.heldTopics.has(topic);
+    // Marked inside the transaction (no append can come between), unmarked if it rolled back.
     return this.transaction(() => {
       const s = this.statements!;
       const existing = s.get.get(topic, name);
@@ -160,6 +162,9 @@ export class SqliteConsumerLog implements ConsumerLog {
       this.releaseBeyondLimit(topic);
       this.heldTopics.add(topic);
       return toState(s.get.get(topic, name)!);
+    }).catch((error: unknown) => {
+      if (!held) this.heldTopics.delete(topic);
+      throw error;
     });
   }
 

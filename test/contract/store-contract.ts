@@ -358,11 +358,23 @@ export function runStoreContract(name: string, makeStore: StoreFactory): void {
         await store.consumers.attach('t', 'idle', { owner: null, afterSeq: store.dispatchedThrough() }, 1000);
         await store.consumers.attach('t', 'busy', { owner: null, afterSeq: store.dispatchedThrough() }, 1000);
         await store.consumers.touch([{ topic: 't', name: 'busy' }], 5000);
+        const held = await store.append(draft('t', 'held'));
+        await eventually(async () => (await store.consumers.get('t', 'busy'))?.pending === 1, 'one pending');
         assert.equal(await store.consumers.expire(2000), 1);
         assert.equal(await store.consumers.get('t', 'idle'), undefined);
         assert.deepEqual((await store.consumers.list('t')).map((c) => c.name), ['busy']);
+        assert.deepEqual(await pendingIds(store, 't', 0), [held.id]);
         assert.equal(await store.consumers.expire(6000), 1);
         assert.deepEqual(await store.consumers.list('t'), []);
+        assert.deepEqual(await pendingIds(store, 't', 0), [], 'what the last consumer held is released with it');
+      });
+
+      it('holds past age retention too', async (t) => {
+        const store = await openStore(t, { maxMessagesPerTopic: 0, maxAgeMs: 50 });
+        await store.consumers.attach('t', 'c', { owner: null, afterSeq: store.dispatchedThrough() }, 1000);
+        const old = await store.append(draft('t', 'old'));
+        await eventually(async () => (await store.read({ afterSeq: 0, topics: ['t'], limit: 10 })).length === 0, 'age retention to prune it');
+        assert.deepEqual(await pendingIds(store, 't', 0), [old.id]);
       });
     });
   });

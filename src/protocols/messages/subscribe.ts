@@ -65,7 +65,7 @@ export function registerSubscribeRoute(app: FastifyInstance, context: AdapterCon
       preamble: (cursor, startId) => {
         const frames = [Buffer.from(encodeEvent({ id: startId, data: `Subscribed to id ${topic}`, retry: options.retry }))];
         if (cursor?.gap) frames.push(Buffer.from(encodeEvent({ event: 'gap', data: JSON.stringify({ lastEventId: shownLastEventId(lastEventId), message: GAP_MESSAGE }) })));
-        if (lost) frames.push(Buffer.from(encodeEvent({ event: 'gap', data: JSON.stringify({ reason: 'consumer-max-pending', ...(lost as LostRange) }) })));
+        if (lost) frames.push(Buffer.from(encodeEvent({ event: 'gap', data: JSON.stringify({ reason: 'consumer-max-pending', ...lost }) })));
         return frames;
       },
     });

@@ -1,6 +1,31 @@
+import { createHash } from 'node:crypto';
 import type { Message } from '../../hub/message.js';
 import { isSeqId, positionId, type AckOutcome, type ConsumerLog, type ConsumerStart, type ConsumerState } from '../consumer-log.js';
+import type { ReadQuery } from '../store.js';
 import type { RedisClient } from './connection.js';
+
+/**
+ * A consumer script run by its SHA1, its source sent only when the server does not know it.
+ * Not one of the store's `defineCommand` scripts: holding must be able to load its script
+ * ahead (see `refresh`), so that a hold is always one command in order with the others.
+ */
+class ConsumerScript {
+  private readonly sha: string;
+
+  constructor(readonly lua: string) {
+    this.sha = createHash('sha1').update(lua).digest('hex');
+  }
+
+  async run(client: RedisClient, keys: readonly string[], args: readonly string[]): Promise<unknown> {
+    try {
+      return await client.evalsha(this.sha, keys.length, ...keys, ...args);
+    } catch (error) {
+      // A restarted (or flushed) Redis has an empty script cache.
+      if (!(error instanceof Error) || !error.message.startsWith('NOSCRIPT')) throw error;
+      return client.eval(this.lua, keys.length, ...keys, ...args);
+    }
+  }
+}
 
 /**
  * Lua helpers shared by the scripts. A consumer is a JSON value in the topic's consumers hash;
@@ -41,7 +66,7 @@ end
 `;
 
 /** KEYS: consumers hash, held zset. ARGV: seq, member, maxPending. */
-const HOLD = `${LUA_HELPERS}
+const HOLD_LUA = `${LUA_HELPERS}
 local lowest = lowestAck(KEYS[1])
 -- No consumer yet: one is being created (its node holds before it exists); expiry drops it otherwise.
 if lowest ~= nil and tonumber(ARGV[1]) <= lowest then return 0 end
@@ -55,7 +80,7 @@ if released then releaseAcknowledged(KEYS[1], KEYS[2]) end
 return 1`;
 
 /** KEYS: consumers hash, held zset, topics set. ARGV: topic, name, new consumer JSON, now, maxPending, then score/member pairs. */
-const ATTACH = `${LUA_HELPERS}
+const ATTACH_LUA = `${LUA_HELPERS}
 local raw = redis.call('HGET', KEYS[1], ARGV[2])
 local c
 if raw then
@@ -72,7 +97,7 @@ end
 return { cjson.encode(c), redis.call('ZCOUNT', KEYS[2], '(' .. c.ackedSeq, '+inf') }`;
 
 /** KEYS: consumers hash, held zset. ARGV: name, id, seq of a hub id or '', now. */
-const ACK = `${LUA_HELPERS}
+const ACK_LUA = `${LUA_HELPERS}
 local raw = redis.call('HGET', KEYS[1], ARGV[1])
 if not raw then return { 'no-consumer' } end
 local c = cjson.decode(raw)
@@ -98,7 +123,7 @@ releaseAcknowledged(KEYS[1], KEYS[2])
 return { 'acked', encoded, redis.call('ZCOUNT', KEYS[2], '(' .. c.ackedSeq, '+inf') }`;
 
 /** KEYS: consumers hash. ARGV: now, then names. */
-const TOUCH = `
+const TOUCH_LUA = `
 for i = 2, #ARGV do
   local raw = redis.call('HGET', KEYS[1], ARGV[i])
   if raw then
@@ -110,7 +135,7 @@ end
 return 0`;
 
 /** KEYS: consumers hash, held zset, topics set. ARGV: topic, before. Returns how many expired. */
-const EXPIRE = `${LUA_HELPERS}
+const EXPIRE_LUA = `${LUA_HELPERS}
 local all = redis.call('HGETALL', KEYS[1])
 local expired = 0
 for i = 1, #all, 2 do
@@ -122,6 +147,14 @@ end
 if redis.call('EXISTS', KEYS[1]) == 0 then redis.call('SREM', KEYS[3], ARGV[1]) end
 releaseAcknowledged(KEYS[1], KEYS[2])
 return expired`;
+
+const SCRIPTS = {
+  hold: new ConsumerScript(HOLD_LUA),
+  attach: new ConsumerScript(ATTACH_LUA),
+  ack: new ConsumerScript(ACK_LUA),
+  touch: new ConsumerScript(TOUCH_LUA),
+  expire: new ConsumerScript(EXPIRE_LUA),
+} as const;
 
 /** A consumer as the scripts keep it. */
 interface StoredConsumer {
@@ -155,8 +188,8 @@ export class RedisConsumerLog implements ConsumerLog {
     private readonly client: () => RedisClient,
     /** Runs a command, mapping failures to the hub's codes. */
     private readonly guard: <T>(work: Promise<T>) => Promise<T>,
-    /** The store's retained messages of a topic after a seq, oldest first. */
-    private readonly retainedAfter: (topic: string, afterSeq: number) => Promise<Message[]>,
+    /** The store's read of retained history. */
+    private readonly read: (query: ReadQuery) => Promise<Message[]>,
   ) {}
 
   /** Starts following which topics have consumers. */
@@ -178,7 +211,7 @@ export class RedisConsumerLog implements ConsumerLog {
       if (!this.heldTopics.has(topic)) continue;
       // Sent before the message is dispatched and its publisher answered; a node killed after
       // that leaves the command in its socket, which the kernel still delivers.
-      void this.script(HOLD, [this.hash(topic), this.held(topic)], [String(message.seq), member(message), String(this.maxPending)]).catch(() => {});
+      void this.script(SCRIPTS.hold, [this.hash(topic), this.held(topic)], [String(message.seq), member(message), String(this.maxPending)]).catch(() => {});
     }
   }
 
@@ -186,11 +219,18 @@ export class RedisConsumerLog implements ConsumerLog {
     // Held from now on by this node's read loop, so nothing dispatched while the retained
     // messages are read escapes (ZADD NX: what both bring is held once).
     this.heldTopics.add(topic);
-    const retained = await this.retainedAfter(topic, start.afterSeq);
+    await this.guard(this.client().script('LOAD', HOLD_LUA));
+    const retained: Message[] = [];
+    for (let afterSeq = start.afterSeq; ; ) {
+      const page = await this.read({ afterSeq, topics: [topic], limit: 1000 });
+      retained.push(...page);
+      if (page.length < 1000) break;
+      afterSeq = page[page.length - 1]!.seq;
+    }
     const fresh: StoredConsumer = { owner: start.owner, ackedSeq: String(start.afterSeq), ackedId: positionId(start.afterSeq), lastSeenAt: String(now) };
     const args = [topic, name, JSON.stringify(fresh), String(now), String(this.maxPending)];
     for (const message of retained) args.push(String(message.seq), member(message));
-    const [raw, pending] = (await this.script(ATTACH, [this.hash(topic), this.held(topic), this.topicsKey], args)) as [string, number];
+    const [raw, pending] = (await this.script(SCRIPTS.attach, [this.hash(topic), this.held(topic), this.topicsKey], args)) as [string, number];
     return toState(topic, name, raw, pending);
   }
 
@@ -216,7 +256,7 @@ export class RedisConsumerLog implements ConsumerLog {
   }
 
   async ack(topic: string, name: string, id: string, now: number): Promise<AckOutcome> {
-    const reply = (await this.script(ACK, [this.hash(topic), this.held(topic)], [name, id, isSeqId(id) ? id : '', String(now)])) as [string, string?, number?];
+    const reply = (await this.script(SCRIPTS.ack, [this.hash(topic), this.held(topic)], [name, id, isSeqId(id) ? id : '', String(now)])) as [string, string?, number?];
     const kind = reply[0] as AckOutcome['kind'];
     if (kind === 'no-consumer') return { kind };
     return { kind, state: toState(topic, name, reply[1]!, reply[2]!) } as AckOutcome;
@@ -225,14 +265,14 @@ export class RedisConsumerLog implements ConsumerLog {
   async touch(consumers: readonly { topic: string; name: string }[], now: number): Promise<void> {
     const byTopic = new Map<string, string[]>();
     for (const { topic, name } of consumers) byTopic.set(topic, [...(byTopic.get(topic) ?? []), name]);
-    for (const [topic, names] of byTopic) await this.script(TOUCH, [this.hash(topic)], [String(now), ...names]);
+    for (const [topic, names] of byTopic) await this.script(SCRIPTS.touch, [this.hash(topic)], [String(now), ...names]);
   }
 
   async expire(before: number): Promise<number> {
     const topics = await this.guard(this.client().smembers(this.topicsKey));
     let expired = 0;
     for (const topic of topics) {
-      expired += Number(await this.script(EXPIRE, [this.hash(topic), this.held(topic), this.topicsKey], [topic, String(before)]));
+      expired += Number(await this.script(SCRIPTS.expire, [this.hash(topic), this.held(topic), this.topicsKey], [topic, String(before)]));
     }
     await this.refresh();
     return expired;
@@ -242,14 +282,18 @@ export class RedisConsumerLog implements ConsumerLog {
     const topics = await this.guard(this.client().smembers(this.topicsKey));
     this.heldTopics.clear();
     for (const topic of topics) this.heldTopics.add(topic);
+    // Holding goes by SHA: a Redis whose script cache is empty (restarted) would answer
+    // NOSCRIPT and the source would follow, after the commands sent meanwhile. Loaded ahead,
+    // a hold is one command, in order with the publisher's answer.
+    if (topics.length > 0) await this.guard(this.client().script('LOAD', HOLD_LUA));
   }
 
   private pendingAfter(topic: string, ackedSeq: string): Promise<number> {
     return this.guard(this.client().zcount(this.held(topic), `(${ackedSeq}`, '+inf'));
   }
 
-  private script(source: string, keys: string[], args: string[]): Promise<unknown> {
-    return this.guard(this.client().eval(source, keys.length, ...keys, ...args));
+  private script(script: ConsumerScript, keys: string[], args: string[]): Promise<unknown> {
+    return this.guard(script.run(this.client(), keys, args));
   }
 
   private get topicsKey(): string {

@@ -127,7 +127,7 @@ export class RedisStore implements Store {
       options.consumerMaxPending ?? DEFAULT_CONSUMER_MAX_PENDING,
       () => this.ready(),
       (work) => this.guard(work),
-      (topic, afterSeq) => this.readAllAfter(topic, afterSeq),
+      (query) => this.read(query),
     );
     this.options = Object.freeze({
       url: options.url,
@@ -458,17 +458,6 @@ export class RedisStore implements Store {
       }
     })();
   };
-
-  /** Every retained message of `topic` after `afterSeq` (what a new consumer starts with). */
-  private async readAllAfter(topic: string, afterSeq: number): Promise<Message[]> {
-    const out: Message[] = [];
-    for (;;) {
-      const page = await this.read({ afterSeq, topics: [topic], limit: 1000 });
-      out.push(...page);
-      if (page.length < 1000) return out;
-      afterSeq = page[page.length - 1]!.seq;
-    }
-  }
 
   private unavailable(): RelayError {
     if (this.closed) return new RelayError('HUB_ERR_STORE_UNAVAILABLE', 'The store is closed');
