@@ -88,7 +88,7 @@ export async function diagnose(options: DiagnoseOptions): Promise<DiagnoseReport
     const parser = createParser({
       onEvent: (event) => {
         if (event.event === 'probe') arrivalsMs.push(performance.now() - started);
-        else if (event.event === 'probe-idle') idleAnnounced = { ...(JSON.parse(event.data) as { heartbeatIntervalMs: number; silentForMs: number }), at: performance.now() };
+        else if (event.event === 'probe-idle') idleAnnounced = { ...idlePhaseOf(event.data), at: performance.now() };
         else if (event.event === 'probe-end') idleEnded = true;
       },
     });
@@ -132,4 +132,15 @@ export async function diagnose(options: DiagnoseOptions): Promise<DiagnoseReport
     findings.push({ kind: 'delayed', detail: `the first probe event arrived ${Math.round(first)} ms after the request (sent at once)`, fix: BUFFERING_FIX });
   }
   return { ok: findings.length === 0, findings, headersMs, arrivalsMs, expected: count, intervalMs, headers, ...(idle === undefined ? {} : { idle }) };
+}
+
+/** The idle phase a hub announced (`probe-idle`); zeros when its data is not the expected JSON. */
+function idlePhaseOf(data: string): { heartbeatIntervalMs: number; silentForMs: number } {
+  try {
+    const { heartbeatIntervalMs, silentForMs } = JSON.parse(data) as { heartbeatIntervalMs?: unknown; silentForMs?: unknown };
+    if (typeof heartbeatIntervalMs === 'number' && typeof silentForMs === 'number') return { heartbeatIntervalMs, silentForMs };
+  } catch {
+    // Not JSON: report the phase without its figures rather than abandon the measurement.
+  }
+  return { heartbeatIntervalMs: 0, silentForMs: 0 };
 }

@@ -157,6 +157,8 @@ export class SharedSubscription implements Subscription {
           this.opened(lastEventId, connection);
         },
         onMessage: (event) => {
+          // A repeat (after a takeover from an older position) is dropped here for every tab.
+          if (!this.firstTime(event)) return;
           this.post({ kind: 'event', event });
           this.deliver(event);
         },
@@ -191,7 +193,7 @@ export class SharedSubscription implements Subscription {
         }
         return;
       case 'event':
-        this.deliver(message.event);
+        if (this.firstTime(message.event)) this.deliver(message.event);
         return;
       case 'position':
         this.currentLastEventId = message.lastEventId;
@@ -221,10 +223,15 @@ export class SharedSubscription implements Subscription {
     invoke(this.options.onOpen, { reconnect, lastEventId } satisfies OpenInfo);
   }
 
+  /** Records the event as seen and moves the position; false for a repeat. */
+  private firstTime(event: RelayEvent): boolean {
+    if (!this.seen.firstTime(event)) return false;
+    if (event.id !== undefined) this.currentLastEventId = event.id;
+    return true;
+  }
+
   private deliver(event: RelayEvent): void {
     if (this.state !== 'open') return;
-    if (!this.seen.firstTime(event)) return;
-    if (event.id !== undefined) this.currentLastEventId = event.id;
     invoke(this.options.onMessage, event);
     if (this.state !== 'open' || (this.options.onMessage !== undefined && !this.iterating)) return;
     const waiter = this.waiters.shift();
