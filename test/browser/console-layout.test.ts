@@ -47,7 +47,7 @@ describe('the web console layout and headers in Chromium', () => {
   });
 
   it('sends a strict Content-Security-Policy and nosniff with the page and every asset', async () => {
-    for (const path of ['/', '/console/console.js', '/console/console.css', '/console/favicon.svg', '/favicon.ico']) {
+    for (const path of ['/', '/console/console.js', '/console/console.js.map', '/console/console.css', '/console/favicon.svg', '/favicon.ico']) {
       const answer = await fetch(new URL(path, hub.url));
       assert.equal(answer.status, 200, path);
       assert.equal(answer.headers.get('x-content-type-options'), 'nosniff', path);
