@@ -12,6 +12,8 @@ const FILES = {
   'console.js': 'text/javascript; charset=utf-8',
   'console.css': 'text/css; charset=utf-8',
   'favicon.svg': 'image/svg+xml',
+  // console.js names it (`sourceMappingURL`): DevTools asks for it, and a 404 would show there.
+  'console.js.map': 'application/json',
 } as const;
 
 /**
@@ -32,7 +34,7 @@ export const CONSOLE_CSP = [
 ].join('; ');
 
 /**
- * Serves the web console: `/`, `/console/{console.js,console.css,favicon.svg}` and
+ * Serves the web console: `/`, `/console/{console.js,console.js.map,console.css,favicon.svg}` and
  * `/favicon.ico` (the same icon: browsers ask for it on any page of the hub). The files are
  * read once at start-up and served from memory by name from a fixed list, so no request path
  * ever reaches the file system (no traversal to guard against). Every answer carries the CSP
@@ -59,6 +61,7 @@ export async function registerConsoleRoutes(app: FastifyInstance): Promise<void>
   };
   app.get('/', serve('index.html'));
   app.get('/console/console.js', serve('console.js'));
+  app.get('/console/console.js.map', serve('console.js.map'));
   app.get('/console/console.css', serve('console.css'));
   app.get('/console/favicon.svg', serve('favicon.svg'));
   app.get('/favicon.ico', serve('favicon.svg'));

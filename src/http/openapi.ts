@@ -301,6 +301,7 @@ export function openApiDocument(): Record<string, unknown> {
       '/': { get: { summary: 'The web console', responses: { 200: { description: 'HTML page.' } } } },
       '/console/console.js': { get: { summary: 'The web console (script)', responses: { 200: { description: 'JavaScript.' } } } },
       '/console/console.css': { get: { summary: 'The web console (styles)', responses: { 200: { description: 'CSS.' } } } },
+      '/console/console.js.map': { get: { summary: 'The web console (source map of the script)', responses: { 200: { description: 'JSON source map.' } } } },
       '/console/favicon.svg': { get: { summary: 'The web console (icon)', responses: { 200: { description: 'SVG image.' } } } },
       '/favicon.ico': { get: { summary: "The hub's icon, for browsers that ask for it by this name", responses: { 200: { description: 'SVG image.' } } } },
     },

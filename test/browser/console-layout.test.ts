@@ -30,6 +30,8 @@ async function fillPage(page: Page, hub: TestHub, id: string): Promise<void> {
   await page.getByLabel('Message (multi-line allowed)').fill('{"live": true}');
   await page.getByRole('button', { name: 'Publish', exact: true }).click();
   await page.locator(`#stream-list article[aria-label="Subscription /messages/subscribe/${id}"] li[data-arrival=live]`).waitFor({ timeout: 10_000 });
+  // The header's figures catch up (they refresh every 2 s): the screenshot shows a settled page.
+  await page.waitForFunction(() => Number(document.getElementById('stat-subscribers')?.textContent) >= 2, undefined, { timeout: 10_000 });
 }
 
 describe('the web console layout and headers in Chromium', () => {
@@ -45,7 +47,7 @@ describe('the web console layout and headers in Chromium', () => {
   });
 
   it('sends a strict Content-Security-Policy and nosniff with the page and every asset', async () => {
-    for (const path of ['/', '/console/console.js', '/console/console.css', '/console/favicon.svg', '/favicon.ico']) {
+    for (const path of ['/', '/console/console.js', '/console/console.js.map', '/console/console.css', '/console/favicon.svg', '/favicon.ico']) {
       const answer = await fetch(new URL(path, hub.url));
       assert.equal(answer.status, 200, path);
       assert.equal(answer.headers.get('x-content-type-options'), 'nosniff', path);

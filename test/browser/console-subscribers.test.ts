@@ -54,7 +54,7 @@ describe('the console shows who is subscribed to a topic (Chromium)', () => {
     await page.locator('#who-status', { hasText: `1 subscription receives ${topic}` }).waitFor({ timeout: 10_000 });
     const [listed] = await shown(page);
     assert.equal(listed!.match, topic);
-    assert.match(listed!.meta, /exact · urn:uuid:/);
+    assert.match(listed!.meta, /\(exact\)urn:uuid:[0-9a-f-]{36}/);
     assert.match(listed!.meta, /payload \{"user":"alice"\}/);
 
     // Another topic's subscriber is not listed; a URL pattern that matches the topic is (the page's own card).

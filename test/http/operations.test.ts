@@ -53,6 +53,9 @@ describe('operations: health, readiness, metrics, console', () => {
     assert.equal(stats.store, 'memory');
     assert.equal(stats.ready, true);
     assert.equal(typeof stats.published, 'number');
+    // The hub's position, by which the console tells replayed history from live messages.
+    const id = await publish(hub.url, 'stats-position', 'x');
+    assert.equal((await (await fetch(`${hub.url}/stats`)).json()).lastEventId, id);
   });
 
   it('answers /healthz and /readyz, and /readyz turns 503 while shutting down', async () => {

@@ -86,8 +86,8 @@ export function setUpSubscribersView(origin: string, capabilities: Promise<HubCa
       const rows = [...shown.values()].map((document) => {
         const row = element('li', '');
         row.dataset.subscriber = document.subscriber;
-        row.append(element('code', 'match', document.match), element('span', 'meta', ` ${document.match_type} · ${document.subscriber}`));
-        if (document.payload !== undefined) row.append(element('span', 'meta payload', `payload ${JSON.stringify(document.payload)}`));
+        row.append(element('code', 'match', document.match), element('span', 'meta', ` (${document.match_type})`), element('span', 'meta line', document.subscriber));
+        if (document.payload !== undefined) row.append(element('span', 'meta line', `payload ${JSON.stringify(document.payload)}`));
         return row;
       });
       list.replaceChildren(...rows);
