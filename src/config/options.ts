@@ -220,7 +220,7 @@ export const OPTION_SPECS: readonly OptionSpec[] = [
   spec('jwtIssuer', '<iss>', '', 'Trusted issuer (`iss`) of RFC 9068 access tokens.', optionalText),
   spec('jwtAudience', '<aud>', '', 'This hub\'s resource identifier, the required audience (`aud`) of RFC 9068 access tokens.', optionalText),
   spec('authorizationServers', '<issuers>', '', 'Comma-separated issuer identifiers of the OAuth authorization servers that issue tokens for this hub, advertised as `authorization_servers` in its protected resource metadata (RFC 9728); empty: tokens are self-issued and the member is omitted.', list),
-  spec('subscriptions', '', 'false', 'Mercure active subscriptions: publish a private `mercure` event when a subscription starts or ends and serve `/.well-known/mercure/subscriptions` (per process: see the Mercure section).', boolean),
+  spec('subscriptions', '', 'false', 'Mercure active subscriptions: publish a private `mercure` event when a subscription starts or ends and serve `/.well-known/mercure/subscriptions` (with the Redis store, the API lists the subscriptions of every node: see the Mercure section).', boolean),
   spec('anonymous', '', 'false', 'Allow subscribers without a token (public updates only).', boolean),
   spec('privateUpdates', '<rule>', 'any-topic', 'Who receives a private update: `any-topic` (Mercure\'s rule) a subscriber whose token grants `subscribe` on at least one of its topics; `every-topic` (stricter) only one granted every topic of the update.', oneOf('any-topic', 'every-topic')),
   spec('maxSubscriptionPatterns', '<n>', '32', 'Most URL-pattern and URI-template selectors (`match_urlpattern`, templated `topic`) in one subscription; more get 400 `HUB_ERR_MATCHER_LIMIT`. Exact topics and `*` do not count.', integer(0, 100)),

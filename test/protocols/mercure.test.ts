@@ -195,6 +195,19 @@ describe('Mercure endpoint on an open hub', () => {
     ok.close();
   });
 
+  it("refuses matcher values with C0 or C1 control characters or DEL with 400 (the spec's value constraint), on GET and QUERY", async () => {
+    for (const value of ['a\u0001b', 'tab\there', 'line\nbreak', 'del\u007f', 'c1\u0085', 'https://example.com/\u009f:id']) {
+      for (const name of ['match', 'match_urlpattern', 'topic']) {
+        const res = await fetch(mercureUrl(hub.url, [[name, value]]));
+        assert.equal(res.status, 400, `${name}=${JSON.stringify(value)}`);
+        assert.match(await res.text(), /control characters/);
+      }
+      const query = await fetch(`${hub.url}/.well-known/mercure`, { method: 'QUERY', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams([['match', value]]).toString() });
+      assert.equal(query.status, 400, `QUERY match=${JSON.stringify(value)}`);
+      await query.body?.cancel();
+    }
+  });
+
   it('refuses a pathological URL pattern with 400, quickly', async () => {
     const patterns = [
       'https://example.com/*a*a*a*b',

@@ -23,6 +23,10 @@ const MATCHER_PARAMETERS: Readonly<Record<string, MatcherSpec['type']>> = {
   topic: 'uritemplate',
 };
 const RESERVED_PREFIX = 'match';
+// C0 and C1 controls and DEL: the spec's value constraint, which topics keep too (so a matcher
+// with one could never match anything).
+// eslint-disable-next-line no-control-regex
+const CONTROL_CHARACTERS = /[\u0000-\u001f\u007f-\u009f]/;
 const FORM = 'application/x-www-form-urlencoded';
 
 /** A subscription request, read from the query and headers. */
@@ -41,6 +45,7 @@ export interface MercureSubscription {
  *   case-sensitive.
  * - The cursor: the `Last-Event-ID` header wins, then `last_event_id`, then hub 0.x's
  *   `lastEventID`, then draft 7's `Last-Event-ID` query parameter.
+ * - Values with C0 or C1 control characters or DEL are refused (the spec's value constraint).
  * - `body`: the form of a `QUERY` request, whose pairs join the query's (the spec's union).
  * Throws HUB_ERR_MATCHER_INVALID (400).
  */
@@ -58,6 +63,7 @@ export function readSubscription(rawUrl: string, headers: IncomingHttpHeaders, b
       continue;
     }
     if (value.length === 0) throw new RelayError('HUB_ERR_MATCHER_INVALID', `The ${name} parameter must not be empty`);
+    if (CONTROL_CHARACTERS.test(value)) throw new RelayError('HUB_ERR_MATCHER_INVALID', `The ${name} parameter must not contain control characters`);
     matchers.push({ type, match: value });
   }
   if (matchers.length === 0) throw new RelayError('HUB_ERR_MATCHER_INVALID', 'At least one match (or topic) parameter is required');
