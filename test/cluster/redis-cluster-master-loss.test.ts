@@ -6,7 +6,7 @@ import { eventually, openStream, type TestStream } from '../helpers/sse-client.j
 import { inIdOrder, received, startCluster, tryPublish } from './cluster.js';
 
 describe('two hub processes on a Redis Cluster whose master is killed and restarted', () => {
-  it('answers 503 within seconds while the master of the data set is down, then loses and repeats nothing acknowledged', async (t) => {
+  it('answers 503 (publishes and /readyz) while the master of the data set is down, then loses and repeats nothing acknowledged', async (t) => {
     const redis = await startRedisCluster();
     t.after(() => redis.stop());
     const hubs = await startCluster(redis.url, 2, ['--heartbeat-interval', '100ms', '--retention-count', '100000']);
@@ -43,8 +43,11 @@ describe('two hub processes on a Redis Cluster whose master is killed and restar
     assert.equal(refused.status, 503);
     assert.equal(refused.code, 'HUB_ERR_STORE_UNAVAILABLE');
     assert.ok(Date.now() - started < 5000, `refused within seconds (${Date.now() - started} ms)`);
+    // The cluster client is still connected to the other masters; the hub must not say ready.
+    for (const node of [a, b]) await eventually(async () => (await fetch(`${node.url}/readyz`)).status === 503, 10_000, '/readyz to say not ready');
 
     await holder.restart();
+    for (const node of [a, b]) await eventually(async () => (await fetch(`${node.url}/readyz`)).status === 200, 30_000, '/readyz to recover');
     for (const node of [a, b]) {
       await eventually(async () => (await tryPublish(node.url, 'loss', 'probe')).status === 200, 30_000, 'publishing to work again');
     }

@@ -50,6 +50,11 @@ export class ReadLoop {
    * so an id a client kept from before never names a message of the new one.
    */
   highestSeen = 0;
+  /**
+   * False from a failed read until the next successful join. On a cluster the client stays
+   * connected while the one master holding the data set is down: this is what says so.
+   */
+  healthy = true;
   /** Bumped when the data set changes: a read issued before must not move `lastDispatched`. */
   private dataSetGeneration = 0;
   /** `base` of the data set, to notice a Redis that came back empty. */
@@ -81,6 +86,7 @@ export class ReadLoop {
     const { scripts, reader, nodeId } = this.options;
     const position = this.lastDispatched >= 0 ? String(this.lastDispatched) : '';
     const reply = await scripts.join(reader, nodeId, position, READER_TTL_MS);
+    this.healthy = true;
     const lost = this.noteBase(reply.base);
     if (this.lastDispatched < 0) {
       this.lastDispatched = Number(reply.position);
@@ -155,6 +161,7 @@ export class ReadLoop {
         if (this.stopping) return;
         // The connection may already be back: register again before reading on.
         joined = false;
+        this.healthy = false;
         // Connection errors end up in the wait above. A server answering with an error (e.g.
         // WRONGTYPE: someone else's key under our prefix) must not spin: wait one block.
         if (reader.status === 'ready') {

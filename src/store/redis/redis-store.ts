@@ -212,9 +212,10 @@ export class RedisStore implements Store {
     this.dataSetLost = listener;
   }
 
-  /** Connected on both connections and the read loop joined: publishes can succeed now. */
+  /** Connected on both connections and the read loop joined and reading: publishes can succeed now. */
   isReady(): boolean {
-    return !this.closed && this.connection?.isReady() === true && this.readLoop!.lastDispatched >= 0;
+    const readLoop = this.readLoop;
+    return !this.closed && this.connection?.isReady() === true && readLoop !== undefined && readLoop.lastDispatched >= 0 && readLoop.healthy;
   }
 
   append(draft: MessageDraft): Promise<Message> {

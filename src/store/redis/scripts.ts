@@ -5,7 +5,7 @@ import type { StreamEntry } from './codec.js';
  * The Lua scripts of the Redis store. Each runs atomically on the server, so numbering,
  * storing, indexing and pruning a message can never be seen half done by another node.
  *
- * Keys (all under the configured prefix `P`):
+ * Keys (all under the configured prefix `P`; on a cluster `{P}`, see {@link redisKeys}):
  * - `P seq`      string: the last seq issued (INCR).
  * - `P meta`     hash: `base` (the first seq of this data set, minus one), `pruned` (highest seq
  *                pruned from any topic), `aged` (highest seq age retention has passed).
