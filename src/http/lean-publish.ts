@@ -63,11 +63,13 @@ const NO_QUERY: PublishRequest['Querystring'] = Object.freeze({});
  * onRequest hooks, the content-type parser chain, an async onSend, the serializer, the reply's
  * promise chain) was the largest avoidable share of a non-pipelined publish: in the CPU profile
  * of the hub under the bench's `direct-1k-serial-4` its reply pipeline alone was 15% inclusive.
- * Measured with that step, memory store, Fastify route and this path alternating three times
- * each on the same (heavily shared) machine: server CPU per publish, one delivery included,
- * 616/663/680 µs before, 284/412/487 µs after (median 663 → 412, 0.62×). What is left is
- * Node's HTTP parser and response objects, the two write syscalls (answer and delivery) and
- * the hub itself; a native HTTP engine would be the next step.
+ * Measured with that step (`--quick`), memory store, Fastify route and this path alternating
+ * three times each on the shared 2-core machine at load average 3.3–4.2: server CPU per
+ * publish, one delivery included, 204/183/161 µs before, 196/146/101 µs after (median 183 →
+ * 146, 0.80×), publishes/s 4.8k/5.3k/6.1k before, 4.9k/6.5k/9.6k after (median 1.24×); at
+ * load average ~12 the medians were 663 → 412 µs. nchan needed 36 µs in the same hour. What
+ * is left is Node's HTTP parser and request/response objects, the two write syscalls (answer
+ * and delivery) and the hub itself: a native HTTP engine would be the next step.
  */
 export function createLeanPublish(lean: LeanPublishOptions): LeanRoute {
   const { context, isShuttingDown, isOverLimit, log, observe } = lean;
