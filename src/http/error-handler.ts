@@ -1,6 +1,6 @@
 import { STATUS_CODES } from 'node:http';
 import type { Duplex } from 'node:stream';
-import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyBaseLogger, FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { AllowedMethods } from './allowed-methods.js';
 import { ACCEPTED_MEDIA_TYPES } from './body/parsers.js';
 import { ERROR_CODES, isRelayError, RelayError, type ErrorCode } from '../hub/errors.js';
@@ -101,9 +101,14 @@ export function answerOnSocket(socket: Duplex, error: RelayError): void {
  * request's headers are not logged), so "why is my token refused" has an answer on both sides.
  */
 export function logRequestError(request: FastifyRequest, relayError: RelayError, error: unknown): void {
-  if (relayError.status >= 500) request.log.error({ err: error }, 'request failed');
+  logRefusal(request.log, relayError, error, request.method, request.url);
+}
+
+/** {@link logRequestError} for a request Fastify does not hold (the lean publish path). */
+export function logRefusal(log: FastifyBaseLogger, relayError: RelayError, error: unknown, method: string, url: string): void {
+  if (relayError.status >= 500) log.error({ err: error }, 'request failed');
   else if (relayError.code === 'HUB_ERR_TOKEN_INVALID') {
-    request.log.info({ code: relayError.code, method: request.method, path: request.url.split('?')[0]!.slice(0, 200), reason: relayError.message }, 'access token refused');
+    log.info({ code: relayError.code, method, path: url.split('?')[0]!.slice(0, 200), reason: relayError.message }, 'access token refused');
   }
 }
 

@@ -4,24 +4,16 @@ import { performance } from 'node:perf_hooks';
 import type { FastifyBaseLogger } from 'fastify';
 import { challengeOf } from '../auth/bearer.js';
 import type { ServeOptions } from '../config/options.js';
-import type { RelayError } from '../hub/errors.js';
+import type { ErrorCode, RelayError } from '../hub/errors.js';
+import type { HttpRequestObserver } from '../metrics/http-metrics.js';
 import { discoveryLink } from '../protocols/mercure/discovery.js';
 import { publishToId, type PublishRequest } from '../protocols/messages/publish.js';
 import { BODY_PARSERS, queryOf, type BodyParser } from './body/parsers.js';
 import type { AdapterContext } from './context.js';
 import { corsPolicy } from './cors.js';
-import { DEFAULT_RETRY_AFTER_SECONDS, errorBody, toRelayError } from './error-handler.js';
+import { DEFAULT_RETRY_AFTER_SECONDS, errorBody, logRefusal, toRelayError } from './error-handler.js';
 
 /** One answered request of the lean path, for per-request metrics. */
-export interface LeanRequestObservation {
-  /** The route as registered (`POST /messages/:id`), never the raw URL. */
-  readonly route: string;
-  readonly method: string;
-  readonly status: number;
-  /** From the request's arrival in the handler to the answer handed to the socket. */
-  readonly durationMs: number;
-}
-
 /** What the lean path shares with the Fastify routes. */
 export interface LeanPublishOptions {
   readonly context: Pick<AdapterContext, 'hub' | 'authorizer'>;
@@ -33,17 +25,18 @@ export interface LeanPublishOptions {
   /** Where 5xx answers are logged (the Fastify instance's logger). */
   readonly log: FastifyBaseLogger;
   /**
-   * Called once for every answer the lean path sends, success or error: the one place for
-   * per-request metrics of these requests (Fastify's own hooks never see them).
+   * Told of every answer the lean path sends, success or error, as Fastify's `onResponse` hook
+   * tells it of the others (Fastify's own hooks never see these requests).
    */
-  readonly observe?: ((observation: LeanRequestObservation) => void) | undefined;
+  readonly observer?: HttpRequestObserver | undefined;
 }
 
 /** Takes a request when it is a plain publish; false leaves it to Fastify untouched. */
 export type LeanRoute = (request: IncomingMessage, response: ServerResponse) => boolean;
 
 const PREFIX = '/messages/';
-const ROUTE = 'POST /messages/:id';
+/** The route pattern, as Fastify's route table names it for the metrics' `route` label. */
+const ROUTE = '/messages/:id';
 /** The router's `maxParamLength` (see server.ts): a longer id is Fastify's to refuse. */
 const MAX_RAW_ID_LENGTH = 4096;
 const NO_QUERY: PublishRequest['Querystring'] = Object.freeze({});
@@ -72,7 +65,7 @@ const NO_QUERY: PublishRequest['Querystring'] = Object.freeze({});
  * and delivery) and the hub itself: a native HTTP engine would be the next step.
  */
 export function createLeanPublish(lean: LeanPublishOptions): LeanRoute {
-  const { context, isShuttingDown, isOverLimit, log, observe } = lean;
+  const { context, isShuttingDown, isOverLimit, log, observer } = lean;
   const bodyLimit = lean.options.maxBodySize;
   const cors = corsPolicy(lean.options.corsOrigins);
   const link = discoveryLink(lean.options as ServeOptions);
@@ -86,24 +79,33 @@ export function createLeanPublish(lean: LeanPublishOptions): LeanRoute {
     return headers;
   };
 
-  const answer = (request: IncomingMessage, response: ServerResponse, startedAt: number, status: number, body: string, extra?: string[], discovery = true): void => {
+  const answer = (
+    request: IncomingMessage,
+    response: ServerResponse,
+    startedAt: number,
+    status: number,
+    body: string,
+    extra?: string[],
+    discovery = true,
+    code?: ErrorCode,
+  ): void => {
     const headers = baseHeaders(request.headers.origin, discovery);
     if (extra) headers.push(...extra);
     headers.push('content-type', 'application/json; charset=utf-8', 'content-length', String(Buffer.byteLength(body)));
     // One writeHead and one end: Node sends the head and the body in one write.
     response.writeHead(status, headers as OutgoingHttpHeader[]);
     response.end(body);
-    observe?.({ route: ROUTE, method: 'POST', status, durationMs: performance.now() - startedAt });
+    observer?.observe(ROUTE, 'POST', status, (performance.now() - startedAt) / 1000, code);
   };
 
   const answerError = (request: IncomingMessage, response: ServerResponse, startedAt: number, error: unknown, discovery = true): void => {
     const relayError: RelayError = toRelayError(error);
-    if (relayError.status >= 500) log.error({ err: error }, 'request failed');
+    logRefusal(log, relayError, error, 'POST', request.url ?? '');
     const extra: string[] = [];
     const challenge = challengeOf(relayError);
     if (challenge) extra.push('www-authenticate', challenge);
     if (relayError.status === 503) extra.push('retry-after', DEFAULT_RETRY_AFTER_SECONDS);
-    answer(request, response, startedAt, relayError.status, JSON.stringify(errorBody(relayError)), extra, discovery);
+    answer(request, response, startedAt, relayError.status, JSON.stringify(errorBody(relayError)), extra, discovery, relayError.code);
   };
 
   const run = (request: IncomingMessage, response: ServerResponse, startedAt: number, topic: string, body: Buffer | undefined, parse: BodyParser | undefined): void => {
@@ -161,7 +163,7 @@ export function createLeanPublish(lean: LeanPublishOptions): LeanRoute {
       }
     }
 
-    const startedAt = observe ? performance.now() : 0;
+    const startedAt = observer ? performance.now() : 0;
     if (parse === undefined) {
       run(request, response, startedAt, topic, undefined, undefined);
       return true;

@@ -148,7 +148,7 @@ export async function serveOverHttp(core: RelayCore, parts: HttpLayerOptions = {
     firstRequestTimeoutMs: options.headersTimeout,
   });
   const routes = trackRoutes(app);
-  observeHttpRequests(app, metrics.registry);
+  const requestObserver = observeHttpRequests(app, metrics.registry);
   installErrorHandling(app, trackAllowedMethods(app));
   installLingeringClose(app);
   installCors(app, options.corsOrigins);
@@ -188,6 +188,7 @@ export async function serveOverHttp(core: RelayCore, parts: HttpLayerOptions = {
     isShuttingDown: () => shuttingDown,
     isOverLimit: (socket) => connections.isOverLimit(socket),
     log: app.log,
+    observer: requestObserver,
   });
 
   try {

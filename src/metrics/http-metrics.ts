@@ -20,6 +20,15 @@ export function noteErrorCode(reply: FastifyReply, code: ErrorCode): void {
 
 type Child = { observe(value: number): void };
 
+/** Where an answered request is counted; the lean publish path (src/http/lean-publish.ts) uses it too. */
+export interface HttpRequestObserver {
+  /**
+   * One answered request: `route` is the route pattern (`/messages/:id`), `code` the hub error
+   * code of an error answer.
+   */
+  observe(route: string, method: string, status: number, seconds: number, code: ErrorCode | undefined): void;
+}
+
 /**
  * HTTP metrics, from one `onResponse` hook: request durations by route pattern (never the raw
  * URL, so that the series stay bounded by the route table), method and status, and error
@@ -29,7 +38,7 @@ type Child = { observe(value: number): void };
  * and Fastify runs no `onResponse` for them. Errors answered on the socket before a request
  * exists (malformed HTTP, 408, 431) are not counted either.
  */
-export function observeHttpRequests(app: FastifyInstance, registry: Registry): void {
+export function observeHttpRequests(app: FastifyInstance, registry: Registry): HttpRequestObserver {
   const registers = [registry];
   const durations = new Histogram({
     name: 'sse_relay_http_request_duration_seconds',
@@ -59,15 +68,17 @@ export function observeHttpRequests(app: FastifyInstance, registry: Registry): v
     return child;
   };
 
+  const observer: HttpRequestObserver = {
+    observe(route, method, status, seconds, code) {
+      childFor(route, METHODS.has(method) ? method : 'other', status).observe(seconds);
+      if (status >= 400 && code !== undefined) errors.inc({ code });
+    },
+  };
   // A callback hook: an async one would cost a promise per request.
   app.addHook('onResponse', (request, reply, done) => {
     const status = reply.statusCode;
-    const method = METHODS.has(request.method) ? request.method : 'other';
-    childFor(request.routeOptions.url ?? UNMATCHED, method, status).observe(reply.elapsedTime / 1000);
-    if (status >= 400) {
-      const code = errorCodes.get(reply);
-      if (code !== undefined) errors.inc({ code });
-    }
+    observer.observe(request.routeOptions.url ?? UNMATCHED, request.method, status, reply.elapsedTime / 1000, status >= 400 ? errorCodes.get(reply) : undefined);
     done();
   });
+  return observer;
 }

@@ -10,7 +10,7 @@ import { createServer, request as httpRequest, type Server } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import { serveOptions } from '../../src/config/load.js';
-import { createLeanPublish, type LeanRequestObservation } from '../../src/http/lean-publish.js';
+import { createLeanPublish } from '../../src/http/lean-publish.js';
 import { openRelayCore, type RelayCore } from '../../src/relay.js';
 import { startHub, type TestHub } from '../helpers/hub.js';
 import { legacyToken, MERCURE_SECRET } from '../auth/tokens.js';
@@ -49,7 +49,7 @@ describe('lean publish path: which requests it takes', () => {
   let port: number;
   let shuttingDown = false;
   let overLimit: Socket | undefined;
-  const observed: LeanRequestObservation[] = [];
+  const observed: { route: string; status: number; seconds: number; code: string | undefined }[] = [];
 
   before(async () => {
     core = await openRelayCore(serveOptions({ store: 'memory', logLevel: 'silent', maxBodySize: 1024 }));
@@ -59,7 +59,7 @@ describe('lean publish path: which requests it takes', () => {
       isShuttingDown: () => shuttingDown,
       isOverLimit: (socket) => socket === overLimit,
       log: { error() {} } as never,
-      observe: (observation) => observed.push(observation),
+      observer: { observe: (route, _method, status, seconds, code) => void observed.push({ route, status, seconds, code }) },
     });
     server = createServer((req, res) => {
       if (lean(req, res)) return;
@@ -89,9 +89,13 @@ describe('lean publish path: which requests it takes', () => {
     assert.equal(pieces.status, 200);
     assert.deepEqual(
       observed.map((o) => [o.route, o.status]),
-      [200, 200, 200, 200, 200, 400, 200].map((status) => ['POST /messages/:id', status]),
+      [200, 200, 200, 200, 200, 400, 200].map((status) => ['/messages/:id', status]),
     );
-    assert.ok(observed.every((o) => o.durationMs >= 0));
+    assert.ok(observed.every((o) => o.seconds >= 0));
+    assert.deepEqual(
+      observed.map((o) => o.code),
+      [undefined, undefined, undefined, undefined, undefined, 'HUB_ERR_BAD_REQUEST', undefined],
+    );
   });
 
   test('everything else is left to Fastify', async () => {
