@@ -49,7 +49,12 @@ async function openTab(context: BrowserContext, url: string, hubUrl: string, top
   return tab;
 }
 
-const received = (tab: Page): Promise<Received[]> => tab.evaluate(() => (window as unknown as { tab: { events: Received[] } }).tab.events);
+// The fields a tab compares; `publishedAt` is checked apart (its value is the hub's clock).
+const received = (tab: Page): Promise<Received[]> =>
+  tab.evaluate(() => (window as unknown as { tab: { events: Received[] } }).tab.events.map(({ id, event, data }) => ({ id, event, data })));
+/** How many of a tab's events carry their publish time as a Date (relayed tabs included). */
+const timed = (tab: Page): Promise<number> =>
+  tab.evaluate(() => (window as unknown as { tab: { events: { publishedAt?: unknown }[] } }).tab.events.filter((e) => e.publishedAt instanceof Date).length);
 const opens = (tab: Page): Promise<{ reconnect: boolean; at: number }[]> => tab.evaluate(() => (window as unknown as { tab: { opens: { reconnect: boolean; at: number }[] } }).tab.opens);
 const errors = (tab: Page): Promise<string[]> => tab.evaluate(() => (window as unknown as { tab: { errors: string[] } }).tab.errors);
 
@@ -109,6 +114,7 @@ describe('one hub connection shared by all tabs (shareAcrossTabs)', () => {
     }
     await waitForEvents(tabs, published.length, 'the first batch in every tab');
     for (const tab of tabs) assert.deepEqual(await received(tab), published);
+    for (const tab of tabs) assert.equal(await timed(tab), published.length, 'followers get the publish time too');
     assert.equal(await subscribers(topic), 1);
 
     // Publish continuously; close the leader's tab part-way through.
