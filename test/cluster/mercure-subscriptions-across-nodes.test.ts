@@ -145,4 +145,13 @@ describe('active subscriptions with several hub processes on one Redis', () => {
     assert.deepEqual(await listedOn(a, topic), []);
     await watcher.waitFor((events) => mercureEvents(events).some((d) => d.id === created.id && !d.active), 10_000);
   });
+
+  it('answers 503 (not a 500) while Redis is away', async () => {
+    await redis.kill();
+    const statuses = new Set<number>();
+    await eventually(async () => statuses.add((await list(a)).status).has(503), 10_000, 'the list to fail with 503');
+    assert.ok(!statuses.has(500), `statuses seen: ${[...statuses].join(', ')}`);
+    const res = await list(a, `${SUBSCRIPTIONS}/exact/${encodeURIComponent('https://example.com/x')}/urn%3Auuid%3Ay`);
+    assert.equal(res.status, 503);
+  });
 });

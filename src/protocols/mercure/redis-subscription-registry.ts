@@ -166,7 +166,15 @@ export class RedisSubscriptionRegistry implements SubscriptionRegistry {
     await this.write((redis) => redis.hdel(this.keys.own, ...documents.map((document) => document.id)));
   }
 
-  async list(matcher: MatcherFilter | undefined, limit: number): Promise<SubscriptionDocument[]> {
+  list(matcher: MatcherFilter | undefined, limit: number): Promise<SubscriptionDocument[]> {
+    return this.reading(() => this.scan(matcher, limit));
+  }
+
+  get(id: string): Promise<SubscriptionDocument | undefined> {
+    return this.reading(() => this.find(id));
+  }
+
+  private async scan(matcher: MatcherFilter | undefined, limit: number): Promise<SubscriptionDocument[]> {
     const redis = this.connection();
     // Ids contain only unreserved characters and %XX (see expandVariable): no glob character.
     const pattern = matcher === undefined ? '*' : `${matcherCollectionId(matcher)}/*`;
@@ -187,7 +195,7 @@ export class RedisSubscriptionRegistry implements SubscriptionRegistry {
     return [...listed.values()];
   }
 
-  async get(id: string): Promise<SubscriptionDocument | undefined> {
+  private async find(id: string): Promise<SubscriptionDocument | undefined> {
     const redis = this.connection();
     const nodes = await this.liveNodes(redis);
     const values = await Promise.all(nodes.map((node) => redis.hget(`${this.keys.hashPrefix}${node}`, id)));
@@ -219,6 +227,16 @@ export class RedisSubscriptionRegistry implements SubscriptionRegistry {
     } catch (error) {
       this.stale = true;
       throw error;
+    }
+  }
+
+  /** A read, whose failure (Redis away, a command timed out) is the API's 503, not a 500. */
+  private async reading<T>(read: () => Promise<T>): Promise<T> {
+    try {
+      return await read();
+    } catch (error) {
+      if (error instanceof RelayError) throw error;
+      throw new RelayError('HUB_ERR_STORE_UNAVAILABLE', 'The subscriptions registry cannot reach Redis', { cause: error });
     }
   }
 
