@@ -1,6 +1,6 @@
 import type { Message } from '../hub/message.js';
 import { isSeqId, positionId, type AckOutcome, type ConsumerLog, type ConsumerStart, type ConsumerState, type LostRange } from './consumer-log.js';
-import { RingBuffer } from './ring-buffer.js';
+import { firstAfter, RingBuffer } from './ring-buffer.js';
 
 interface MutableConsumer {
   readonly topic: string;
@@ -164,16 +164,4 @@ export class MemoryConsumerLog implements ConsumerLog {
 
 function* iterate<T>(ring: RingBuffer<T>): Iterable<T> {
   for (let i = 0; i < ring.length; i++) yield ring.at(i)!;
-}
-
-/** Index of the first message with `seq > afterSeq` in a seq-ordered ring (binary search). */
-function firstAfter(ring: RingBuffer<Message>, afterSeq: number): number {
-  let lo = 0;
-  let hi = ring.length;
-  while (lo < hi) {
-    const mid = (lo + hi) >>> 1;
-    if (ring.at(mid)!.seq <= afterSeq) lo = mid + 1;
-    else hi = mid;
-  }
-  return lo;
 }

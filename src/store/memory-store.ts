@@ -2,7 +2,7 @@ import { RelayError } from '../hub/errors.js';
 import type { Message, MessageDraft } from '../hub/message.js';
 import { DEFAULT_CONSUMER_MAX_PENDING } from './consumer-log.js';
 import { MemoryConsumerLog } from './memory-consumers.js';
-import { RingBuffer } from './ring-buffer.js';
+import { firstAfter, RingBuffer } from './ring-buffer.js';
 import { MAX_APPEND_ALL, type AppendListener, type Cursor, type ReadQuery, type RetentionOptions, type Store, type TopicStats } from './store.js';
 
 /** Options of the in-memory store. */
@@ -197,16 +197,4 @@ export class MemoryStore implements Store {
       this.evictOldest();
     }
   }
-}
-
-/** Index of the first message with `seq > afterSeq` in a seq-ordered ring (binary search). */
-function firstAfter(ring: RingBuffer<Message>, afterSeq: number): number {
-  let lo = 0;
-  let hi = ring.length;
-  while (lo < hi) {
-    const mid = (lo + hi) >>> 1;
-    if (ring.at(mid)!.seq <= afterSeq) lo = mid + 1;
-    else hi = mid;
-  }
-  return lo;
 }

@@ -54,3 +54,15 @@ export class RingBuffer<T> {
     this.head = 0;
   }
 }
+
+/** Index of the first entry with `seq > afterSeq` in a seq-ordered ring (binary search). */
+export function firstAfter(ring: RingBuffer<{ readonly seq: number }>, afterSeq: number): number {
+  let lo = 0;
+  let hi = ring.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (ring.at(mid)!.seq <= afterSeq) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}

@@ -1,6 +1,7 @@
 import type Database from 'better-sqlite3';
 import type { Message } from '../hub/message.js';
 import { isSeqId, positionId, type AckOutcome, type ConsumerLog, type ConsumerStart, type ConsumerState } from './consumer-log.js';
+import { messageOfRow, type MessageRow } from './sqlite-message-row.js';
 
 type Db = Database.Database;
 
@@ -53,17 +54,6 @@ interface ConsumerRow {
   lost_count: number;
 }
 
-interface HeldRow {
-  seq: number;
-  id: string | null;
-  topics: string;
-  data: string;
-  type: string | null;
-  private: number | null;
-  retry: number | null;
-  time: number;
-}
-
 const HELD_COLUMNS = 'seq, id, topics, type, private, retry, time, data';
 
 function prepare(db: Db) {
@@ -94,7 +84,7 @@ function prepare(db: Db) {
     releaseAcknowledged: db.prepare<{ topic: string }>(`
       DELETE FROM consumer_held WHERE topic = @topic
         AND seq <= coalesce((SELECT min(acked_seq) FROM consumers WHERE topic = @topic), 9007199254740991)`),
-    readPending: db.prepare<[string, number, number], HeldRow>(
+    readPending: db.prepare<[string, number, number], MessageRow>(
       `SELECT ${HELD_COLUMNS} FROM consumer_held WHERE topic = ? AND seq > ? ORDER BY seq LIMIT ?`,
     ),
     // A reused custom id names its latest message; a hub id is stored as NULL.
@@ -180,7 +170,7 @@ export class SqliteConsumerLog implements ConsumerLog {
   }
 
   async readPending(topic: string, afterSeq: number, limit: number): Promise<Message[]> {
-    return this.guard(() => this.ready().readPending.all(topic, afterSeq, limit).map(toMessage));
+    return this.guard(() => this.ready().readPending.all(topic, afterSeq, limit).map(messageOfRow));
   }
 
   ack(topic: string, name: string, id: string, now: number): Promise<AckOutcome> {
@@ -252,18 +242,5 @@ function toState(row: ConsumerRow): ConsumerState {
     pending: row.pending,
     lastSeenAt: row.last_seen,
     lost: row.lost_count > 0 ? { firstId: row.lost_first!, lastId: row.lost_last!, count: row.lost_count } : null,
-  };
-}
-
-function toMessage(row: HeldRow): Message {
-  return {
-    seq: row.seq,
-    id: row.id ?? String(row.seq),
-    topics: JSON.parse(row.topics) as string[],
-    data: row.data,
-    type: row.type ?? undefined,
-    private: row.private === null ? undefined : row.private === 1,
-    retry: row.retry ?? undefined,
-    time: row.time,
   };
 }

@@ -9,6 +9,7 @@ import { DEFAULT_CONSUMER_MAX_PENDING } from './consumer-log.js';
 import { RingBuffer } from './ring-buffer.js';
 import { createConsumerTables, SqliteConsumerLog } from './sqlite-consumers.js';
 import type { AppendListener, Cursor, ReadQuery, RetentionOptions, Store, TopicStats } from './store.js';
+import { messageOfRow, type MessageRow } from './sqlite-message-row.js';
 
 /** Options of the SQLite store. */
 export interface SqliteStoreOptions extends RetentionOptions {
@@ -116,17 +117,6 @@ interface PendingAppend extends GroupedAppend {
 interface TopicState {
   retained: number;
   prunedThrough: number;
-}
-
-interface MessageRow {
-  seq: number;
-  id: string | null;
-  data: string;
-  type: string | null;
-  private: number | null;
-  retry: number | null;
-  time: number;
-  topics: string;
 }
 
 const MESSAGE_COLUMNS = 'm.seq, m.id, m.topics, m.data, m.type, m.private, m.retry, m.time';
@@ -383,11 +373,11 @@ export class SqliteStore implements Store {
       if (topics.length === 0) return [];
       if (topics.length === 1) {
         const topic = topics[0]!;
-        return s.readTopic.all(topic, Math.max(afterSeq, this.countCutoffOf(topic)), limit).map(toMessage);
+        return s.readTopic.all(topic, Math.max(afterSeq, this.countCutoffOf(topic)), limit).map(messageOfRow);
       }
       const after: Record<string, number> = {};
       for (const topic of new Set(topics)) after[topic] = Math.max(afterSeq, this.countCutoffOf(topic));
-      return s.readTopics.all(JSON.stringify(after), limit).map(toMessage);
+      return s.readTopics.all(JSON.stringify(after), limit).map(messageOfRow);
     });
   }
 
@@ -634,7 +624,7 @@ export class SqliteStore implements Store {
    */
   private readAll(afterSeq: number, limit: number): Message[] {
     const s = this.statements;
-    if (this.limit === 0) return s.readAll.all(afterSeq, limit).map(toMessage);
+    if (this.limit === 0) return s.readAll.all(afterSeq, limit).map(messageOfRow);
     // Per read: the cut-off of each topic met, -1 for a topic without state (it retains nothing).
     const cutoffs = new Map<string, number>();
     const retains = (topic: string, seq: number): boolean => {
@@ -654,7 +644,7 @@ export class SqliteStore implements Store {
       const want = limit - out.length;
       const rows = s.readAll.all(after, want);
       for (const row of rows) {
-        const message = toMessage(row);
+        const message = messageOfRow(row);
         if (message.topics.some((topic) => retains(topic, message.seq))) out.push(message);
       }
       if (rows.length < want) break;
@@ -723,19 +713,6 @@ function migrate(db: Db): void {
     db.prepare(`INSERT INTO meta (key, value) VALUES ('schema_version', ?)
       ON CONFLICT (key) DO UPDATE SET value = excluded.value`).run(SQLITE_SCHEMA_VERSION);
   }).immediate();
-}
-
-function toMessage(row: MessageRow): Message {
-  return {
-    seq: row.seq,
-    id: row.id ?? String(row.seq),
-    topics: JSON.parse(row.topics) as string[],
-    data: row.data,
-    type: row.type ?? undefined,
-    private: row.private === null ? undefined : row.private === 1,
-    retry: row.retry ?? undefined,
-    time: row.time,
-  };
 }
 
 function errorCode(error: unknown): unknown {
