@@ -2,43 +2,32 @@ import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { describe, it } from 'node:test';
+import MarkdownIt from 'markdown-it';
 
 const readmePath = fileURLToPath(new URL('../../../README.md', import.meta.url));
 
-interface Fence {
-  readonly line: number;
-  readonly char: string;
-  readonly length: number;
-}
-
 /**
- * Section headings (`##` and below) that CommonMark would render as code, and a fence left open at the end. No CommonMark
- * parser is among the dependencies, so this applies the one rule that broke the README: a fence
- * closes only on a line of at least as many of the same fence characters and nothing else but
- * spaces (CommonMark 0.31, 4.5); "``` (text" does not close a fence, it keeps it open.
+ * What a CommonMark parser (markdown-it) makes of the README that its author did not mean: a
+ * section heading (`##` and below) rendered as code, and a code block that is never closed (so
+ * it runs to the end of the file). A `# comment` in a shell block is not a heading the README
+ * means, so level 1 is left out.
  */
 export function fenceProblems(markdown: string): string[] {
+  const lines = markdown.split(/\r?\n/);
+  const tokens = new MarkdownIt().parse(markdown, {});
+  const headings = new Set(tokens.filter((token) => token.type === 'heading_open').map((token) => token.map![0]));
+  const fences = tokens.filter((token) => token.type === 'fence').map((token) => ({ start: token.map![0], end: token.map![1], markup: token.markup }));
   const problems: string[] = [];
-  let open: Fence | undefined;
-  markdown.split(/\r?\n/).forEach((text, index) => {
-    const line = index + 1;
-    if (open === undefined) {
-      const opening = /^ {0,3}(`{3,}|~{3,})(.*)$/.exec(text);
-      // A backtick fence's info string cannot contain a backtick.
-      if (opening && !(opening[1]![0] === '`' && opening[2]!.includes('`'))) {
-        open = { line, char: opening[1]![0]!, length: opening[1]!.length };
-      }
-      return;
-    }
-    const closing = /^ {0,3}(`{3,}|~{3,})[ \t]*$/.exec(text);
-    if (closing && closing[1]![0] === open.char && closing[1]!.length >= open.length) {
-      open = undefined;
-    } else if (/^#{2,6}\s/.test(text)) {
-      // Level 2 and below only: a `# comment` in a shell block is not a heading the README means.
-      problems.push(`line ${line}: heading ${JSON.stringify(text)} is inside the code block opened on line ${open.line}`);
-    }
+  lines.forEach((text, index) => {
+    if (!/^#{2,6}\s/.test(text) || headings.has(index)) return;
+    const fence = fences.find((f) => f.start <= index && index < f.end);
+    problems.push(`line ${index + 1}: heading ${JSON.stringify(text)} is ${fence ? `inside the code block opened on line ${fence.start + 1}` : 'not rendered as a heading'}`);
   });
-  if (open !== undefined) problems.push(`the code block opened on line ${open.line} is never closed`);
+  for (const fence of fences) {
+    // The parser closes a block left open at the end of the file: its last line is no fence then.
+    const last = fence.end - 1 > fence.start ? lines[fence.end - 1]!.trim() : '';
+    if (!(last.startsWith(fence.markup) && /^(`+|~+)$/.test(last))) problems.push(`the code block opened on line ${fence.start + 1} is never closed`);
+  }
   return problems;
 }
 
