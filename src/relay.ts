@@ -55,6 +55,7 @@ export async function startRelay(options: Partial<ServeOptions> = {}, parts: Rel
   try {
     return await serveOverHttp(core, { prettyLogs: parts.prettyLogs });
   } catch (error) {
+    core.consumers.stop();
     await core.store.close();
     throw error;
   }

@@ -1,3 +1,4 @@
+import { resolveHeaders } from './endpoints.js';
 import { RelayClientError } from './errors.js';
 import { EventQueue } from './event-queue.js';
 import { SeenEvents } from './seen-events.js';
@@ -58,6 +59,28 @@ type Waiter = { resolve: (result: IteratorResult<RelayEvent>) => void; reject: (
  * its events cannot slow the others: past `maxBufferedEvents` waiting in it, it alone ends with
  * `CLIENT_ERR_TAB_BEHIND` (a leader then hands over).
  */
+/**
+ * The lock and channel name of a shared stream: its URL and the headers it is opened with (as
+ * they are when the subscription starts), so that tabs holding different tokens (another
+ * account, a narrower grant) never receive each other's events. The headers are hashed, not
+ * spelled out: lock names show in the browser's tools.
+ */
+export function sharedStreamName(streamUrl: URL, headers: Readonly<Record<string, string>>): string {
+  const entries = Object.entries(headers)
+    .map(([name, value]) => [name.toLowerCase(), value] as const)
+    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+  if (entries.length === 0) return `sse-relay:${streamUrl.href}`;
+  // FNV-1a (32 bits) twice, with two offsets: a name, not a secret, so no crypto is needed.
+  let h1 = 0x811c9dc5;
+  let h2 = 0x01000193;
+  for (const char of JSON.stringify(entries)) {
+    const code = char.charCodeAt(0);
+    h1 = Math.imul(h1 ^ code, 0x01000193) >>> 0;
+    h2 = Math.imul(h2 ^ code, 0x811c9dc5) >>> 0;
+  }
+  return `sse-relay:${streamUrl.href}#${h1.toString(36)}${h2.toString(36)}`;
+}
+
 export class SharedSubscription implements Subscription {
   private readonly channel: BroadcastChannel;
   private readonly lockName: string;
@@ -91,7 +114,7 @@ export class SharedSubscription implements Subscription {
   ) {
     this.currentLastEventId = options.lastEventId;
     this.maxBuffered = Math.max(1, options.maxBufferedEvents ?? 1000);
-    this.lockName = `sse-relay:${streamUrl.href}`;
+    this.lockName = sharedStreamName(streamUrl, resolveHeaders(options.headers));
     this.channel = new BroadcastChannel(this.lockName);
     const { signal } = options;
     if (signal?.aborted) {

@@ -38,7 +38,18 @@ export function loadServeOptions(sources: OptionSources): ServeOptions {
     if (raw === undefined) continue;
     values[spec.key] = parseValue(spec, String(raw), origin);
   }
-  return Object.freeze(values) as unknown as ServeOptions;
+  const options = Object.freeze(values) as unknown as ServeOptions;
+  assertCompatible(options);
+  return options;
+}
+
+/** Options that are valid alone but not together. */
+function assertCompatible(options: ServeOptions): void {
+  // The shared subscriptions registry runs on one Redis server; on a cluster each node would
+  // list only its own subscriptions, which is the wrong answer, not a smaller one.
+  if (options.subscriptions && options.store.startsWith('redis-cluster://')) {
+    throw new RelayError('HUB_ERR_CONFIG_INVALID', '--subscriptions is not supported with a redis-cluster:// store yet (use redis:// for the shared subscription list)');
+  }
 }
 
 function parseValue(spec: OptionSpec, raw: string, origin: string): unknown {

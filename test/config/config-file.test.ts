@@ -26,6 +26,14 @@ describe('configuration files and start-up validation', () => {
     );
   };
 
+  it('refuses --subscriptions with a redis-cluster:// store, whose nodes would each list only their own', () => {
+    assert.throws(
+      () => loadServeOptions({ flags: { store: 'redis-cluster://127.0.0.1:7000', subscriptions: 'true' } }),
+      (e: unknown) => e instanceof RelayError && e.code === 'HUB_ERR_CONFIG_INVALID' && /--subscriptions is not supported with a redis-cluster:\/\/ store/.test(e.message),
+    );
+    assert.equal(loadServeOptions({ flags: { store: 'redis://127.0.0.1:6379', subscriptions: 'true' } }).subscriptions, true);
+  });
+
   it('reads YAML with camelCase or kebab-case keys; env and flags override it', async () => {
     const path = await write('hub.yaml', 'port: 4100\ndata-dir: /tmp/relay\nretentionAge: 2h\ncorsOrigins:\n  - https://a.example\n  - https://b.example\nanonymous: true\n');
     const fromFile = loadServeOptions({ configFile: path });

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import type { Message } from '../../hub/message.js';
 import { isSeqId, positionId, type AckOutcome, type ConsumerLog, type ConsumerStart, type ConsumerState } from '../consumer-log.js';
 import type { ReadQuery } from '../store.js';
-import type { RedisClient } from './connection.js';
+import type { RedisClient, RedisStoreLog } from './connection.js';
 
 /**
  * A consumer script run by its SHA1, its source sent only when the server does not know it.
@@ -179,6 +179,8 @@ const TOPICS_REFRESH_MS = 1000;
  */
 export class RedisConsumerLog implements ConsumerLog {
   private readonly heldTopics = new Set<string>();
+  /** Topics whose consumer this node is creating: held whatever a refresh reads meanwhile. */
+  private readonly attaching = new Map<string, number>();
   private refreshTimer: NodeJS.Timeout | undefined;
 
   constructor(
@@ -190,6 +192,12 @@ export class RedisConsumerLog implements ConsumerLog {
     private readonly guard: <T>(work: Promise<T>) => Promise<T>,
     /** The store's read of retained history. */
     private readonly read: (query: ReadQuery) => Promise<Message[]>,
+    /**
+     * The command client whether or not the store accepts work: a closing store still
+     * dispatches what Redis accepted, and each of those messages must still be held.
+     */
+    private readonly holdClient: () => RedisClient | undefined,
+    private readonly log: RedisStoreLog,
   ) {}
 
   /** Starts following which topics have consumers. */
@@ -204,21 +212,47 @@ export class RedisConsumerLog implements ConsumerLog {
     this.refreshTimer = undefined;
   }
 
-  /** Called by the store's read loop for each message before dispatching it. */
+  /**
+   * Called by the store's read loop for each message before dispatching it. Never throws: the
+   * loop must dispatch the message whatever happens to its hold.
+   */
   hold(message: Message): void {
     if (this.heldTopics.size === 0) return;
     for (const topic of new Set(message.topics)) {
       if (!this.heldTopics.has(topic)) continue;
+      const client = this.holdClient();
+      if (client === undefined) {
+        this.holdFailed(topic, message, 'not connected');
+        continue;
+      }
       // Sent before the message is dispatched and its publisher answered; a node killed after
       // that leaves the command in its socket, which the kernel still delivers.
-      void this.script(SCRIPTS.hold, [this.hash(topic), this.held(topic)], [String(message.seq), member(message), String(this.maxPending)]).catch(() => {});
+      SCRIPTS.hold
+        .run(client, [this.hash(topic), this.held(topic)], [String(message.seq), member(message), String(this.maxPending)])
+        .catch((error: unknown) => this.holdFailed(topic, message, error instanceof Error ? error.message : String(error)));
     }
+  }
+
+  /** Another node holds it too when it follows the topic; otherwise its consumers miss it on replay. */
+  private holdFailed(topic: string, message: Message, reason: string): void {
+    this.log('error', `A message could not be held for the consumers of its topic: ${reason}`, { topic: topic.slice(0, 200), seq: message.seq });
   }
 
   async attach(topic: string, name: string, start: ConsumerStart, now: number): Promise<ConsumerState> {
     // Held from now on by this node's read loop, so nothing dispatched while the retained
     // messages are read escapes (ZADD NX: what both bring is held once).
     this.heldTopics.add(topic);
+    this.attaching.set(topic, (this.attaching.get(topic) ?? 0) + 1);
+    try {
+      return await this.attachHeld(topic, name, start, now);
+    } finally {
+      const left = this.attaching.get(topic)! - 1;
+      if (left === 0) this.attaching.delete(topic);
+      else this.attaching.set(topic, left);
+    }
+  }
+
+  private async attachHeld(topic: string, name: string, start: ConsumerStart, now: number): Promise<ConsumerState> {
     await this.guard(this.client().script('LOAD', HOLD_LUA));
     const retained: Message[] = [];
     for (let afterSeq = start.afterSeq; ; ) {
@@ -282,6 +316,8 @@ export class RedisConsumerLog implements ConsumerLog {
     const topics = await this.guard(this.client().smembers(this.topicsKey));
     this.heldTopics.clear();
     for (const topic of topics) this.heldTopics.add(topic);
+    // A consumer being created here is in the set only once its script ran.
+    for (const topic of this.attaching.keys()) this.heldTopics.add(topic);
     // Holding goes by SHA: a Redis whose script cache is empty (restarted) would answer
     // NOSCRIPT and the source would follow, after the commands sent meanwhile. Loaded ahead,
     // a hold is one command, in order with the publisher's answer.

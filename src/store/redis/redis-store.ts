@@ -128,6 +128,8 @@ export class RedisStore implements Store {
       () => this.ready(),
       (work) => this.guard(work),
       (query) => this.read(query),
+      () => this.connection?.cmd,
+      (level, message, details) => this.log(level, message, details),
     );
     this.options = Object.freeze({
       url: options.url,
