@@ -481,6 +481,7 @@ class RelaySubscription implements Subscription {
         const published = publishedAt;
         publishedAt = undefined;
         if (message.id !== undefined) this.currentLastEventId = message.id;
+        if (message.id !== undefined && !isGreeting) this.acks?.received(message.id);
         if (isGreeting) {
           if (message.id !== undefined) this.hooks.onPosition?.(message.id);
           return;

@@ -55,6 +55,24 @@ describe('client SDK: acknowledged consumers', () => {
     assert.deepEqual(await pendingNext, { done: true, value: undefined });
   });
 
+  it('an explicit ack of an earlier event does not cancel the automatic ack of a later one', async () => {
+    const url = hub.url;
+    const received: RelayEvent[] = [];
+    let opened!: () => void;
+    const open = new Promise<void>((resolve) => (opened = resolve));
+    const subscription = subscribe({ url, id: 'sdk-mixed', consumer: 'mixed', autoAck: { delayMs: 2000 }, onOpen: () => opened(), onMessage: (event) => received.push(event) });
+    try {
+      await open;
+      for (const message of ['a', 'b', 'c']) await publish({ url, id: 'sdk-mixed', message });
+      await eventually(() => received.length === 3, 5000, 'three events');
+      // c's automatic ack is waiting (2 s) when the code acknowledges a by hand.
+      await subscription.ack(received[0]!.id);
+      assert.equal((await consumerInfo(hub, 'sdk-mixed', 'mixed')).ackedId, received[2]!.id, 'the ack sent covers c, the latest handled');
+    } finally {
+      subscription.close();
+    }
+  });
+
   it('ack(id) resolves once the hub committed it, and rejects with the hub\'s code', async () => {
     const url = hub.url;
     const received: RelayEvent[] = [];
