@@ -148,7 +148,7 @@ describe('the README tour, run as a new user would (CLI and curl against a fresh
       }
       // "both print "<local time> hello"" (and the message from stdin)
       for (const subscriber of subscribers) {
-        await subscriber.until(/^\S.*\d\d:\d\d:\d\d.* hello\n.*\d\d:\d\d:\d\d.* from stdin\n$/);
+        await subscriber.until(/^\S.*\d:\d\d:\d\d.* hello\n.*\d:\d\d:\d\d.* from stdin\n$/);
       }
 
       // curl block: a stream opened first, the three publishes, the resumes, the stats.
