@@ -10,28 +10,23 @@ import { build } from 'esbuild';
 const root = fileURLToPath(new URL('../../', import.meta.url));
 const out = `${root}dist/web`;
 await mkdir(out, { recursive: true });
-await build({
-  entryPoints: [`${root}web/src/console.ts`],
-  outfile: `${out}/console.js`,
-  bundle: true,
-  format: 'esm',
-  platform: 'browser',
-  target: ['es2022'],
-  minify: true,
-  sourcemap: true,
-  logLevel: 'warning',
-});
-await build({
-  entryPoints: [`${root}src/client/index.ts`],
-  outfile: `${out}/sse-relay-client.js`,
-  bundle: true,
-  format: 'esm',
-  platform: 'browser',
-  target: ['es2022'],
-  minify: true,
-  sourcemap: true,
-  logLevel: 'warning',
-});
+// The console, and the SDK alone (pages that load it, such as the shared-tab test's).
+for (const [entry, bundle] of [
+  ['web/src/console.ts', 'console.js'],
+  ['src/client/index.ts', 'sse-relay-client.js'],
+] as const) {
+  await build({
+    entryPoints: [`${root}${entry}`],
+    outfile: `${out}/${bundle}`,
+    bundle: true,
+    format: 'esm',
+    platform: 'browser',
+    target: ['es2022'],
+    minify: true,
+    sourcemap: true,
+    logLevel: 'warning',
+  });
+}
 await copyFile(`${root}web/index.html`, `${out}/index.html`);
 await copyFile(`${root}web/console.css`, `${out}/console.css`);
 await copyFile(`${root}web/favicon.svg`, `${out}/favicon.svg`);

@@ -3,6 +3,7 @@ import { RelayClientError } from './errors.js';
 import { EventQueue } from './event-queue.js';
 import { SeenEvents } from './seen-events.js';
 import type { OpenInfo, RelayEvent, SubscribeOptions, Subscription } from './subscribe.js';
+import { endWaiters, type Waiter } from './waiters.js';
 
 /** What a direct connection tells its owner beyond the public callbacks. */
 export interface ConnectionHooks {
@@ -43,7 +44,6 @@ export function tabSharingAvailable(): boolean {
   );
 }
 
-type Waiter = { resolve: (result: IteratorResult<RelayEvent>) => void; reject: (error: unknown) => void };
 
 /**
  * A subscription shared by every tab of an origin that subscribes to the same stream URL. The
@@ -298,14 +298,8 @@ export class SharedSubscription implements Subscription {
     this.connection = undefined;
     this.endLeadership?.();
     this.endLeadership = undefined;
-    for (const waiter of this.waiters.splice(0)) {
-      if (this.state === 'failed' && !this.failureDelivered) {
-        this.failureDelivered = true;
-        waiter.reject(this.failure);
-      } else {
-        waiter.resolve({ done: true, value: undefined });
-      }
-    }
+    const unreported = this.state === 'failed' && !this.failureDelivered ? this.failure : undefined;
+    if (endWaiters(this.waiters.splice(0), unreported)) this.failureDelivered = true;
   }
 
   private post(message: TabMessage): void {

@@ -6,6 +6,7 @@ import { EventQueue } from './event-queue.js';
 import { DEFAULT_IDLE_TIMEOUT_MS, IdleWatchdog } from './idle-watchdog.js';
 import { LeadingFrame } from './leading-frame.js';
 import { SharedSubscription, tabSharingAvailable, type ConnectionHooks } from './shared-subscription.js';
+import { endWaiters, type Waiter } from './waiters.js';
 import {
   DEFAULT_INITIAL_DELAY_MS,
   DEFAULT_MAX_DELAY_MS,
@@ -203,7 +204,6 @@ interface ConnectionOutcome {
   retryAfterMs?: number;
 }
 
-type Waiter = { resolve: (result: IteratorResult<RelayEvent>) => void; reject: (error: unknown) => void };
 
 class RelaySubscription implements Subscription {
   private readonly options: SubscribeOptions;
@@ -322,14 +322,8 @@ class RelaySubscription implements Subscription {
     this.options.signal?.removeEventListener('abort', this.close);
     this.stop.abort();
     this.wakeReader?.();
-    for (const waiter of this.waiters.splice(0)) {
-      if (this.state === 'failed' && !this.failureDelivered) {
-        this.failureDelivered = true;
-        waiter.reject(this.failure);
-      } else {
-        waiter.resolve({ done: true, value: undefined });
-      }
-    }
+    const unreported = this.state === 'failed' && !this.failureDelivered ? this.failure : undefined;
+    if (endWaiters(this.waiters.splice(0), unreported)) this.failureDelivered = true;
   }
 
   private fail(error: RelayClientError): void {
