@@ -60,6 +60,9 @@ describe('a body over --max-body-size (1 MiB)', () => {
     }
     await closed;
     assert.ok(written < 200 * 1024 * 1024, `the hub stopped reading after ${written} bytes`);
-    assert.match(Buffer.concat(received).toString('latin1'), /^HTTP\/1\.1 413/);
+    // Past the bound the hub closes with unread data, so its kernel sends a reset, which may
+    // discard the 413 before this client reads it (TCP, not the hub): what arrives is the 413 or nothing.
+    const answer = Buffer.concat(received).toString('latin1');
+    if (answer !== '') assert.match(answer, /^HTTP\/1\.1 413/);
   });
 });
