@@ -3,7 +3,7 @@ import { RelayClientError } from './errors.js';
 import { EventQueue } from './event-queue.js';
 import { SeenEvents } from './seen-events.js';
 import type { OpenInfo, RelayEvent, SubscribeOptions, Subscription } from './subscribe.js';
-import { endWaiters, type Waiter } from './waiters.js';
+import { endWaiters, subscriptionIterator, type Waiter } from './waiters.js';
 
 /** What a direct connection tells its owner beyond the public callbacks. */
 export interface ConnectionHooks {
@@ -153,13 +153,7 @@ export class SharedSubscription implements Subscription {
   [Symbol.asyncIterator](): AsyncIterator<RelayEvent> {
     if (this.iterating) throw new TypeError('A subscription can be iterated only once');
     this.iterating = true;
-    return {
-      next: () => this.next(),
-      return: () => {
-        this.close();
-        return Promise.resolve({ done: true, value: undefined });
-      },
-    };
+    return subscriptionIterator(() => this.next(), this.close);
   }
 
   /** Runs while this tab holds the lock; resolving it releases the lock to the next tab. */

@@ -6,7 +6,7 @@ import { EventQueue } from './event-queue.js';
 import { DEFAULT_IDLE_TIMEOUT_MS, IdleWatchdog } from './idle-watchdog.js';
 import { LeadingFrame } from './leading-frame.js';
 import { SharedSubscription, tabSharingAvailable, type ConnectionHooks } from './shared-subscription.js';
-import { endWaiters, type Waiter } from './waiters.js';
+import { endWaiters, subscriptionIterator, type Waiter } from './waiters.js';
 import {
   DEFAULT_INITIAL_DELAY_MS,
   DEFAULT_MAX_DELAY_MS,
@@ -289,13 +289,7 @@ class RelaySubscription implements Subscription {
   [Symbol.asyncIterator](): AsyncIterator<RelayEvent> {
     if (this.iterating) throw new TypeError('A subscription can be iterated only once');
     this.iterating = true;
-    return {
-      next: () => this.next(),
-      return: () => {
-        this.close();
-        return Promise.resolve({ done: true, value: undefined });
-      },
-    };
+    return subscriptionIterator(() => this.next(), this.close);
   }
 
   private next(): Promise<IteratorResult<RelayEvent>> {

@@ -20,3 +20,14 @@ export function endWaiters(waiters: readonly Waiter[], failure: unknown): boolea
   }
   return reported;
 }
+
+/** The iterator a subscription hands out: `next` reads its queue, `return` (a `break`) closes it. */
+export function subscriptionIterator(next: () => Promise<IteratorResult<RelayEvent>>, close: () => void): AsyncIterator<RelayEvent> {
+  return {
+    next,
+    return: () => {
+      close();
+      return Promise.resolve({ done: true, value: undefined });
+    },
+  };
+}

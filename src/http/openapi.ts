@@ -49,6 +49,12 @@ const consumerQueryParam = {
   schema: { type: 'string', pattern: '^[A-Za-z0-9._~-]{1,64}$' },
 };
 
+/** A required `application/x-www-form-urlencoded` body (Mercure's) with these fields. */
+const formBody = (properties: Record<string, unknown>, required?: string[]) => ({
+  required: true,
+  content: { 'application/x-www-form-urlencoded': { schema: { type: 'object', properties, ...(required ? { required } : {}) } } },
+});
+
 const eventStream = (description: string) => ({
   description,
   content: { 'text/event-stream': { schema: { type: 'string' } } },
@@ -232,46 +238,28 @@ export function openApiDocument(): Record<string, unknown> {
         query: {
           summary: 'Mercure subscription with the selectors in the body (event stream)',
           description: 'The parameters of GET, as an application/x-www-form-urlencoded body, joined with those of the query (last_event_id: the query wins).',
-          requestBody: {
-            required: true,
-            content: {
-              'application/x-www-form-urlencoded': {
-                schema: {
-                  type: 'object',
-                  properties: {
-                    topic: { type: 'array', items: { type: 'string' } },
-                    match: { type: 'array', items: { type: 'string' } },
-                    match_urlpattern: { type: 'array', items: { type: 'string' } },
-                    last_event_id: { type: 'string' },
-                  },
-                },
-              },
-            },
-          },
+          requestBody: formBody({
+            topic: { type: 'array', items: { type: 'string' } },
+            match: { type: 'array', items: { type: 'string' } },
+            match_urlpattern: { type: 'array', items: { type: 'string' } },
+            last_event_id: { type: 'string' },
+          }),
           responses: { 200: eventStream('Updates matching the selectors.'), 400: { description: 'Invalid selectors, or no Content-Type.' }, 401: { description: 'Invalid token.' }, 403: { description: 'Not allowed.' } },
         },
         post: {
           summary: 'Mercure publish',
-          requestBody: {
-            required: true,
-            content: {
-              'application/x-www-form-urlencoded': {
-                schema: {
-                  type: 'object',
-                  properties: {
-                    topic: { type: 'array', items: { type: 'string' } },
-                    data: { type: 'string' },
-                    private: { type: 'string' },
-                    // Digits only and `earliest` are the hub's own cursors (HUB_ERR_EVENT_ID_RESERVED).
-                    id: { type: 'string', not: { pattern: '^([0-9]+|earliest)$' } },
-                    type: { type: 'string' },
-                    retry: { type: 'string', pattern: '^[0-9]+$' },
-                  },
-                  required: ['topic'],
-                },
-              },
+          requestBody: formBody(
+            {
+              topic: { type: 'array', items: { type: 'string' } },
+              data: { type: 'string' },
+              private: { type: 'string' },
+              // Digits only and `earliest` are the hub's own cursors (HUB_ERR_EVENT_ID_RESERVED).
+              id: { type: 'string', not: { pattern: '^([0-9]+|earliest)$' } },
+              type: { type: 'string' },
+              retry: { type: 'string', pattern: '^[0-9]+$' },
             },
-          },
+            ['topic'],
+          ),
           responses: {
             200: { description: 'The event id.', content: { 'text/plain': { schema: { type: 'string' } } } },
             400: { description: 'Invalid update.' },
