@@ -110,7 +110,7 @@ export async function runClusterScenario(options: ClusterScenarioOptions): Promi
             const label = `${clusterStepName(measurement, masters)} (${describeLayout(layout)})`;
             log(`cluster: ${label}`);
             try {
-              const result = await runMeasurement(measurement, masters, cluster, hubs, options);
+              const result = await runMeasurement(measurement, cluster, hubs, options);
               rows.push(row(measurement, layout, { result, keysPerMaster: await cluster.keysPerMaster() }));
               log(`cluster: ${label}: ${summarize(result)}`);
             } catch (error) {
@@ -144,15 +144,18 @@ export function describeLayout(layout: ClusterLayout): string {
   return layout.shards === undefined ? layout.name : `${layout.name}, ${SHARDS_OPTION} ${layout.shards}`;
 }
 
-/** One measurement in a load-generator process of its own, on a running deployment. */
-async function runMeasurement(
+/**
+ * The load generator's plan for one measurement on a running deployment: both hubs as targets
+ * (hub A alone for the idle node), every process measured, and each hub and each master as a
+ * probe of its own (the hubs with what their sockets received from the masters).
+ */
+export function clusterPlan(
   measurement: ClusterMeasurement,
-  masters: number,
   cluster: BenchRedisCluster,
   hubs: HubPair,
-  options: ClusterScenarioOptions,
-): Promise<StepResult> {
-  const spec = clusterPhase(measurement, masters, options.quick, options.durationMs);
+  options: Pick<ClusterScenarioOptions, 'quick' | 'durationMs' | 'server' | 'loadgen'>,
+): PhasePlan {
+  const spec = clusterPhase(measurement, cluster.masters.length, options.quick, options.durationMs);
   const endpoint = (port: number): Endpoint => ({ host: '127.0.0.1', port });
   const [a, b] = hubs.hubs;
   const redisPorts = cluster.masters.map((m) => m.port);
@@ -161,7 +164,7 @@ async function runMeasurement(
     { name: 'hub B', pids: [b.pid], receivedFromPorts: redisPorts },
     ...cluster.masters.map((m, i) => ({ name: `redis ${i + 1}`, pids: [m.pid] })),
   ];
-  const plan: PhasePlan = {
+  return {
     ...spec,
     ...ROUTES,
     // The idle node takes neither subscribers nor publishes: it only runs beside A.
@@ -171,6 +174,11 @@ async function runMeasurement(
     serverCore: options.server.cpu === undefined ? undefined : Number(options.server.cpu),
     loadgenCore: options.loadgen.cpu === undefined ? undefined : Number(options.loadgen.cpu),
   };
+}
+
+/** One measurement in a load-generator process of its own, on a running deployment. */
+async function runMeasurement(measurement: ClusterMeasurement, cluster: BenchRedisCluster, hubs: HubPair, options: ClusterScenarioOptions): Promise<StepResult> {
+  const plan = clusterPlan(measurement, cluster, hubs, options);
   const workDir = mkdtempSync(path.join(tmpdir(), 'sse-bench-cluster-'));
   try {
     const phase = await runLoadgenPhase(plan, workDir, options.loadgen);

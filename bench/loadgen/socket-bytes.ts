@@ -14,9 +14,8 @@ export interface SocketCounters {
   readonly peerPort: number;
   /** The processes holding it (usually one). */
   readonly pids: readonly number[];
-  /** Payload bytes received on it and sent by it (acknowledged by the other end), since it opened. */
+  /** Payload bytes received on it since it opened. */
   readonly bytesReceived: number;
-  readonly bytesAcked: number;
 }
 
 const ADDRESS = /^(?:\[[0-9a-fA-F:.%\w]+\]|[^\s:]+(?::[^\s:]+)*):(\d+)$/;
@@ -32,7 +31,7 @@ export function parseSocketStats(text: string): SocketCounters[] {
   const flush = (info: string): void => {
     if (!pending) return;
     const counter = (name: string): number => Number(new RegExp(`\\b${name}:(\\d+)`).exec(info)?.[1] ?? 0);
-    sockets.push({ ...pending, bytesReceived: counter('bytes_received'), bytesAcked: counter('bytes_acked') });
+    sockets.push({ ...pending, bytesReceived: counter('bytes_received') });
     pending = undefined;
   };
   for (const line of text.split('\n')) {
