@@ -25,7 +25,7 @@ export const CLUSTER_DESCRIPTIONS: Readonly<Record<ClusterMeasurement, string>> 
   fanout:
     'fan-out: a few topics with many subscribers each, split over both hubs; one pipelined publishing connection per hub, at most 100 messages not yet received by every subscriber (as the peers\' `fanout-1k-saturated`)',
   'idle-node':
-    'an idle node: every subscriber and every publisher on hub A, hub B started on the same cluster with no subscriber; B\'s CPU and what Redis sends B, per message A publishes',
+    'an idle node: every subscriber and every publisher on hub A, at full rate (batch publishes of 100 messages, 4 connections, one request at a time each); hub B started on the same cluster with no subscriber; B\'s CPU and what Redis sends B, per message A publishes',
 };
 
 export interface ClusterPhaseSizes {
@@ -33,6 +33,8 @@ export interface ClusterPhaseSizes {
   readonly fanoutTopics: number;
   readonly fanoutPerTopic: number;
   readonly publishConnections: number;
+  /** Messages per batch publish in the idle-node step. */
+  readonly idleBatch: number;
 }
 
 export function clusterSizes(quick: boolean): ClusterPhaseSizes {
@@ -41,6 +43,7 @@ export function clusterSizes(quick: boolean): ClusterPhaseSizes {
     fanoutTopics: 4,
     fanoutPerTopic: quick ? 100 : 250,
     publishConnections: 32,
+    idleBatch: 100,
   };
 }
 
@@ -65,7 +68,17 @@ export function clusterPhase(measurement: ClusterMeasurement, masters: number, q
       ],
     };
   }
-  // `publish` and `idle-node` differ in their targets (both hubs, or hub A alone), not here.
+  if (measurement === 'idle-node') {
+    // A at full rate: batch publishes, as the peers' direct-1k-batch-100-serial-4 (4 connections,
+    // one request of 100 messages at a time each). Single publishes reach a tenth of the rate,
+    // and B's reads then carry a few messages each: its cost per message would be per read.
+    const batch = sizes.idleBatch;
+    return {
+      phase: step,
+      subscriptions: { topics: direct, perTopic: 1 },
+      steps: [{ step, mode: 'saturated', connections: 4, pipeline: 1, batch, window: 4 * batch * 2, ...timing }],
+    };
+  }
   return {
     phase: step,
     subscriptions: { topics: direct, perTopic: 1 },

@@ -135,7 +135,7 @@ export function renderClusterMarkdown(run: ClusterRun, quick: boolean): string {
     '',
     fanoutTable(run),
     '',
-    `**Idle node** (\`cluster-idle-node-m<masters>\`): ${CLUSTER_DESCRIPTIONS['idle-node']}; ${sizes.directTopics} topics with one subscriber each, ${sizes.publishConnections} publishing connections.`,
+    `**Idle node** (\`cluster-idle-node-m<masters>\`): ${CLUSTER_DESCRIPTIONS['idle-node']}; ${sizes.directTopics} topics with one subscriber each.`,
     '',
     idleTable(run),
     '',
