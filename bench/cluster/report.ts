@@ -10,7 +10,7 @@ const num = (v: number): string => (v >= 10_000 ? `${(v / 1000).toFixed(1)}k` : 
 
 /** A row's figures, or the reason it has none, spread over `width` columns. */
 function absent(row: ClusterRow, width: number): string[] {
-  const why = row.unavailable !== null ? `not available: ${row.unavailable}` : `failed: ${(row.error ?? 'no result').slice(0, 120)}`;
+  const why = row.unavailable !== null ? `not run: ${row.unavailable}` : `failed: ${(row.error ?? 'no result').slice(0, 120)}`;
   return [why, ...Array<string>(width - 1).fill('–')];
 }
 
@@ -125,7 +125,7 @@ export function renderClusterMarkdown(run: ClusterRun, quick: boolean): string {
     'Both hubs and every master (no persistence) pinned to the one server core, the load generator to the other: on two cores the throughput columns say how fast five processes take turns on one core, not what scaling out gains. ' +
       'CPU µs per message and per delivery (from /proc, per process, inside the measured window) do not depend on the number of cores: those are the figures to project from. ' +
       'Redis → B is what hub B\'s sockets to the masters received (the kernel\'s per-socket `bytes_received`). ' +
-      `Layouts: \`single stream\` is today's store (every key under one hash tag, so on one master, and every hub reads every message); \`sharded\` is \`--redis-shards\` = masters with node-local interest${run.shardingAvailable ? '' : ' (not in this build: its rows are marked not available)'}.`,
+      `Layouts: \`single stream\` is today's store (every key under one hash tag, so on one master, and every hub reads every message); \`sharded\` is \`--redis-shards\` = masters with node-local interest${run.shardingAvailable ? '' : ' (not in this build: its rows are marked not run)'}.`,
     '',
     `**Publish capacity** (\`cluster-publish-m<masters>\`): ${CLUSTER_DESCRIPTIONS.publish}; ${sizes.directTopics} topics, ${sizes.publishConnections} publishing connections.`,
     '',

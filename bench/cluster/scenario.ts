@@ -98,8 +98,16 @@ export async function runClusterScenario(options: ClusterScenarioOptions): Promi
       log(`cluster: starting ${masters} master(s)`);
       cluster = await startBenchCluster(masters, options.server);
       for (const layout of layouts(masters)) {
-        if (layout.name === 'sharded' && !shardingAvailable) {
-          for (const k of measurements) rows.push(row(k, layout, { unavailable: `this build has no ${SHARDS_OPTION}` }));
+        const skipped =
+          layout.name !== 'sharded'
+            ? undefined
+            : !shardingAvailable
+              ? `this build has no ${SHARDS_OPTION}`
+              : layout.shards === 1
+                ? `${SHARDS_OPTION} 1 is the single stream`
+                : undefined;
+        if (skipped) {
+          for (const k of measurements) rows.push(row(k, layout, { unavailable: skipped }));
           continue;
         }
         await cluster.flush();
