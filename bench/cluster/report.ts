@@ -34,6 +34,18 @@ function busiestMaster(result: StepResult): number {
   return Math.max(0, ...(result.probes ?? []).filter((p) => p.name.startsWith('redis')).map((p) => p.cpuUs));
 }
 
+/** Commands that run the store's scripts (the commands a script calls are counted apart too). */
+const SCRIPTS = new Set(['eval', 'evalsha', 'eval_ro', 'evalsha_ro', 'fcall', 'fcall_ro']);
+/** Commands that read history and the live stream. */
+const READS = new Set(['xread', 'xreadgroup', 'xrange', 'xrevrange']);
+
+/** Redis' in-command time in the scripts and in the reads, µs per message of the whole step. */
+function commandsPerMessage(row: ClusterRow, r: StepResult): string {
+  if (!row.commands || r.published === 0) return '–';
+  const usec = (set: ReadonlySet<string>): number => row.commands!.filter((c) => set.has(c.command)).reduce((sum, c) => sum + c.usec, 0);
+  return `${(usec(SCRIPTS) / r.published).toFixed(1)} / ${(usec(READS) / r.published).toFixed(1)}`;
+}
+
 function table(header: string[], lines: string[][]): string {
   return [`| ${header.join(' | ')} |`, `|${header.map(() => '---').join('|')}|`, ...lines.map((l) => `| ${l.join(' | ')} |`)].join('\n');
 }
@@ -43,7 +55,17 @@ function rowsOf(run: ClusterRun, measurement: ClusterMeasurement): ClusterRow[] 
 }
 
 function publishTable(run: ClusterRun): string {
-  const header = ['masters', 'layout', 'messages/s', 'hubs CPU µs/message', 'Redis CPU µs/message (all masters)', 'busiest master µs/message', 'keys per master', 'notes'];
+  const header = [
+    'masters',
+    'layout',
+    'messages/s',
+    'hubs CPU µs/message',
+    'Redis CPU µs/message (all masters)',
+    'busiest master µs/message',
+    'Redis in-command µs/message: scripts / reads',
+    'keys per master',
+    'notes',
+  ];
   const lines = rowsOf(run, 'publish').map((row) => {
     const r = row.result;
     const head = [String(row.masters), describeLayout(row.layout)];
@@ -54,6 +76,7 @@ function publishTable(run: ClusterRun): string {
       perMessage(r, probeCpuUs(r, 'hub')),
       perMessage(r, probeCpuUs(r, 'redis')),
       perMessage(r, busiestMaster(r)),
+      commandsPerMessage(row, r),
       row.keysPerMaster?.join(' / ') ?? '–',
       notes(r),
     ];
@@ -93,6 +116,7 @@ function idleTable(run: ClusterRun): string {
     'Redis → B KB/s',
     'hub A CPU µs/message',
     'Redis CPU µs/message',
+    'Redis in-command µs/message: scripts / reads',
     'notes',
   ];
   const lines = rowsOf(run, 'idle-node').map((row) => {
@@ -110,6 +134,7 @@ function idleTable(run: ClusterRun): string {
       bytes === null ? '–' : (bytes / 1024 / r.windowSeconds).toFixed(1),
       perMessage(r, probeCpuUs(r, 'hub A')),
       perMessage(r, probeCpuUs(r, 'redis')),
+      commandsPerMessage(row, r),
       notes(r),
     ];
   });
@@ -125,6 +150,7 @@ export function renderClusterMarkdown(run: ClusterRun, quick: boolean): string {
     'Both hubs and every master (no persistence) pinned to the one server core, the load generator to the other: on two cores the throughput columns say how fast five processes take turns on one core, not what scaling out gains. ' +
       'CPU µs per message and per delivery (from /proc, per process, inside the measured window) do not depend on the number of cores: those are the figures to project from. ' +
       'Redis → B is what hub B\'s sockets to the masters received (the kernel\'s per-socket `bytes_received`). ' +
+      'Redis in-command time is `INFO commandstats` over the whole step, all masters, per message: the store\'s scripts (`EVAL`/`EVALSHA`, with the commands they call) against the nodes\' reads (`XREAD`, `XRANGE`…). It is Redis\' own wall clock: on a core shared with the hubs it includes the times Redis was preempted mid-command, so read it for proportions; replies\' socket writes are not in it. ' +
       `Layouts: \`single stream\` is today's store (every key under one hash tag, so on one master, and every hub reads every message); \`sharded\` is \`--redis-shards\` = masters with node-local interest${run.shardingAvailable ? '' : ' (not in this build: its rows are marked not run)'}.`,
     '',
     `**Publish capacity** (\`cluster-publish-m<masters>\`): ${CLUSTER_DESCRIPTIONS.publish}; ${sizes.directTopics} topics, ${sizes.publishConnections} publishing connections.`,

@@ -15,6 +15,7 @@ import path from 'node:path';
 import type { Endpoint, PhasePlan, ProbePlan, StepResult } from '../loadgen/plan.js';
 import { runLoadgenPhase, type LoadgenProcessOptions } from '../loadgen-process.js';
 import { ensureRedis, relayHasOption } from '../peers/peers.js';
+import { commandStatsBetween, type CommandCost } from './command-stats.js';
 import { startBenchCluster, startHubPair, type BenchRedisCluster, type ClusterLayout, type HubPair, type Placement } from './deployment.js';
 import { CLUSTER_MASTERS, CLUSTER_MEASUREMENTS, clusterPhase, clusterStepName, type ClusterMeasurement } from './phases.js';
 
@@ -35,6 +36,11 @@ export interface ClusterRow {
   readonly error: string | null;
   /** Keys on each master after the step (shows where the layout put the data). */
   readonly keysPerMaster: readonly number[] | null;
+  /**
+   * Redis' in-command time over the whole step (warm-up included: divide by the step's
+   * `published`), summed over the masters, most time first.
+   */
+  readonly commands: readonly CommandCost[] | null;
   /** Probes: `hub A`, `hub B`, then `redis 1`… (one per master). */
   readonly result: StepResult | null;
 }
@@ -69,8 +75,15 @@ function layouts(masters: number): ClusterLayout[] {
   return [{ name: 'single stream' }, { name: 'sharded', shards: masters }];
 }
 
+/** Contended measurements are run once more while the scenario is younger than this. */
+const RETRY_UNTIL_MS = 3 * 60_000;
+
+/** How long the worst-off process of a step waited for its core, % of the window. */
+const worstWait = (r: StepResult): number => Math.max(r.serverWaitPercent, r.loadgenWaitPercent);
+
 export async function runClusterScenario(options: ClusterScenarioOptions): Promise<ClusterRun> {
   const { log } = options;
+  const scenarioStarted = Date.now();
   const wanted = (step: string): boolean => options.scenarios === undefined || options.scenarios.some((n) => step === n || step.startsWith(n));
   const shardingAvailable = relayHasOption(SHARDS_OPTION);
   const rows: ClusterRow[] = [];
@@ -86,6 +99,7 @@ export async function runClusterScenario(options: ClusterScenarioOptions): Promi
       unavailable: null,
       error: null,
       keysPerMaster: null,
+      commands: null,
       result: null,
       ...fields,
     });
@@ -118,9 +132,24 @@ export async function runClusterScenario(options: ClusterScenarioOptions): Promi
             const label = `${clusterStepName(measurement, masters)} (${describeLayout(layout)})`;
             log(`cluster: ${label}`);
             try {
-              const result = await runMeasurement(measurement, cluster, hubs, options);
-              rows.push(row(measurement, layout, { result, keysPerMaster: await cluster.keysPerMaster() }));
-              log(`cluster: ${label}: ${summarize(result)}`);
+              const measured = async (): Promise<Partial<ClusterRow> & { result: StepResult }> => {
+                const before = await cluster!.commandStats();
+                const result = await runMeasurement(measurement, cluster!, hubs!, options);
+                const commands = commandStatsBetween(before, await cluster!.commandStats());
+                log(`cluster: ${label}: ${summarize(result)}`);
+                return { result, commands, keysPerMaster: await cluster!.keysPerMaster() };
+              };
+              let kept = await measured();
+              // As the peers' phases: a contended attempt is run once more while there is time,
+              // and the less contended one kept.
+              if (kept.result.contended && !options.quick && Date.now() - scenarioStarted < RETRY_UNTIL_MS) {
+                log(`cluster: ${label}: contended by other processes; running it again`);
+                const again = await measured();
+                const attempts = [kept, again].sort((x, y) => worstWait(x.result) - worstWait(y.result));
+                kept = attempts[0]!;
+                kept.result.notes.push('least contended of 2 attempts');
+              }
+              rows.push(row(measurement, layout, kept));
             } catch (error) {
               const message = (error as Error).message;
               log(`cluster: ${label} failed: ${message}`);

@@ -7,6 +7,7 @@
 import assert from 'node:assert/strict';
 import { Cluster } from 'ioredis';
 import { after, describe, test } from 'node:test';
+import { commandStatsBetween } from '../../bench/cluster/command-stats.js';
 import { startBenchCluster, startHubPair, type BenchRedisCluster, type HubPair } from '../../bench/cluster/deployment.js';
 import { clusterPlan, probeCpuUs, SHARDS_OPTION, windowCounts } from '../../bench/cluster/scenario.js';
 import { PAYLOAD_SIZE } from '../../bench/loadgen/payload.js';
@@ -53,16 +54,19 @@ describe('cluster scenario: deployment and idle-node figures', () => {
     await cluster?.stop();
   });
 
-  test('a cluster of two masters: every slot served, keys counted where they live, flushed', async () => {
+  test('a cluster of two masters: every slot served, commands and keys counted where they run and live, flushed', async () => {
     cluster = await startBenchCluster(2, unpinned);
     assert.equal(cluster.masters.length, 2);
     for (const m of cluster.masters) assert.ok(alive(m.pid), `master on ${m.port} is process ${m.pid}`);
+    const before = await cluster.commandStats();
     const client = new Cluster(cluster.masters.map((m) => ({ host: '127.0.0.1', port: m.port })));
     try {
       for (let i = 0; i < 50; i++) await client.set(`key-${i}`, 'v');
     } finally {
       client.disconnect();
     }
+    const set = commandStatsBetween(before, await cluster.commandStats()).find((c) => c.command === 'set');
+    assert.equal(set?.calls, 50, 'INFO commandstats of both masters, summed');
     const keys = await cluster.keysPerMaster();
     assert.equal(keys[0]! + keys[1]!, 50);
     assert.ok(keys.every((n) => n > 0), `keys on both masters: ${keys.join(' / ')}`);
@@ -82,13 +86,17 @@ describe('cluster scenario: deployment and idle-node figures', () => {
     assert.ok(probeCpuUs(step, 'redis') > 0, 'the masters used CPU');
   });
 
-  test('sharded with node-local interest: the idle hub B receives next to nothing', { skip: relayHasOption(SHARDS_OPTION) ? false : `this build has no ${SHARDS_OPTION}` }, async () => {
+  test('sharded with node-local interest, a shard per master: the idle hub B receives next to nothing', { skip: relayHasOption(SHARDS_OPTION) ? false : `this build has no ${SHARDS_OPTION}` }, async () => {
     assert.ok(cluster);
     const step = await idleNode(cluster, 2, started);
     const { messages } = windowCounts(step);
     const b = step.probes!.find((p) => p.name === 'hub B')!;
     // Heartbeats and liveness keys, not messages: well under one payload per ten messages.
     assert.ok(b.bytesReceived! < (messages * PAYLOAD_SIZE) / 10, `hub B received ${b.bytesReceived} bytes for ${messages} messages`);
+    // The bench placed shard k on master k: both masters hold history (with 2 masters the hash
+    // alone puts shards 0 and 1 on the same one).
+    const keys = await cluster.keysPerMaster();
+    assert.ok(keys.every((n) => n > 0), `keys per master: ${keys.join(' / ')}`);
   });
 
   test('stopping the hubs and the cluster leaves no process behind', async () => {
