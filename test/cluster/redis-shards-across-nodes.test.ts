@@ -131,7 +131,9 @@ describe('two hub processes on a 3-master Redis Cluster with --redis-shards 3', 
         assert.match(id, new RegExp(`^v1\\.${i}:[0-9a-z]+$`), 'the publish id names the position on the topic\'s shard');
       }
       for (const [i, s] of streams.entries()) {
-        await s.waitForCount(2);
+        await s.waitForCount(2).catch(async (error: Error) => {
+          throw new Error(`${error.message}; B's connections: ${JSON.stringify(await lastCommandsOf(redis, b.child.pid!))}`);
+        });
         assert.deepEqual(dataOf(s.events), [`to ${topics[i]}`]);
         assert.match(s.events[1]!.id!, /^v1\./);
       }
@@ -341,7 +343,7 @@ describe('two hub processes on a 3-master Redis Cluster with --redis-shards 3', 
       assert.deepEqual(dataOf(upStream.events), [0, 1, 2, 3, 4].map((i) => `up ${i}`), 'its subscriber noticed nothing');
 
       await redis.masters[victim]!.restart();
-      await eventually(async () => (await tryPublish(a.url, down, 'probe')).status === 200, 30_000, 'the shard to take publishes again');
+      for (const node of [a, b]) await eventually(async () => (await tryPublish(node.url, down, 'probe')).status === 200, 30_000, 'the shard to take publishes again');
       for (let i = 5; i < 8; i++) {
         assert.equal((await tryPublish(b.url, down, `down ${i}`)).status, 200);
         acknowledged.push(`down ${i}`);
