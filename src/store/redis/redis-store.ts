@@ -221,7 +221,8 @@ export class RedisStore implements Store {
     // every seq below its own. A shard joins when a subscription needs it (follow).
     if (this.shard) readLoop.pause();
     else if (connected) await readLoop.join().catch(() => {});
-    await this.consumers.open();
+    // A shard holds for no consumer (refused with shards): no refresh of their registry.
+    if (!this.shard) await this.consumers.open();
     readLoop.start();
     this.pruneTimer = setInterval(this.pruneTick, this.options.pruneIntervalMs);
     this.pruneTimer.unref();
