@@ -132,7 +132,8 @@ describe('two hub processes on a 3-master Redis Cluster with --redis-shards 3', 
       }
       for (const [i, s] of streams.entries()) {
         await s.waitForCount(2).catch(async (error: Error) => {
-          throw new Error(`${error.message}; B's connections: ${JSON.stringify(await lastCommandsOf(redis, b.child.pid!))}`);
+          const state = await Promise.race([s.ended.then(() => 'ended'), new Promise((resolve) => setTimeout(resolve, 10, 'open'))]);
+          throw new Error(`${error.message}; the stream is ${String(state)}; B's connections: ${JSON.stringify(await lastCommandsOf(redis, b.child.pid!))}`);
         });
         assert.deepEqual(dataOf(s.events), [`to ${topics[i]}`]);
         assert.match(s.events[1]!.id!, /^v1\./);

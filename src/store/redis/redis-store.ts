@@ -158,6 +158,23 @@ export class RedisStore implements Store {
     return this.batches;
   }
 
+  /**
+   * On a Redis Cluster, `host:port` of the master serving this data set's hash tag (undefined
+   * on one server, or when the cluster cannot say now).
+   */
+  async master(): Promise<string | undefined> {
+    const cmd = this.connection?.cmd;
+    if (!isClusterUrl(this.options.url) || !cmd || cmd.status !== 'ready') return undefined;
+    try {
+      const slot = (await cmd.cluster('KEYSLOT', this.keys.seq)) as number;
+      const ranges = (await cmd.cluster('SLOTS')) as unknown as [number, number, [string, number]][];
+      const range = ranges.find(([from, to]) => slot >= from && slot <= to);
+      return range ? `${range[2][0]}:${range[2][1]}` : undefined;
+    } catch {
+      return undefined;
+    }
+  }
+
   /** Where Redis is, without credentials, for log lines. */
   get where(): string {
     return describeWhere(this.options.url);
@@ -204,7 +221,8 @@ export class RedisStore implements Store {
     // every seq below its own. A shard joins when a subscription needs it (follow).
     if (this.shard) readLoop.pause();
     else if (connected) await readLoop.join().catch(() => {});
-    await this.consumers.open();
+    // A shard holds for no consumer (refused with shards): no refresh of their registry.
+    if (!this.shard) await this.consumers.open();
     readLoop.start();
     this.pruneTimer = setInterval(this.pruneTick, this.options.pruneIntervalMs);
     this.pruneTimer.unref();

@@ -43,6 +43,7 @@ const DIGITS = /^[0-9]+$/;
 export class ShardedRedisStore implements Store {
   readonly kind = 'redis';
   readonly shardCount: number;
+  private readonly log: NonNullable<RedisStoreOptions['log']>;
   /** One store per shard, by shard number. */
   readonly shards: readonly RedisStore[];
   readonly consumers: ConsumerLog = new UnsupportedConsumerLog();
@@ -57,6 +58,7 @@ export class ShardedRedisStore implements Store {
   constructor(options: ShardedRedisStoreOptions) {
     if (!Number.isSafeInteger(options.shards) || options.shards < 2) throw new RelayError('HUB_ERR_CONFIG_INVALID', 'A sharded Redis store needs 2 or more shards');
     this.shardCount = options.shards;
+    this.log = options.log ?? (() => {});
     const { shards: count, ...single } = options;
     this.shards = Array.from({ length: count }, (_, index) => new RedisStore({ ...single, shard: { index, count } }));
     this.dispatched = new Array<number>(count).fill(0);
@@ -82,6 +84,24 @@ export class ShardedRedisStore implements Store {
       await Promise.allSettled(this.shards.map((shard) => shard.close()));
       throw failed.reason;
     }
+    void this.logPlacement();
+  }
+
+  /**
+   * Which master serves each shard (on a Cluster), so an operator can see whether the shards
+   * spread: shards on one master share its capacity.
+   */
+  private async logPlacement(): Promise<void> {
+    const masters = await Promise.all(this.shards.map((shard) => shard.master()));
+    if (masters.every((m) => m === undefined)) return;
+    const byMaster = new Map<string, number[]>();
+    masters.forEach((master, shard) => {
+      const key = master ?? 'unknown';
+      byMaster.set(key, [...(byMaster.get(key) ?? []), shard]);
+    });
+    const placement = [...byMaster].map(([master, shards]) => `${master}: ${shards.join(', ')}`).join('; ');
+    const shared = [...byMaster.values()].some((shards) => shards.length > 1) && byMaster.size < masters.length;
+    this.log(shared ? 'warn' : 'info', `Redis shards by master: ${placement}${shared ? ' (shards on one master share its capacity: move their hash tags\' slots to spread them)' : ''}`);
   }
 
   setAppendListener(listener: AppendListener): void {
