@@ -3,6 +3,7 @@
  * Markdown (printed, written under bench/results/, and the latest into bench/README.md) and
  * JSON; below it, two hubs on Redis against one process on the embedded stores.
  */
+import type { ClusterRun } from './cluster/scenario.js';
 import type { PatternCostResult } from './pattern-cost.js';
 import type { IdleMemoryResult, StepResult } from './loadgen/plan.js';
 import { STEP_ORDER } from './scenarios.js';
@@ -20,6 +21,8 @@ export interface BenchRun {
   readonly errors: readonly { peer: string; phase: string; error: string }[];
   /** The pattern-cost scenario (sse-relay alone), when it ran. */
   readonly patternCost?: PatternCostResult | undefined;
+  /** The Redis Cluster scenario (two hubs on 1–3 masters), when it ran. */
+  readonly cluster?: ClusterRun | undefined;
 }
 
 /** The peer whose figures are divided by the others'. */

@@ -10,6 +10,10 @@
  *   npm run bench -- --scenario fanout-10k          some steps (exact names or prefixes)
  *   npm run bench -- --scenario pattern-cost        only the pattern-matching cost (sse-relay alone,
  *                                                   one process pinned to CPU 0: pattern-cost.ts)
+ *   npm run bench -- --scenario cluster             only the Redis Cluster scenario (two hubs on 1–3
+ *                                                   masters: cluster/scenario.ts); also
+ *                                                   cluster-publish, cluster-idle-node-m3, …
+ *   npm run bench -- --only sse-relay-cluster       the same, named as a peer
  *   npm run bench -- --cpu-prof                     also write V8 CPU profiles of Node peers
  *   npm run bench -- --duration 20                  measured window of every step, in seconds
  *   npm run bench -- --nice -10                     run servers and load generator at this nice level
@@ -18,12 +22,13 @@
  * A phase in which other processes held the server or the load generator off its core is run
  * once more (while the run is under 9 minutes), and the less contended attempt is kept.
  */
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { cpus, loadavg } from 'node:os';
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { runLoadgenPhase, type LoadgenProcessOptions } from './loadgen-process.js';
 import type { PhasePlan, PhaseResult } from './loadgen/plan.js';
 import { freePort } from './peers/free-port.js';
 import { canPin, PEERS, type PeerAdapter } from './peers/peers.js';
@@ -31,12 +36,13 @@ import { formatSummary, summarizeProfile } from './profile-summary.js';
 import { renderContext, renderMarkdown, type BenchRun } from './report.js';
 import { formatPatternCost, PATTERN_COST_STEP, type PatternCostResult } from './pattern-cost.js';
 import { buildPhases, selectSteps, type PhaseSpec } from './scenarios.js';
+import { renderClusterMarkdown } from './cluster/report.js';
+import { runClusterScenario, selectsCluster, type ClusterRun } from './cluster/scenario.js';
 
 const DIST_BENCH = fileURLToPath(new URL('.', import.meta.url));
 const REPO = path.resolve(DIST_BENCH, '../..');
 const BENCH_DIR = path.join(REPO, 'bench');
 const RESULTS_DIR = path.join(BENCH_DIR, 'results');
-const LOADGEN = path.join(DIST_BENCH, 'loadgen/main.js');
 const SERVER_CPU = '0';
 const LOADGEN_CPU = '1';
 /**
@@ -99,18 +105,26 @@ const log = (line: string): void => {
 };
 
 const pinned = canPin(SERVER_CPU) && canPin(LOADGEN_CPU);
+const loadgenOptions: LoadgenProcessOptions = { cpu: pinned ? LOADGEN_CPU : undefined, nice: args.nice };
 if (!pinned) log('warning: cannot pin to CPUs 0 and 1 (taskset or a second core missing): running unpinned, figures are not comparable');
 const fdLimit = Number(shell('ulimit -Hn'));
 if (fdLimit < 12_000) log(`warning: the hard limit of open files is ${fdLimit}: 10,000 subscriptions need about 10,100 in each process`);
 
+/** What `--only` calls the cluster scenario (not a peer of the table: it runs once, after them). */
+const CLUSTER_NAME = 'sse-relay-cluster';
 const selectedPeers = args.only ? PEERS.filter((p) => args.only!.includes(p.name)) : PEERS.filter((p) => p.defaultRun !== false);
-for (const name of args.only ?? []) if (!PEERS.some((p) => p.name === name)) log(`warning: no peer named ${name} (peers: ${PEERS.map((p) => p.name).join(', ')})`);
+for (const name of args.only ?? []) {
+  if (name !== CLUSTER_NAME && !PEERS.some((p) => p.name === name)) log(`warning: no peer named ${name} (peers: ${[...PEERS.map((p) => p.name), CLUSTER_NAME].join(', ')})`);
+}
 const phases = selectSteps(buildPhases(args.quick, args.durationMs), args.scenarios);
 // Not a peer comparison (only sse-relay has Mercure patterns): run once, beside the peers.
 const wantsPatternCost =
   (args.scenarios === undefined || args.scenarios.some((n) => PATTERN_COST_STEP.startsWith(n))) &&
   (args.only === undefined || args.only.includes('sse-relay-memory'));
-if ((phases.length === 0 && !wantsPatternCost) || selectedPeers.length === 0) {
+const wantsCluster = selectsCluster(args.scenarios) && (args.only === undefined || args.only.includes(CLUSTER_NAME));
+/** The peer table has something to show: steps selected and peers to run them. */
+const peerWork = phases.length > 0 && selectedPeers.length > 0;
+if (!peerWork && !wantsPatternCost && !wantsCluster) {
   log('nothing selected');
   process.exit(2);
 }
@@ -122,7 +136,7 @@ const errors: { peer: string; phase: string; error: string }[] = [];
 const peerInfo: { name: string; description: string; unavailable: string | null }[] = [];
 const environment = describeEnvironment();
 
-for (const peer of selectedPeers) {
+for (const peer of peerWork ? selectedPeers : []) {
   const unavailable = peer.unavailable() ?? null;
   peerInfo.push({ name: peer.name, description: peer.description, unavailable });
   if (unavailable) {
@@ -157,8 +171,22 @@ if (wantsPatternCost) {
   }
 }
 
+let cluster: ClusterRun | undefined;
+if (wantsCluster) {
+  log('sse-relay: cluster scenario');
+  cluster = await runClusterScenario({
+    quick: args.quick,
+    durationMs: args.durationMs,
+    scenarios: args.scenarios,
+    server: { cpu: pinned ? SERVER_CPU : undefined, nice: args.nice },
+    loadgen: loadgenOptions,
+    log,
+  });
+  for (const row of cluster.rows) if (row.error) errors.push({ peer: CLUSTER_NAME, phase: row.step, error: row.error });
+}
+
 // After the peers ran: a Redis peer installs redis-server when it is missing.
-if (selectedPeers.some((p) => p.name.startsWith('sse-relay-redis'))) {
+if (wantsCluster || (peerWork && selectedPeers.some((p) => p.name.startsWith('sse-relay-redis')))) {
   environment['redis-server'] = /v=(\S+)/.exec(shell('/usr/bin/redis-server --version'))?.[1] ?? 'not installed';
 }
 environment['load average (1, 5, 15 min) at the end'] = loadavg().map((v) => v.toFixed(2)).join(', ');
@@ -171,19 +199,21 @@ const run: BenchRun = {
   results,
   errors,
   patternCost,
+  cluster,
 };
-const table = phases.length > 0 ? renderMarkdown(run) : '';
+const table = peerWork ? renderMarkdown(run) : '';
 const patternBlock = patternCost ? `\n\`\`\`\n${formatPatternCost(patternCost)}\n\`\`\`\n` : '';
-const markdown = `${renderContext(run)}\n\n${table}${patternBlock}`;
+const clusterBlock = cluster ? `\n${renderClusterMarkdown(cluster, args.quick)}` : '';
+const markdown = `${renderContext(run)}\n\n${table}${patternBlock}${clusterBlock}`;
 process.stdout.write(`\n${markdown}\n`);
 if (args.save) {
   mkdirSync(RESULTS_DIR, { recursive: true });
   const base = path.join(RESULTS_DIR, `${stamp}${args.quick ? '-quick' : ''}`);
   writeFileSync(`${base}.json`, `${JSON.stringify(run, null, 2)}\n`);
   writeFileSync(`${base}.md`, `# Benchmark ${run.startedAt}\n\n${markdown}`);
-  // A run of pattern-cost alone has no peer table: the README keeps the last full one.
-  if (phases.length > 0) updateReadme(markdown, path.basename(base));
-  log(`written ${path.relative(REPO, base)}.json and .md${phases.length > 0 ? '; bench/README.md updated' : ''}`);
+  // A run of pattern-cost or the cluster alone has no peer table: the README keeps the last full one.
+  if (peerWork) updateReadme(markdown, path.basename(base));
+  log(`written ${path.relative(REPO, base)}.json and .md${peerWork ? '; bench/README.md updated' : ''}`);
 }
 log(`done in ${((Date.now() - started) / 60_000).toFixed(1)} minutes`);
 
@@ -227,35 +257,12 @@ async function runPhaseOn(peer: PeerAdapter, phase: PhaseSpec): Promise<PhaseRes
       serverCore: pinned ? Number(SERVER_CPU) : undefined,
       loadgenCore: pinned ? Number(LOADGEN_CPU) : undefined,
     };
-    const planFile = path.join(workDir, 'plan.json');
-    writeFileSync(planFile, JSON.stringify(plan));
-    const budgetMs = phase.steps.reduce((sum, s) => sum + s.warmupMs + s.durationMs + s.drainTimeoutMs, 0) + 180_000;
-    return await runLoadgen(planFile, budgetMs);
+    return await runLoadgenPhase(plan, workDir, loadgenOptions);
   } finally {
     await server.stop();
     rmSync(workDir, { recursive: true, force: true });
     if (profileDir) reportProfiles(profileDir);
   }
-}
-
-function runLoadgen(planFile: string, timeoutMs: number): Promise<PhaseResult> {
-  return new Promise((resolve, reject) => {
-    const niceness = args.nice === undefined ? [] : ['nice', '-n', String(args.nice)];
-    const command = [...niceness, ...(pinned ? ['taskset', '-c', LOADGEN_CPU] : []), process.execPath, LOADGEN, planFile];
-    // Soft limit of open files up to the hard one: 10,000 subscriptions need more than 1,024.
-    const child = spawn('sh', ['-c', 'ulimit -n "$(ulimit -Hn)" 2>/dev/null; exec "$@"', 'sh', ...command], {
-      stdio: ['ignore', 'pipe', 'inherit'],
-    });
-    let stdout = '';
-    child.stdout.setEncoding('utf8').on('data', (c: string) => (stdout += c));
-    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
-    child.on('exit', (code, signal) => {
-      clearTimeout(timer);
-      const line = stdout.trim().split('\n').pop() ?? '';
-      if (code === 0 && line.startsWith('{')) resolve(JSON.parse(line) as PhaseResult);
-      else reject(new Error(`load generator ended with ${signal ?? code}${signal === 'SIGKILL' ? ' (timed out)' : ''}`));
-    });
-  });
 }
 
 /** The pattern-cost scenario in its own process, pinned like a server, its JSON line parsed. */

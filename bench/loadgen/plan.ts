@@ -33,7 +33,30 @@ export interface PhasePlan {
   readonly idleMemory?: { readonly step: string; readonly settleMs: number } | undefined;
   /** Topics to publish to when there are no subscriptions. */
   readonly publishTopics?: readonly string[] | undefined;
+  /** Processes also measured each on its own (each hub of a cluster, each Redis master). */
+  readonly probes?: readonly ProbePlan[] | undefined;
   readonly steps: readonly LoadStepPlan[];
+}
+
+/** A group of the server's processes whose figures a step reports apart from the total. */
+export interface ProbePlan {
+  readonly name: string;
+  /** Measured with their children. */
+  readonly pids: readonly number[];
+  /**
+   * Also count the bytes their TCP sockets received from these remote ports (Redis towards a
+   * hub node: its egress to that node), from the kernel's per-socket counters.
+   */
+  readonly receivedFromPorts?: readonly number[] | undefined;
+}
+
+/** What one probe's processes used inside a step's measured window. */
+export interface ProbeResult {
+  readonly name: string;
+  /** User plus system CPU time, µs (10 ms ticks). */
+  readonly cpuUs: number;
+  /** Bytes received from `receivedFromPorts`; null when the probe asked for none. */
+  readonly bytesReceived: number | null;
 }
 
 /** One measurement: publish for warm-up plus duration, then wait for every delivery. */
@@ -142,6 +165,8 @@ export interface StepResult {
   readonly serverCpuUsPerPublish: number | null;
   readonly serverRssBytes: number;
   readonly loadgenCpuPercent: number;
+  /** The plan's probes, in its order (absent when it had none). */
+  readonly probes?: readonly ProbeResult[] | undefined;
 }
 
 export interface IdleMemoryResult {

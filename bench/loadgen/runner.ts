@@ -5,8 +5,9 @@
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { LatencyHistogram } from './histogram.js';
-import type { IdleMemoryResult, LatencySummary, LoadStepPlan, PhasePlan, PhaseResult, StepResult, TargetResult } from './plan.js';
-import { coreTicks, heldOffNs, processTrees, rssBytes, runQueueWaitNs, sampleProcesses } from './proc-stats.js';
+import type { IdleMemoryResult, LatencySummary, LoadStepPlan, PhasePlan, PhaseResult, ProbePlan, ProbeResult, StepResult, TargetResult } from './plan.js';
+import { coreTicks, cpuMicros, heldOffNs, processTrees, rssBytes, runQueueWaitNs, sampleProcesses } from './proc-stats.js';
+import { readSocketStats, receivedBetween, receivedBySocket } from './socket-bytes.js';
 import { Publisher } from './publisher.js';
 import { SubscriberPool } from './subscribers.js';
 
@@ -162,10 +163,12 @@ async function runStep(
   const loadgenWait0 = runQueueWaitNs([process.pid]);
   const serverCore0 = plan.serverCore === undefined ? undefined : coreTicks(plan.serverCore);
   const loadgenCore0 = plan.loadgenCore === undefined ? undefined : coreTicks(plan.loadgenCore);
+  const probes0 = sampleProbes(plan.probes);
   const t0 = performance.now();
   await sleepUntil(windowEndMs);
   const cpu1 = process.cpuUsage(cpu0);
   const server1 = sampleProcesses(tree);
+  const probes1 = sampleProbes(plan.probes);
   const loadgenWait1 = runQueueWaitNs([process.pid]);
   const busyPercent = (core: number | undefined, before: { busy: number; total: number } | undefined): number | null => {
     if (core === undefined || !before) return null;
@@ -291,6 +294,7 @@ async function runStep(
     serverCpuUsPerPublish: publisher.ackedInWindow > 0 ? serverCpuUs / publisher.ackedInWindow : null,
     serverRssBytes: serverRss,
     loadgenCpuPercent,
+    ...(plan.probes ? { probes: probeResults(plan.probes, probes0, probes1) } : {}),
   };
   log(
     `${plan.phase}/${step.step}: ${deliveriesPerSecond.toFixed(0)} deliveries/s, ${publishesPerSecond.toFixed(0)} publishes/s, ` +
@@ -302,6 +306,35 @@ async function runStep(
   );
   counters.onProgress = () => {};
   return result;
+}
+
+/** CPU time and, where asked, bytes received per socket of each probe, at one moment. */
+interface ProbeSample {
+  readonly cpuUs: number;
+  readonly received: ReadonlyMap<string, number> | undefined;
+}
+
+function sampleProbes(probes: readonly ProbePlan[] | undefined): ProbeSample[] {
+  if (!probes) return [];
+  const ports = [...new Set(probes.flatMap((p) => p.receivedFromPorts ?? []))];
+  // One `ss` for all probes, so their byte counts are of one moment.
+  const sockets = ports.length > 0 ? readSocketStats(ports) : [];
+  return probes.map((probe) => {
+    const pids = processTrees(probe.pids);
+    const from = new Set(probe.receivedFromPorts ?? []);
+    return {
+      cpuUs: cpuMicros(pids),
+      received: probe.receivedFromPorts ? receivedBySocket(sockets.filter((s) => from.has(s.peerPort)), pids) : undefined,
+    };
+  });
+}
+
+function probeResults(probes: readonly ProbePlan[], before: readonly ProbeSample[], after: readonly ProbeSample[]): ProbeResult[] {
+  return probes.map((probe, i) => ({
+    name: probe.name,
+    cpuUs: after[i]!.cpuUs - before[i]!.cpuUs,
+    bytesReceived: after[i]!.received && before[i]!.received ? receivedBetween(before[i]!.received!, after[i]!.received!) : null,
+  }));
 }
 
 function sum(values: readonly number[]): number {

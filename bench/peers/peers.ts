@@ -152,7 +152,7 @@ function redisPeer(name: string, hubs: number, defaultRun: boolean): PeerAdapter
 }
 
 /** Installs Debian's redis-server when missing; a reason when that fails. */
-function ensureRedis(): string | undefined {
+export function ensureRedis(): string | undefined {
   return ensureDebianPackages(['redis-server'], () => spawnSync(REDIS_SERVER, ['--version']).status === 0, 'redis-server');
 }
 
@@ -176,20 +176,29 @@ function ensureDebianPackages(packages: readonly string[], present: () => boolea
   return present() ? undefined : `${packages.join(' with ')} could not be installed (apt-get failed)`;
 }
 
+/** The built CLI, `dist/src/cli/main.js`. */
+export const RELAY_CLI_PATH = RELAY_CLI;
+
+let serveHelp: string | undefined;
+/** True when this build's `sse-relay serve` has the option `flag` (e.g. `--redis-shards`). */
+export function relayHasOption(flag: string): boolean {
+  serveHelp ??= spawnSync(process.execPath, [RELAY_CLI, 'serve', '--help'], { encoding: 'utf8' }).stdout ?? '';
+  return new RegExp(`${flag}[ ,]`).test(serveHelp);
+}
+
 let limitFlags: string[] | undefined;
 /**
  * Flags lifting sse-relay's connection caps, for the versions that have them: the bench opens
  * 10,000 streams from one address and publishes on long-lived keep-alive connections.
  */
-function relayLimitFlags(): string[] {
+export function relayLimitFlags(): string[] {
   if (limitFlags) return limitFlags;
-  const help = spawnSync(process.execPath, [RELAY_CLI, 'serve', '--help'], { encoding: 'utf8' }).stdout ?? '';
   const wanted: [string, string][] = [
     ['--max-connections', '1000000'],
     ['--max-connections-per-ip', '1000000'],
     ['--max-requests-per-socket', '0'],
   ];
-  limitFlags = wanted.filter(([flag]) => new RegExp(`${flag}[ ,]`).test(help)).flat();
+  limitFlags = wanted.filter(([flag]) => relayHasOption(flag)).flat();
   return limitFlags;
 }
 
@@ -277,7 +286,7 @@ http {
 }
 
 /** One started server process. */
-interface ServerProcess {
+export interface ServerProcess {
   readonly pid: number;
   stop(): Promise<void>;
 }
@@ -291,7 +300,7 @@ function single(server: ServerProcess & { readonly port: number }): RunningPeer 
  * Spawns `taskset -c cpu command args` with the soft limit of open files raised to the hard one,
  * and resolves once `port` accepts connections.
  */
-async function startProcess(
+export async function startProcess(
   cpu: string | undefined,
   nice: number | undefined,
   command: string,

@@ -50,6 +50,13 @@ function assertCompatible(options: ServeOptions): void {
   if (options.subscriptions && options.store.startsWith('redis-cluster://')) {
     throw new RelayError('HUB_ERR_CONFIG_INVALID', '--subscriptions is not supported with a redis-cluster:// store yet (use redis:// for the shared subscription list)');
   }
+  if (options.redisShards > 1) {
+    if (!/^(redis|rediss|redis-cluster):\/\//.test(options.store)) {
+      throw new RelayError('HUB_ERR_CONFIG_INVALID', `--redis-shards ${options.redisShards} needs a Redis store (redis://, rediss:// or redis-cluster://); with --store ${options.store.includes('://') ? 'this store' : options.store} there is one shard`);
+    }
+    // The registry keeps one list in one Redis key space, announced on one stream.
+    if (options.subscriptions) throw new RelayError('HUB_ERR_CONFIG_INVALID', '--subscriptions is not supported with --redis-shards above 1 yet');
+  }
 }
 
 function parseValue(spec: OptionSpec, raw: string, origin: string): unknown {

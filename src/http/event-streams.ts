@@ -66,6 +66,7 @@ export class EventStreams {
     let headers: Record<string, string> | undefined;
     let consumer: ConsumerSession | undefined;
     try {
+      await hub.joined(subscription);
       if (args.consumer) {
         consumer = await args.consumer(subscription.registeredAfterSeq);
         cursor = consumer.cursor;

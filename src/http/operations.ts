@@ -53,7 +53,7 @@ export function registerOperationsRoutes(app: FastifyInstance, context: Operatio
       delivered: value('sse_relay_messages_delivered_total'),
       store: hub.store.kind,
       // The hub's position: the console tells replayed history (ids up to it) from live messages.
-      lastEventId: hub.store.dispatchedThrough() > 0 ? String(hub.store.dispatchedThrough()) : 'earliest',
+      lastEventId: hub.currentPositionId(),
       ready: hub.isReady() && !context.isShuttingDown(),
       uptimeSeconds: Math.round((Date.now() - context.startedAt) / 1000),
     };

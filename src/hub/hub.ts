@@ -1,4 +1,5 @@
 import { encodeMessage } from '../sse/encode.js';
+import { formatPosition, isVectorIdForm } from '../store/position-vector.js';
 import type { Cursor, Store, TopicStats } from '../store/store.js';
 import { RelayError } from './errors.js';
 import { assertValidDraft, EARLIEST, type Message, type MessageDraft } from './message.js';
@@ -62,6 +63,8 @@ export class Hub {
   private readonly subscriptions = new Set<Subscription>();
   private closing = false;
   private observer: HubObserver = NO_OBSERVER;
+  /** Sharded store: the shards each subscription being opened waits for (see `joined`). */
+  private readonly following = new Map<Subscription, Promise<ReadonlyMap<number, number>>>();
 
   constructor(
     readonly store: Store,
@@ -132,8 +135,26 @@ export class Hub {
    * that is the start of the data set.
    */
   startIdOf(subscription: Subscription, cursor: Cursor | undefined): string {
-    const seq = cursor === undefined ? subscription.registeredAfterSeq : cursor.afterSeq;
-    return seq > 0 ? String(seq) : 'earliest';
+    const vector = cursor === undefined ? subscription.registeredAt : (cursor.after ?? [cursor.afterSeq]);
+    return formatPosition(vector, this.store.shardCount ?? 1);
+  }
+
+  /** The id of this node's dispatch position (what a fresh subscriber would start from). */
+  currentPositionId(): string {
+    return formatPosition(this.store.dispatchedVector?.() ?? [this.store.dispatchedThrough()], this.store.shardCount ?? 1);
+  }
+
+  /**
+   * Waits until the store reads every shard the subscription needs (node-local interest on a
+   * sharded store; at once on the others), and completes its registration position with where
+   * the shards it started following begin. Call after {@link open}, before {@link startIdOf}.
+   * Rejects when the store cannot follow them (Redis unavailable); the caller unsubscribes.
+   */
+  async joined(subscription: Subscription): Promise<void> {
+    const following = this.following.get(subscription);
+    if (following === undefined) return;
+    this.following.delete(subscription);
+    for (const [shard, position] of await following) subscription.registeredAt[shard] = position;
   }
 
   /**
@@ -144,8 +165,14 @@ export class Hub {
     if (this.closing) throw new RelayError('HUB_ERR_SHUTTING_DOWN');
     // Every message after this seq reaches the subscription live: it is registered before the
     // store dispatches anything more.
-    const subscription = new Subscription(selector, sink, this.options.maxHeldDuringReplay, this.store.dispatchedThrough());
+    const subscription = new Subscription(selector, sink, this.options.maxHeldDuringReplay, this.store.dispatchedVector?.() ?? [this.store.dispatchedThrough()]);
     this.subscriptions.add(subscription);
+    if (this.store.follow) {
+      const following = this.store.follow(selector.topics);
+      // Observed here so that a subscription closed before `joined` leaves no unhandled rejection.
+      following.catch(() => {});
+      this.following.set(subscription, following);
+    }
     if (selector.topics === undefined) {
       const filter = selector.filter;
       if (filter === undefined) {
@@ -175,20 +202,35 @@ export class Hub {
   async resume(subscription: Subscription, cursor: Cursor | undefined, history?: HistoryReader): Promise<void> {
     if (cursor !== undefined) {
       let afterSeq = cursor.afterSeq;
+      // The read position per shard; advanced by every message read, delivered or not.
+      const after = [...(cursor.after ?? [afterSeq])];
+      const sharded = (this.store.shardCount ?? 1) > 1;
+      // The client has everything up to its cursor: what it is given next is counted from there
+      // (the ids replay issues on a sharded store name the whole position, not only the copies
+      // sent on this connection).
+      if (sharded) after.forEach((seq, shard) => (subscription.delivered[shard] = Math.max(subscription.delivered[shard] ?? 0, seq)));
       for (;;) {
         if (subscription.state === 'closed') return;
         let page: Message[];
         try {
           page = history
             ? await history(afterSeq, this.options.replayPageSize)
-            : await this.store.read({ afterSeq, topics: subscription.selector.topics, limit: this.options.replayPageSize });
+            : await this.store.read({ afterSeq, after, topics: subscription.selector.topics, limit: this.options.replayPageSize });
         } catch {
           this.unsubscribe(subscription);
           if (!subscription.sink.closed) subscription.sink.close('store-failed');
           return;
         }
         let sent = 0;
-        for (const message of page) {
+        for (const stored of page) {
+          after[stored.shard ?? 0] = stored.seq;
+          if (!subscription.wants(stored)) {
+            sent++;
+            continue;
+          }
+          // A sharded store's own ids are positions: a replayed one names where this subscriber
+          // stands after it (its delivered vector), which only it knows.
+          const message = sharded && isVectorIdForm(stored.id) ? { ...stored, id: formatPosition(withCopy(subscription.delivered, stored), this.store.shardCount!) } : stored;
           const frame = encodeMessage(message);
           // Replay goes at the subscriber's pace: retained history may be many times its
           // backlog limit, and queuing it all in one turn would evict every resuming client.
@@ -208,7 +250,7 @@ export class Hub {
         }
         this.observer.replayed(sent);
         if (page.length < this.options.replayPageSize) break;
-        afterSeq = page[page.length - 1]!.seq;
+        afterSeq = after[0] ?? 0;
       }
     }
     if (subscription.state === 'closed') return;
@@ -220,7 +262,10 @@ export class Hub {
   unsubscribe(subscription: Subscription): void {
     if (subscription.state === 'closed' && !this.subscriptions.has(subscription)) return;
     subscription.markClosed();
-    this.subscriptions.delete(subscription);
+    if (this.subscriptions.delete(subscription)) {
+      this.following.delete(subscription);
+      this.store.unfollow?.(subscription.selector.topics);
+    }
     if (subscription.selector.topics === undefined) {
       const filter = subscription.selector.filter;
       if (filter === undefined) {
@@ -252,16 +297,18 @@ export class Hub {
     let firstId: string | null = null;
     let lastId: string | null = null;
     let afterSeq = 0;
+    const after: number[] = [0];
     for (;;) {
-      const page = await this.store.read({ afterSeq, topics: [topic], limit: this.options.replayPageSize });
+      const page = await this.store.read({ afterSeq, after, topics: [topic], limit: this.options.replayPageSize });
       for (const message of page) {
+        after[message.shard ?? 0] = message.seq;
         if (!visible(message)) continue;
         retained++;
         firstId ??= message.id;
         lastId = message.id;
       }
       if (page.length < this.options.replayPageSize) return { retained, firstId, lastId };
-      afterSeq = page[page.length - 1]!.seq;
+      afterSeq = after[0] ?? 0;
     }
   }
 
@@ -349,4 +396,11 @@ export class Hub {
     this.observer.evicted();
     if (!subscription.sink.closed) subscription.sink.close('slow-consumer');
   }
+}
+
+/** `delivered` with the copy `message` taken (a new vector: the subscription's is not moved). */
+function withCopy(delivered: readonly number[], message: Message): number[] {
+  const vector = [...delivered];
+  vector[message.shard ?? 0] = message.seq;
+  return vector;
 }

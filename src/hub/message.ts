@@ -1,3 +1,4 @@
+import { isVectorIdForm } from '../store/position-vector.js';
 import { RelayError } from './errors.js';
 
 /**
@@ -10,7 +11,20 @@ export interface Message {
    * the store committed messages. Comparable within one store; it orders replay and live.
    */
   readonly seq: number;
-  /** The SSE event id sent to clients: a custom id given by the publisher, or `String(seq)`. */
+  /**
+   * The shard of a store with several (`--redis-shards`) whose copy this is: `seq` counts on
+   * that shard. Absent: 0, the one shard of every other store.
+   */
+  readonly shard?: number | undefined;
+  /**
+   * On a sharded store, the shard of each of `topics` (same order): a message on topics of
+   * several shards has a copy on each, and a subscription takes only one (see Subscription).
+   */
+  readonly topicShards?: readonly number[] | undefined;
+  /**
+   * The SSE event id sent to clients: a custom id given by the publisher, or the position after
+   * this message (`String(seq)` with one shard; a `v1.` position vector with several).
+   */
   readonly id: string;
   /** Topics (the article's ids) the message was published to; the first is canonical. */
   readonly topics: readonly string[];
@@ -64,12 +78,13 @@ export const EARLIEST = 'earliest';
 const HUB_FORM_ID = /^[0-9]+$/;
 
 /**
- * True when `id` is reserved for the hub: digits only (the form of the ids it issues) or
- * `earliest`. A publisher-chosen id of that form would shadow the hub's own id of the same
- * text, and subscribers of other topics resuming from that id would silently get nothing.
+ * True when `id` is reserved for the hub: digits only or `v<digits>.` (the forms of the ids it
+ * issues, one shard or several) or `earliest`. A publisher-chosen id of that form would shadow
+ * the hub's own id of the same text, and subscribers of other topics resuming from that id
+ * would silently get nothing.
  */
 export function isReservedEventId(id: string): boolean {
-  return id === EARLIEST || HUB_FORM_ID.test(id);
+  return id === EARLIEST || HUB_FORM_ID.test(id) || isVectorIdForm(id);
 }
 
 /** Throws HUB_ERR_TOPIC_INVALID unless `topic` is a usable id. */
@@ -110,7 +125,7 @@ export function assertValidDraft(draft: MessageDraft): void {
     }
     if (!isWellFormed(draft.id)) throw new RelayError('HUB_ERR_EVENT_ID_INVALID', 'The event id is not valid Unicode');
     if (isReservedEventId(draft.id)) {
-      throw new RelayError('HUB_ERR_EVENT_ID_RESERVED', `Custom event ids must not be "${EARLIEST}" nor digits only: those are the hub's own cursors`);
+      throw new RelayError('HUB_ERR_EVENT_ID_RESERVED', `Custom event ids must not be "${EARLIEST}", digits only nor start with v<digits>.: those are the hub's own cursors`);
     }
   }
   if (draft.key !== undefined) {

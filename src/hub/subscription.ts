@@ -1,3 +1,4 @@
+import { covers } from '../store/position-vector.js';
 import type { Message } from './message.js';
 
 /**
@@ -56,11 +57,19 @@ type SubscriptionState = 'replaying' | 'live' | 'closed';
  * One client listening. While its history is being replayed, live messages are held in a
  * bounded buffer; once replay is done the buffer is drained, skipping every message that replay
  * already sent, so the client sees each message once and in order.
+ *
+ * On a sharded store a message on topics of several shards comes as one copy per shard; the
+ * subscription takes only the copy of the lowest shard among the topics it matches (the
+ * canonical copy), live and in replay alike, so it gets the message once without remembering
+ * anything per message.
  */
 export class Subscription {
   state: SubscriptionState = 'replaying';
-  /** Highest seq delivered: deduplicates replay against live and multi-topic messages. */
-  lastSeq = 0;
+  /**
+   * Highest seq delivered, per shard: deduplicates replay against live and multi-topic
+   * messages. One component on every store but a sharded one.
+   */
+  readonly delivered: number[] = [0];
   /** Live messages held while replaying; allocated only when one arrives (most never do). */
   private held: Message[] | undefined;
 
@@ -68,9 +77,36 @@ export class Subscription {
     readonly selector: SubscriptionSelector,
     readonly sink: SubscriberSink,
     private readonly maxHeld: number,
-    /** The store's dispatch position when it was registered: it receives every later message. */
-    readonly registeredAfterSeq: number,
+    /**
+     * The store's dispatch position when it was registered, per shard: it receives every later
+     * message (components of shards the store starts following for it are set once known).
+     */
+    readonly registeredAt: number[],
   ) {}
+
+  /** The one-shard registration position (acknowledged consumers work on one-shard stores). */
+  get registeredAfterSeq(): number {
+    return this.registeredAt[0] ?? 0;
+  }
+
+  /** Highest seq delivered on shard 0 (the only one of one-shard stores). */
+  get lastSeq(): number {
+    return this.delivered[0]!;
+  }
+
+  /** True when this subscription takes this copy of the message (see the class comment). */
+  isCanonicalCopy(message: Message): boolean {
+    const shards = message.topicShards;
+    if (shards === undefined || shards.length < 2) return true;
+    const { topics, filter } = this.selector;
+    let lowest = Infinity;
+    for (let i = 0; i < shards.length; i++) {
+      if (shards[i]! >= lowest) continue;
+      const topic = message.topics[i]!;
+      if (topics !== undefined ? topics.includes(topic) : filter === undefined || filter.testAny([topic])) lowest = shards[i]!;
+    }
+    return lowest === (message.shard ?? 0);
+  }
 
   /**
    * Live dispatch: deliver now, or hold while replaying. Returns 1 when delivered, 0 when
@@ -79,7 +115,8 @@ export class Subscription {
    */
   offer(message: Message, frame: () => Buffer): 1 | 0 | -1 {
     if (this.state === 'closed' || this.sink.closed) return -1;
-    if (message.seq <= this.lastSeq) return 0;
+    if (covers(this.delivered, message)) return 0;
+    if (message.topicShards !== undefined && !this.isCanonicalCopy(message)) return 0;
     if (this.selector.accepts && !this.selector.accepts(message)) return 0;
     if (this.state === 'replaying') {
       const held = (this.held ??= []);
@@ -87,19 +124,25 @@ export class Subscription {
       held.push(message);
       return 0;
     }
-    this.lastSeq = message.seq;
+    this.delivered[message.shard ?? 0] = message.seq;
     this.sink.deliver(message, frame());
     return this.sink.closed ? -1 : 1;
+  }
+
+  /** True when {@link replay} would deliver this stored message (not sent yet, and for it). */
+  wants(message: Message): boolean {
+    if (covers(this.delivered, message)) return false;
+    // Replayed history is read for every topic when there is a filter: test it here.
+    if (this.selector.filter && !this.selector.filter.testAny(message.topics)) return false;
+    if (message.topicShards !== undefined && !this.isCanonicalCopy(message)) return false;
+    return !this.selector.accepts || this.selector.accepts(message);
   }
 
   /** Replay: deliver a stored message directly (skipping what is already sent). */
   replay(message: Message, frame: Buffer): boolean {
     if (this.state === 'closed' || this.sink.closed) return false;
-    if (message.seq <= this.lastSeq) return true;
-    // Replayed history is read for every topic when there is a filter: test it here.
-    if (this.selector.filter && !this.selector.filter.testAny(message.topics)) return true;
-    if (this.selector.accepts && !this.selector.accepts(message)) return true;
-    this.lastSeq = message.seq;
+    if (!this.wants(message)) return true;
+    this.delivered[message.shard ?? 0] = message.seq;
     this.sink.deliver(message, frame);
     return !this.sink.closed;
   }
@@ -114,9 +157,10 @@ export class Subscription {
     this.held = undefined;
     let delivered = 0;
     for (const message of held) {
-      const before = this.lastSeq;
+      if (this.isClosed) break;
+      if (!this.wants(message)) continue;
       if (!this.replay(message, encode(message))) break;
-      if (this.lastSeq !== before) delivered++;
+      delivered++;
     }
     if (this.state === 'replaying') this.state = 'live';
     return delivered;

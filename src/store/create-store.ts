@@ -3,6 +3,7 @@ import { RelayError } from '../hub/errors.js';
 import { MemoryStore } from './memory-store.js';
 import { redisStoreLog } from './redis/log.js';
 import { RedisStore } from './redis/redis-store.js';
+import { ShardedRedisStore } from './redis/sharded-redis-store.js';
 import { SqliteStore } from './sqlite-store.js';
 import type { Store } from './store.js';
 
@@ -16,7 +17,8 @@ export function createStore(options: ServeOptions): Store {
       return new SqliteStore({ ...retention, dataDir: options.dataDir, fsync: options.fsync });
     default:
       if (options.store.startsWith('redis://') || options.store.startsWith('rediss://') || options.store.startsWith('redis-cluster://')) {
-        return new RedisStore({ ...retention, url: options.store, keyPrefix: options.redisKeyPrefix, log: redisStoreLog(options.logLevel) });
+        const redis = { ...retention, url: options.store, keyPrefix: options.redisKeyPrefix, log: redisStoreLog(options.logLevel) };
+        return options.redisShards > 1 ? new ShardedRedisStore({ ...redis, shards: options.redisShards }) : new RedisStore(redis);
       }
       throw new RelayError('HUB_ERR_CONFIG_INVALID', `Unsupported store: ${options.store}`);
   }

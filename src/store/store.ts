@@ -1,5 +1,6 @@
 import type { Message, MessageDraft } from '../hub/message.js';
 import type { ConsumerLog } from './consumer-log.js';
+import type { PositionVector } from './position-vector.js';
 
 /**
  * Where a subscriber resumes: replay every retained message with `seq > afterSeq`.
@@ -7,14 +8,19 @@ import type { ConsumerLog } from './consumer-log.js';
  * unknown, pruned, or from another store); the subscriber is told so.
  */
 export interface Cursor {
+  /** One-shard stores: the position. A sharded store sets it to `after[0]`. */
   readonly afterSeq: number;
+  /** A sharded store: the position per shard (index = shard); absent means `[afterSeq]`. */
+  readonly after?: PositionVector | undefined;
   readonly gap: boolean;
 }
 
 /** What to replay. */
 export interface ReadQuery {
-  /** Only messages with `seq > afterSeq`. */
+  /** Only messages with `seq > afterSeq` (one shard; `after[0]` on a sharded store). */
   readonly afterSeq: number;
+  /** A sharded store: only the copies past `after[shard]` on each shard; absent: `[afterSeq]`. */
+  readonly after?: PositionVector | undefined;
   /** Only messages published to at least one of these topics; undefined reads every topic. */
   readonly topics?: readonly string[] | undefined;
   /** At most this many messages, the oldest first. */
@@ -103,6 +109,23 @@ export interface Store {
    * retention prunes past it). This is what a fresh subscriber's first frame carries.
    */
   dispatchedThrough(): number;
+  /**
+   * A store with several shards (Redis with `--redis-shards`): how many. Absent: one, and the
+   * optional members below are absent too.
+   */
+  readonly shardCount?: number;
+  /** Sharded: {@link dispatchedThrough} per shard (a copy; only followed shards are current). */
+  dispatchedVector?(): number[];
+  /**
+   * Sharded, node-local interest: a subscription to `topics` (undefined: every topic) opened on
+   * this node, so the store reads the shards it needs. Resolves once they are followed, with
+   * the position at which each shard that was not followed yet starts (its component of the
+   * subscription's registration vector: later messages are dispatched). Every call is undone
+   * by one {@link unfollow} with the same topics.
+   */
+  follow?(topics: readonly string[] | undefined): Promise<ReadonlyMap<number, number>>;
+  /** Sharded: the subscription of {@link follow} ended; a shard nobody needs is no longer read. */
+  unfollow?(topics: readonly string[] | undefined): void;
   /** Named, acknowledged consumers and the messages they hold past retention. */
   readonly consumers: ConsumerLog;
   /** Reads retained history, see {@link ReadQuery}. */

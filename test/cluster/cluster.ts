@@ -11,9 +11,8 @@ export interface Cluster {
   stop(): Promise<void>;
 }
 
-/** Starts `count` hub processes on `redisUrl` with one fresh key prefix. */
-export async function startCluster(redisUrl: string, count: number, args: string[] = []): Promise<Cluster> {
-  const prefix = `cluster-${randomBytes(4).toString('hex')}:`;
+/** Starts `count` hub processes on `redisUrl` with one key prefix (fresh unless given). */
+export async function startCluster(redisUrl: string, count: number, args: string[] = [], prefix = `cluster-${randomBytes(4).toString('hex')}:`): Promise<Cluster> {
   const nodes: HubProcess[] = [];
   const stop = async (): Promise<void> => {
     await Promise.all(

@@ -13,10 +13,16 @@ export interface TestRedisCluster {
 }
 
 export interface TestRedisClusterOptions {
-  /** Masters (default 3); no replicas. */
+  /** Masters (default 3; 1 and 2 are joined by hand, see joinByHand); no replicas. */
   readonly masters?: number;
   /** How long a master may be silent before the others mark it failing (default 2000 ms). */
   readonly nodeTimeoutMs?: number;
+  /**
+   * `aof` (default): append-only file with `appendfsync always`, so a killed master loses
+   * nothing it acknowledged. `none`: nothing on disk but the cluster config (the benchmark's
+   * choice, as for its single Redis: an fsync per write would be what it measures).
+   */
+  readonly persistence?: 'none' | 'aof';
 }
 
 /** The cluster bus listens on port + 10000: both must be free, and below 65536. */
@@ -68,10 +74,26 @@ async function waitForClusterOk(ports: readonly number[], timeoutMs = 30_000): P
   }
 }
 
+/** Slots of a cluster: 0 to SLOTS − 1. */
+const SLOTS = 16_384;
+
+/**
+ * What `redis-cli --cluster create` does, for the 1 or 2 masters it refuses (it wants at least
+ * 3): each master takes an even range of the slots, and every other one meets the first.
+ */
+async function joinByHand(ports: readonly number[]): Promise<void> {
+  for (const [i, port] of ports.entries()) {
+    const first = Math.floor((i * SLOTS) / ports.length);
+    const last = Math.floor(((i + 1) * SLOTS) / ports.length) - 1;
+    await redisCli(['-h', '127.0.0.1', '-p', String(port), 'cluster', 'addslotsrange', String(first), String(last)]);
+    if (i > 0) await redisCli(['-h', '127.0.0.1', '-p', String(port), 'cluster', 'meet', '127.0.0.1', String(ports[0])]);
+  }
+}
+
 /**
  * Starts a Redis Cluster of `masters` masters and no replicas: one `redis-server
- * --cluster-enabled yes` per master (append-only file, `appendfsync always`, each in its own
- * temporary directory with its cluster config file), joined with `redis-cli --cluster create`,
+ * --cluster-enabled yes` per master (by default with an append-only file, `appendfsync always`;
+ * each in its own temporary directory with its cluster config file), joined with `redis-cli --cluster create`,
  * and resolves once every master says `cluster_state:ok`.
  */
 export async function startRedisCluster(options: TestRedisClusterOptions = {}): Promise<TestRedisCluster> {
@@ -89,13 +111,23 @@ export async function startRedisCluster(options: TestRedisClusterOptions = {}): 
       masters.push(
         await startRedis({
           port,
-          persistence: 'aof',
-          args: ['--cluster-enabled', 'yes', '--cluster-config-file', 'nodes.conf', '--cluster-node-timeout', String(options.nodeTimeoutMs ?? 2000)],
+          persistence: options.persistence ?? 'aof',
+          args: [
+            '--cluster-enabled', 'yes',
+            '--cluster-config-file', 'nodes.conf',
+            '--cluster-node-timeout', String(options.nodeTimeoutMs ?? 2000),
+            // Without full coverage the masters left keep serving their slots when one dies, as a
+            // sharded deployment (--redis-shards) needs; the single-stream store is down either way.
+            '--cluster-require-full-coverage', 'no',
+            // A lone master never learns its address from a peer: CLUSTER SLOTS would name it "".
+            ...(count < 3 ? ['--cluster-announce-ip', '127.0.0.1'] : []),
+          ],
         }),
       );
     }
     const addresses = masters.map((m) => `127.0.0.1:${m.port}`);
-    await redisCli(['--cluster', 'create', ...addresses, '--cluster-replicas', '0', '--cluster-yes']);
+    if (count >= 3) await redisCli(['--cluster', 'create', ...addresses, '--cluster-replicas', '0', '--cluster-yes']);
+    else await joinByHand(masters.map((m) => m.port));
     await waitForClusterOk(masters.map((m) => m.port));
     return { masters, url: `redis-cluster://${addresses.join(',')}`, stop };
   } catch (error) {

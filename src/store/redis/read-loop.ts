@@ -60,12 +60,23 @@ export class ReadLoop {
   /** `base` of the data set, to notice a Redis that came back empty. */
   private base: string | undefined;
   private stopping = false;
+  /**
+   * Node-local interest (sharded store): no local subscription needs this shard, so the loop
+   * does not read it. Set by {@link pause}, cleared by {@link follow}.
+   */
+  paused = false;
+  /** A {@link follow} is registering: appends accepted meanwhile wait for dispatch. */
+  joining = false;
+  /** Registered as a reader in the current data set, reading on from `lastDispatched`. */
+  private joined = false;
   private done: Promise<void> | undefined;
   /** Wakes the loop when its connection is ready again, or it stops. */
   private wake: (() => void) | undefined;
 
   constructor(private readonly options: ReadLoopOptions) {
-    options.reader.on('ready', () => this.wake?.());
+    options.reader.on('ready', () => {
+      if (!this.paused) this.wake?.();
+    });
   }
 
   /** Runs the loop until `stop()`. */
@@ -120,6 +131,36 @@ export class ReadLoop {
     return true;
   }
 
+  /**
+   * Stops reading (nobody on this node needs the shard): a read in flight is discarded, and the
+   * caller leaves the readers hash so that sweeps do not wait for this node.
+   */
+  pause(): void {
+    this.paused = true;
+    this.joined = false;
+    this.lastDispatched = -1;
+    this.dataSetGeneration++;
+  }
+
+  /**
+   * Reads again, from the shard's current position (what was published while paused was for
+   * nobody here). Resolves with that position once registered; rejects when Redis refuses.
+   */
+  async follow(): Promise<number> {
+    this.lastDispatched = -1;
+    this.dataSetGeneration++;
+    this.joining = true;
+    try {
+      await this.join();
+    } finally {
+      this.joining = false;
+    }
+    this.joined = true;
+    this.paused = false;
+    this.wake?.();
+    return this.lastDispatched;
+  }
+
   /** A seq this node learnt from an append reply. */
   noteSeen(seq: number): void {
     if (seq > this.highestSeen) this.highestSeen = seq;
@@ -128,21 +169,21 @@ export class ReadLoop {
   /** Everything committed, in seq order, exactly once. */
   private async run(): Promise<void> {
     const { reader, keys } = this.options;
-    let joined = this.lastDispatched >= 0;
+    this.joined = this.lastDispatched >= 0;
     while (!this.stopping) {
-      if (reader.status !== 'ready') {
-        joined = false;
+      if (reader.status !== 'ready' || this.paused) {
+        if (reader.status !== 'ready') this.joined = false;
         await new Promise<void>((resolve) => {
           this.wake = resolve;
-          if (reader.status === 'ready' || this.stopping) resolve();
+          if ((reader.status === 'ready' && !this.paused) || this.stopping) resolve();
         });
         this.wake = undefined;
         continue;
       }
       try {
-        if (!joined) {
+        if (!this.joined) {
           await this.join();
-          joined = true;
+          this.joined = true;
         }
         const generation = this.dataSetGeneration;
         const reply = await reader.xread('COUNT', READ_COUNT, 'BLOCK', BLOCK_MS, 'STREAMS', keys.log, `${this.lastDispatched}-0`);
@@ -160,7 +201,7 @@ export class ReadLoop {
       } catch (error) {
         if (this.stopping) return;
         // The connection may already be back: register again before reading on.
-        joined = false;
+        this.joined = false;
         this.healthy = false;
         // Connection errors end up in the wait above. A server answering with an error (e.g.
         // WRONGTYPE: someone else's key under our prefix) must not spin: wait one block.

@@ -12,6 +12,7 @@ import { isClusterUrl } from './cluster-url.js';
 import { describeWhere, RedisConnection, type RedisClient, type RedisStoreLog } from './connection.js';
 import { BLOCK_MS, READER_TTL_MS, ReadLoop } from './read-loop.js';
 import { RedisScripts, redisKeys, type RedisKeys } from './scripts.js';
+import { shardOf } from './shard-of.js';
 
 export type { RedisStoreLog } from './connection.js';
 
@@ -38,6 +39,12 @@ export interface RedisStoreOptions extends RetentionOptions {
   readonly commandTimeoutMs?: number;
   /** Log sink; the default discards. */
   readonly log?: RedisStoreLog;
+  /**
+   * One shard of a sharded deployment (sharded-redis-store.ts): its keys are under the hash tag
+   * `{<keyPrefix><index>}`, it indexes only the topics whose shard is `index`, and it reads
+   * only while a local subscription needs it (`follow`). Absent: the single stream.
+   */
+  readonly shard?: { readonly index: number; readonly count: number } | undefined;
 }
 
 /** Drafts sent in one script call at most; more go in the next call of the same turn. */
@@ -98,7 +105,8 @@ export class RedisStore implements Store {
   readonly kind = 'redis';
   /** This process's name among the nodes (in `CLIENT LIST` and the readers hash). */
   readonly nodeId = `${hostname()}:${process.pid}:${randomBytes(3).toString('hex')}`;
-  private readonly options: Readonly<Required<Omit<RedisStoreOptions, 'log'>>>;
+  private readonly options: Readonly<Required<Omit<RedisStoreOptions, 'log' | 'shard'>>>;
+  private readonly shard: RedisStoreOptions['shard'];
   private readonly log: RedisStoreLog;
   private readonly keys: RedisKeys;
   private readonly scripts: RedisScripts;
@@ -121,7 +129,8 @@ export class RedisStore implements Store {
   readonly consumers: RedisConsumerLog;
 
   constructor(options: RedisStoreOptions) {
-    this.keys = redisKeys(options.keyPrefix, isClusterUrl(options.url));
+    this.shard = options.shard;
+    this.keys = redisKeys(options.keyPrefix, isClusterUrl(options.url), options.shard?.index);
     this.consumers = new RedisConsumerLog(
       this.keys.prefix,
       options.consumerMaxPending ?? DEFAULT_CONSUMER_MAX_PENDING,
@@ -147,6 +156,23 @@ export class RedisStore implements Store {
   /** Script calls that appended batches so far (for tests and metrics). */
   get batchCount(): number {
     return this.batches;
+  }
+
+  /**
+   * On a Redis Cluster, `host:port` of the master serving this data set's hash tag (undefined
+   * on one server, or when the cluster cannot say now).
+   */
+  async master(): Promise<string | undefined> {
+    const cmd = this.connection?.cmd;
+    if (!isClusterUrl(this.options.url) || !cmd || cmd.status !== 'ready') return undefined;
+    try {
+      const slot = (await cmd.cluster('KEYSLOT', this.keys.seq)) as number;
+      const ranges = (await cmd.cluster('SLOTS')) as unknown as [number, number, [string, number]][];
+      const range = ranges.find(([from, to]) => slot >= from && slot <= to);
+      return range ? `${range[2][0]}:${range[2][1]}` : undefined;
+    } catch {
+      return undefined;
+    }
   }
 
   /** Where Redis is, without credentials, for log lines. */
@@ -192,9 +218,11 @@ export class RedisStore implements Store {
       throw error;
     }
     // Join before resolving: an append right after open() must find the read loop past
-    // every seq below its own.
-    if (connected) await readLoop.join().catch(() => {});
-    await this.consumers.open();
+    // every seq below its own. A shard joins when a subscription needs it (follow).
+    if (this.shard) readLoop.pause();
+    else if (connected) await readLoop.join().catch(() => {});
+    // A shard holds for no consumer (refused with shards): no refresh of their registry.
+    if (!this.shard) await this.consumers.open();
     readLoop.start();
     this.pruneTimer = setInterval(this.pruneTick, this.options.pruneIntervalMs);
     this.pruneTimer.unref();
@@ -214,10 +242,48 @@ export class RedisStore implements Store {
     this.dataSetLost = listener;
   }
 
-  /** Connected on both connections and the read loop joined and reading: publishes can succeed now. */
+  /**
+   * Connected on both connections and the read loop joined and reading (or, for a shard no
+   * local subscription needs, not meant to read): publishes can succeed now.
+   */
   isReady(): boolean {
     const readLoop = this.readLoop;
-    return !this.closed && this.connection?.isReady() === true && readLoop !== undefined && readLoop.lastDispatched >= 0 && readLoop.healthy;
+    if (this.closed || this.connection?.isReady() !== true || readLoop === undefined) return false;
+    return readLoop.paused ? readLoop.healthy : readLoop.lastDispatched >= 0 && readLoop.healthy;
+  }
+
+  /** Sharded: true while the read loop reads this shard. */
+  get following(): boolean {
+    return this.readLoop !== undefined && !this.readLoop.paused;
+  }
+
+  /**
+   * Sharded: starts reading this shard from its current position; resolves with it. Appends
+   * Redis accepted before it are settled at once (no local subscriber was waiting for them).
+   */
+  async followShard(): Promise<number> {
+    const readLoop = this.readLoop;
+    if (!readLoop || this.closed) throw this.unavailable();
+    try {
+      const position = await readLoop.follow();
+      this.settleAccepted();
+      return position;
+    } catch (error) {
+      throw this.storeError(error);
+    }
+  }
+
+  /**
+   * Sharded: stops reading this shard, settles what waits for its dispatch (nobody here is
+   * interested any more) and leaves the readers hash, so sweeps do not wait for this node.
+   */
+  unfollowShard(): void {
+    const readLoop = this.readLoop;
+    if (!readLoop || readLoop.paused) return;
+    readLoop.pause();
+    this.rejectAccepted(undefined, Infinity);
+    const cmd = this.connection?.cmd;
+    if (cmd?.status === 'ready') void Promise.all([cmd.hdel(this.keys.readers, this.nodeId), cmd.del(this.keys.readerPrefix + this.nodeId)]).catch(() => {});
   }
 
   append(draft: MessageDraft): Promise<Message> {
@@ -238,8 +304,17 @@ export class RedisStore implements Store {
   }
 
   async resolveCursor(lastEventId: string, topics?: readonly string[]): Promise<Cursor> {
-    const cmd = this.ready();
     const numeric = DECIMAL_SEQ.test(lastEventId) && Number.isSafeInteger(Number(lastEventId));
+    return this.resolveAs(lastEventId, numeric, topics);
+  }
+
+  /** Sharded: the cursor at the start of this shard, with a gap when `topics` lost anything. */
+  resolveStart(topics?: readonly string[]): Promise<Cursor> {
+    return this.resolveAs('', 'start', topics);
+  }
+
+  private async resolveAs(lastEventId: string, numeric: boolean | 'start', topics?: readonly string[]): Promise<Cursor> {
+    const cmd = this.ready();
     const reply = await this.guard(this.scripts.resolve(cmd, lastEventId, numeric, topics));
     if (reply.seq === '') return { afterSeq: 0, gap: true };
     return { afterSeq: Number(reply.seq), gap: reply.gap };
@@ -333,7 +408,7 @@ export class RedisStore implements Store {
         pending.push(p);
         bytes += p.draft.data.length;
         values.push(...encodeDraft(p.draft, p.topics, p.time));
-        for (const topic of p.topics) topics.add(topic);
+        for (const topic of p.topics) if (this.owns(topic)) topics.add(topic);
       }
     }
     const cmd = this.connection?.cmd;
@@ -386,8 +461,9 @@ export class RedisStore implements Store {
     const lastSeq = first + pending.length - 1;
     const readLoop = this.readLoop!;
     readLoop.noteSeen(lastSeq);
-    // The reply and the read loop race on two connections: the read loop may be ahead.
-    if (lastSeq <= readLoop.lastDispatched) {
+    // The reply and the read loop race on two connections: the read loop may be ahead. A shard
+    // this node does not read has no local subscriber to dispatch to before resolving.
+    if ((readLoop.paused && !readLoop.joining) || lastSeq <= readLoop.lastDispatched) {
       for (let i = 0; i < pending.length; i++) pending[i]!.resolve(messages[i]!);
       return;
     }
@@ -397,6 +473,11 @@ export class RedisStore implements Store {
       this.deadlineTimer = setInterval(this.checkDeadlines, 250);
       this.deadlineTimer.unref();
     }
+  }
+
+  /** True when `topic` is indexed here: always, but on a shard only its own topics. */
+  private owns(topic: string): boolean {
+    return this.shard === undefined || shardOf(topic, this.shard.count) === this.shard.index;
   }
 
   private checkIdle(): void {
@@ -428,10 +509,12 @@ export class RedisStore implements Store {
     );
   };
 
-  private rejectAccepted(error: RelayError, now: number): void {
+  /** Rejects (or, with no error, resolves) the accepted batches whose deadline is before `now`. */
+  private rejectAccepted(error: RelayError | undefined, now: number): void {
     for (let head = this.accepted.peek(); head && head.deadline <= now; head = this.accepted.peek()) {
       this.accepted.shift();
-      for (const p of head.pending) p.reject(error);
+      if (error === undefined) for (let i = 0; i < head.pending.length; i++) head.pending[i]!.resolve(head.messages[i]!);
+      else for (const p of head.pending) p.reject(error);
     }
     if (this.accepted.length === 0 && this.deadlineTimer) {
       clearInterval(this.deadlineTimer);
@@ -444,11 +527,14 @@ export class RedisStore implements Store {
   private readonly pruneTick = (): void => {
     const cmd = this.connection?.cmd;
     const readLoop = this.readLoop;
-    if (this.pruning || !cmd || !readLoop || cmd.status !== 'ready' || readLoop.lastDispatched < 0) return;
+    if (this.pruning || !cmd || !readLoop || cmd.status !== 'ready') return;
+    // A shard this node does not read: no heartbeat (the sweep would register it as a reader),
+    // only age retention, which any node may do.
+    if (readLoop.lastDispatched < 0 && !(this.shard && readLoop.paused)) return;
     this.pruning = true;
     void (async () => {
       try {
-        readLoop.noteBase(await this.scripts.sweep(cmd, this.nodeId, readLoop.lastDispatched, READER_TTL_MS, PRUNE_BUDGET));
+        if (readLoop.lastDispatched >= 0) readLoop.noteBase(await this.scripts.sweep(cmd, this.nodeId, readLoop.lastDispatched, READER_TTL_MS, PRUNE_BUDGET));
         if (this.options.maxAgeMs > 0) {
           for (let more = true; more && !this.closed; ) {
             more = await this.scripts.pruneAge(cmd, Date.now() - this.options.maxAgeMs, PRUNE_BUDGET);

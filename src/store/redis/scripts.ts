@@ -11,7 +11,8 @@ import type { StreamEntry } from './codec.js';
  *                pruned from any topic), `aged` (highest seq age retention has passed).
  * - `P log`      stream: every message, entry id `<seq>-0`, fields `t` (topics joined by LF:
  *                topics cannot contain control characters), `ts` (time), `d` (data), and only
- *                when set `i` (custom id), `y` (type), `p` (private 0/1), `r` (retry). Plain
+ *                when set `i` (custom id), `y` (type), `p` (private 0/1), `r` (retry), `o`
+ *                (the topics of this shard, when a sharded copy has topics of other shards). Plain
  *                messages share one field list, which the stream encoding stores once per node.
  * - `P t:<topic>` sorted set: the seqs a topic retains (score = member = seq). The authority
  *                on retention: history by topic reads it, count retention trims it.
@@ -115,10 +116,19 @@ for a = topicCount + 4, #ARGV, 7 do
   if typ ~= '' then fields[#fields + 1] = 'y'; fields[#fields + 1] = typ end
   if priv ~= '' then fields[#fields + 1] = 'p'; fields[#fields + 1] = priv end
   if retry ~= '' then fields[#fields + 1] = 'r'; fields[#fields + 1] = retry end
-  redis.call('XADD', logKey, s .. '-0', unpack(fields))
-  local count = 0
+  -- A shard indexes only its own topics (the ones declared); the copy keeps the full list in
+  -- 't' and, when some are another shard's, its own in 'o' for retention.
+  local count, all, own = 0, 0, {}
   for topic in string.gmatch(topics, '[^\\n]+') do
-    count = count + 1
+    all = all + 1
+    if topicKey[topic] then
+      count = count + 1
+      own[count] = topic
+    end
+  end
+  if count < all then fields[#fields + 1] = 'o'; fields[#fields + 1] = table.concat(own, '\\n') end
+  redis.call('XADD', logKey, s .. '-0', unpack(fields))
+  for _, topic in ipairs(own) do
     redis.call('ZADD', topicKey[topic], s, s)
     -- A topic getting its first message starts from the global watermark: it may have had
     -- messages before, pruned together with its watermark (as in the SQLite store).
@@ -157,6 +167,9 @@ for _, entry in ipairs(entries) do
   for j = 1, #fields, 2 do
     if fields[j] == 't' then topics = fields[j + 1] elseif fields[j] == 'ts' then ts = tonumber(fields[j + 1]) end
   end
+  for j = 1, #fields, 2 do
+    if fields[j] == 'o' then topics = fields[j + 1] end
+  end
   if ts >= cutoff then break end
   due = due + 1
   if not redis.call('ZSCORE', KEYS[3], string.match(entry[1], '^(%d+)')) then
@@ -191,6 +204,9 @@ for _, entry in ipairs(entries) do
   local topics, ts = '', 0
   for j = 1, #fields, 2 do
     if fields[j] == 't' then topics = fields[j + 1] elseif fields[j] == 'ts' then ts = tonumber(fields[j + 1]) end
+  end
+  for j = 1, #fields, 2 do
+    if fields[j] == 'o' then topics = fields[j + 1] end
   end
   -- Seq order is (nearly) time order: expiry eats the head and stops at the first young one.
   if ts >= cutoff then break end
@@ -275,7 +291,9 @@ return { #victims, redis.call('HGET', KEYS[4], 'base') or '' }
 
 /**
  * Resolves a Last-Event-ID. KEYS: seq, meta, ids, wm. ARGV: the id, '1' when it is a decimal
- * safe integer (then read only as a seq, never as a custom id), '1' when every topic is meant, then the topics. Returns {seq or '', gap}.
+ * safe integer (then read only as a seq, never as a custom id) or '2' for the start of the data
+ * set (seq 0, a gap when anything was pruned), '1' when every topic is meant, then the topics.
+ * Returns {seq or '', gap}.
  */
 const RESOLVE = `
 local s = nil
@@ -287,6 +305,8 @@ if ARGV[2] == '1' then
   local n = tonumber(ARGV[1])
   if base and last and n >= tonumber(base) and n <= tonumber(last) then s = ARGV[1] end
 end
+-- '2': the start of the data set (a shard a position vector has no component for).
+if ARGV[2] == '2' then s = '0' end
 if not s then return { '', 1 } end
 local seq = tonumber(s)
 local global = tonumber(redis.call('HGET', KEYS[2], 'pruned') or '0')
@@ -403,10 +423,12 @@ export interface RedisKeys {
 /**
  * The keys of the data set under `prefix`. With `hashTag` (Redis Cluster) the prefix is
  * wrapped in braces, `{sse-relay:}seq`: Redis hashes only what is inside them, so every key
- * of the data set is in one slot and each script runs on the one master that holds it.
+ * of the data set is in one slot and each script runs on the one master that holds it. Shard
+ * `k` of a sharded deployment (`--redis-shards`) has the tag `{<prefix><k>}`, `{sse-relay:2}seq`,
+ * on a cluster and on one server alike: each shard is a data set of its own.
  */
-export function redisKeys(keyPrefix: string, hashTag = false): RedisKeys {
-  const prefix = hashTag ? `{${keyPrefix}}` : keyPrefix;
+export function redisKeys(keyPrefix: string, hashTag = false, shard?: number): RedisKeys {
+  const prefix = shard !== undefined ? `{${keyPrefix}${shard}}` : hashTag ? `{${keyPrefix}}` : keyPrefix;
   return Object.freeze({
     prefix,
     seq: `${prefix}seq`,
@@ -535,13 +557,13 @@ export class RedisScripts {
    * Resolves a Last-Event-ID for `topics` (undefined: all). `numeric`: the id is a decimal safe
    * integer, read only as a seq. Resolves with the seq ('' when unknown) and whether there is a gap.
    */
-  async resolve(client: RedisClient, lastEventId: string, numeric: boolean, topics: readonly string[] | undefined): Promise<{ seq: string; gap: boolean }> {
+  async resolve(client: RedisClient, lastEventId: string, numeric: boolean | 'start', topics: readonly string[] | undefined): Promise<{ seq: string; gap: boolean }> {
     const { seq, meta, ids, wm } = this.keys;
     const [found, gap] = (await run(
       client,
       'sseRelayResolve',
       [seq, meta, ids, wm],
-      [lastEventId, numeric ? '1' : '0', topics === undefined ? '1' : '0', ...new Set(topics)],
+      [lastEventId, numeric === 'start' ? '2' : numeric ? '1' : '0', topics === undefined ? '1' : '0', ...new Set(topics)],
     )) as [string, number];
     return { seq: found, gap: gap === 1 };
   }

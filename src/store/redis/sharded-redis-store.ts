@@ -1,0 +1,325 @@
+import { RelayError } from '../../hub/errors.js';
+import type { Message, MessageDraft } from '../../hub/message.js';
+import type { ConsumerLog } from '../consumer-log.js';
+import { formatPosition, isVectorIdForm, parsePosition } from '../position-vector.js';
+import type { AppendListener, Cursor, ReadQuery, Store, TopicStats } from '../store.js';
+import { RedisStore, type RedisStoreOptions } from './redis-store.js';
+import { UnsupportedConsumerLog } from './sharded-consumers.js';
+import { shardOf } from './shard-of.js';
+
+/** Options of the sharded Redis store: the single store's, and how many shards. */
+export interface ShardedRedisStoreOptions extends Omit<RedisStoreOptions, 'shard'> {
+  /** Shards of the deployment (2 or more); fixed for its lifetime: a topic's shard depends on it. */
+  readonly shards: number;
+}
+
+const DIGITS = /^[0-9]+$/;
+
+/**
+ * History in Redis split over `shards` data sets (`--redis-shards`, docs/scaling.md), for
+ * publish capacity that grows with the masters of a Redis Cluster and nodes that read only
+ * what their subscribers need.
+ *
+ * Shard `k` is a {@link RedisStore} on the hash tag `{<prefix><k>}` with today's keys and
+ * scripts; a topic lives on shard `crc32(topic) mod shards` (shard-of.ts). A message on topics
+ * of several shards is appended to each (one script call per shard, in parallel), every copy
+ * carrying the full topic list; the publish resolves when every copy is stored and dispatched,
+ * and fails (503) when one shard refuses, a copy already written still being delivered:
+ * atomic per shard, not across shards. Order per topic holds, a topic being on one shard.
+ * A subscription takes one copy per message (Subscription.isCanonicalCopy); `read` returns
+ * every copy of the shards it reads, for the same reason.
+ *
+ * Positions: a message's `seq` counts on its `shard`; the node's dispatch position is a vector,
+ * and every event id this store issues is that vector after the message (`v1.<k>:<n>...`,
+ * position-vector.ts), so a plain EventSource resumes on any node from any id it saw. Replay
+ * rewrites the ids of history to the replaying subscriber's own vector (hub.ts).
+ *
+ * Node-local interest: a shard is read only while a local subscription needs it (`follow`);
+ * patterns and `*` need every shard. A node with no subscriber reads nothing.
+ *
+ * Not here: acknowledged consumers (refused with HUB_ERR_CONSUMER_UNSUPPORTED), Mercure's
+ * shared subscriptions registry (refused at start-up).
+ */
+export class ShardedRedisStore implements Store {
+  readonly kind = 'redis';
+  readonly shardCount: number;
+  private readonly log: NonNullable<RedisStoreOptions['log']>;
+  /** One store per shard, by shard number. */
+  readonly shards: readonly RedisStore[];
+  readonly consumers: ConsumerLog = new UnsupportedConsumerLog();
+  private listener: AppendListener = () => {};
+  /** The last seq dispatched on each shard (current only while followed). */
+  private readonly dispatched: number[];
+  /** Local subscriptions needing each shard. */
+  private readonly interest: number[];
+  /** A follow being registered, per shard. */
+  private readonly joining: (Promise<number> | undefined)[];
+
+  constructor(options: ShardedRedisStoreOptions) {
+    if (!Number.isSafeInteger(options.shards) || options.shards < 2) throw new RelayError('HUB_ERR_CONFIG_INVALID', 'A sharded Redis store needs 2 or more shards');
+    this.shardCount = options.shards;
+    this.log = options.log ?? (() => {});
+    const { shards: count, ...single } = options;
+    this.shards = Array.from({ length: count }, (_, index) => new RedisStore({ ...single, shard: { index, count } }));
+    this.dispatched = new Array<number>(count).fill(0);
+    this.interest = new Array<number>(count).fill(0);
+    this.joining = new Array<Promise<number> | undefined>(count).fill(undefined);
+    this.shards.forEach((shard, index) => shard.setAppendListener((message) => this.dispatch(index, message)));
+  }
+
+  /** Where Redis is, without credentials, for log lines. */
+  get where(): string {
+    return this.shards[0]!.where;
+  }
+
+  /** The shard of a topic. */
+  shardOf(topic: string): number {
+    return shardOf(topic, this.shardCount);
+  }
+
+  async open(): Promise<void> {
+    const opened = await Promise.allSettled(this.shards.map((shard) => shard.open()));
+    const failed = opened.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failed) {
+      await Promise.allSettled(this.shards.map((shard) => shard.close()));
+      throw failed.reason;
+    }
+    void this.logPlacement();
+  }
+
+  /**
+   * Which master serves each shard (on a Cluster), so an operator can see whether the shards
+   * spread: shards on one master share its capacity.
+   */
+  private async logPlacement(): Promise<void> {
+    const masters = await Promise.all(this.shards.map((shard) => shard.master()));
+    if (masters.every((m) => m === undefined)) return;
+    const byMaster = new Map<string, number[]>();
+    masters.forEach((master, shard) => {
+      const key = master ?? 'unknown';
+      byMaster.set(key, [...(byMaster.get(key) ?? []), shard]);
+    });
+    const placement = [...byMaster].map(([master, shards]) => `${master}: ${shards.join(', ')}`).join('; ');
+    const shared = [...byMaster.values()].some((shards) => shards.length > 1) && byMaster.size < masters.length;
+    this.log(shared ? 'warn' : 'info', `Redis shards by master: ${placement}${shared ? ' (shards on one master share its capacity: move their hash tags\' slots to spread them)' : ''}`);
+  }
+
+  setAppendListener(listener: AppendListener): void {
+    this.listener = listener;
+  }
+
+  setDataSetLostListener(listener: () => void): void {
+    for (const shard of this.shards) shard.setDataSetLostListener(listener);
+  }
+
+  /** Every shard can take appends (a master down makes it false; other shards still work). */
+  isReady(): boolean {
+    return this.shards.every((shard) => shard.isReady());
+  }
+
+  async append(draft: MessageDraft): Promise<Message> {
+    const owners = this.shardsOfTopics(draft.topics);
+    if (owners.length === 1) {
+      const shard = owners[0]!;
+      return this.appended(draft, [[shard, await this.shards[shard]!.append(draft)]]);
+    }
+    const copies = await Promise.all(owners.map(async (shard) => [shard, await this.shards[shard]!.append(draft)] as const));
+    return this.appended(draft, copies);
+  }
+
+  async appendAll(drafts: readonly MessageDraft[]): Promise<Message[]> {
+    const owners = drafts.map((draft) => this.shardsOfTopics(draft.topics));
+    const perShard = new Map<number, number[]>();
+    owners.forEach((shards, i) => {
+      for (const shard of shards) {
+        let list = perShard.get(shard);
+        if (!list) perShard.set(shard, (list = []));
+        list.push(i);
+      }
+    });
+    const copies: [number, Message][][] = drafts.map(() => []);
+    await Promise.all(
+      [...perShard].map(async ([shard, indexes]) => {
+        const stored = await this.shards[shard]!.appendAll(indexes.map((i) => drafts[i]!));
+        stored.forEach((message, j) => copies[indexes[j]!]!.push([shard, message]));
+      }),
+    );
+    return drafts.map((draft, i) => this.appended(draft, copies[i]!.sort((a, b) => a[0] - b[0])));
+  }
+
+  /**
+   * The message a publisher gets: the copy of its lowest shard, with (unless custom) the id of
+   * its copies' positions, a cursor that resumes its topics right after it.
+   */
+  private appended(draft: MessageDraft, copies: readonly (readonly [number, Message])[]): Message {
+    const [shard, first] = copies[0]!;
+    const vector = new Array<number>(this.shardCount).fill(0);
+    for (const [k, copy] of copies) vector[k] = copy.seq;
+    return { ...first, shard, topicShards: this.topicShardsOf(first.topics), id: draft.id ?? formatPosition(vector, this.shardCount) };
+  }
+
+  private dispatch(shard: number, message: Message): void {
+    this.dispatched[shard] = message.seq;
+    this.listener({
+      ...message,
+      shard,
+      topicShards: this.topicShardsOf(message.topics),
+      // Custom ids cannot be digits only (reserved), so a decimal id is the shard's own.
+      id: DIGITS.test(message.id) ? formatPosition(this.dispatched, this.shardCount) : message.id,
+    });
+  }
+
+  /**
+   * A vector id: each shard the topics need from its component (absent: from the shard's
+   * start, with a gap when it pruned anything). A decimal id (the single-stream store before
+   * sharding) or an unknown one: every needed shard from its start, with a gap (the single
+   * stream's keys are not read here). A custom id: where it is on each needed shard, when each
+   * holds a copy of its message; otherwise unknown (from the start, with a gap).
+   */
+  async resolveCursor(lastEventId: string, topics?: readonly string[]): Promise<Cursor> {
+    const needed = this.neededShards(topics);
+    const after = new Array<number>(this.shardCount).fill(0);
+    const vector = parsePosition(lastEventId, this.shardCount);
+    const custom = vector === undefined && !DIGITS.test(lastEventId) && !isVectorIdForm(lastEventId);
+    const resolved = await Promise.all(
+      needed.map(([shard, shardTopics]) => {
+        const store = this.shards[shard]!;
+        if (vector !== undefined) return vector[shard]! > 0 ? store.resolveCursor(String(vector[shard]), shardTopics) : store.resolveStart(shardTopics);
+        if (custom) return store.resolveCursor(lastEventId, shardTopics);
+        return store.resolveStart(shardTopics).then((cursor) => ({ ...cursor, gap: true }));
+      }),
+    );
+    let gap = false;
+    for (let i = 0; i < needed.length; i++) {
+      const cursor = resolved[i]!;
+      if (custom && cursor.gap && cursor.afterSeq === 0) return { afterSeq: 0, after: new Array<number>(this.shardCount).fill(0), gap: true };
+      after[needed[i]![0]] = cursor.afterSeq;
+      gap ||= cursor.gap;
+    }
+    return { afterSeq: after[0]!, after, gap };
+  }
+
+  dispatchedThrough(): number {
+    return this.dispatched[0]!;
+  }
+
+  dispatchedVector(): number[] {
+    return [...this.dispatched];
+  }
+
+  follow(topics: readonly string[] | undefined): Promise<ReadonlyMap<number, number>> {
+    const started = new Map<number, number>();
+    const waits: Promise<void>[] = [];
+    for (const [shard] of this.neededShards(topics)) {
+      this.interest[shard]!++;
+      if (this.shards[shard]!.following && this.joining[shard] === undefined) continue;
+      let joining = this.joining[shard];
+      if (joining === undefined) {
+        joining = this.shards[shard]!.followShard().then(
+          (position) => {
+            this.joining[shard] = undefined;
+            this.dispatched[shard] = position;
+            // Everyone who needed it left while it registered.
+            if (this.interest[shard] === 0) this.shards[shard]!.unfollowShard();
+            return position;
+          },
+          (error: unknown) => {
+            this.joining[shard] = undefined;
+            throw error;
+          },
+        );
+        this.joining[shard] = joining;
+      }
+      waits.push(joining.then((position) => void started.set(shard, position)));
+    }
+    return Promise.all(waits).then(() => started);
+  }
+
+  unfollow(topics: readonly string[] | undefined): void {
+    for (const [shard] of this.neededShards(topics)) {
+      if (--this.interest[shard]! > 0) continue;
+      this.interest[shard] = 0;
+      if (this.joining[shard] === undefined) this.shards[shard]!.unfollowShard();
+    }
+  }
+
+  async read(query: ReadQuery): Promise<Message[]> {
+    if (query.limit <= 0 || query.topics?.length === 0) return [];
+    const after = query.after ?? [query.afterSeq];
+    const needed = this.neededShards(query.topics);
+    const pages = await Promise.all(
+      needed.map(async ([shard, shardTopics]) =>
+        (await this.shards[shard]!.read({ afterSeq: after[shard] ?? 0, topics: shardTopics, limit: query.limit })).map((message) => this.stored(shard, message)),
+      ),
+    );
+    // Every copy, also of a message on several of the shards read: which one a subscription
+    // takes is its own rule (Subscription.isCanonicalCopy), and the hub's replay moves its
+    // read position past each copy it was given, taken or not, so paging never stalls.
+    return mergeByTime(pages, query.limit);
+  }
+
+  async topicStats(topic: string): Promise<TopicStats> {
+    const shard = this.shardOf(topic);
+    const stats = await this.shards[shard]!.topicStats(topic);
+    const id = (value: string | null): string | null => (value !== null && DIGITS.test(value) ? this.singleId(shard, Number(value)) : value);
+    return { retained: stats.retained, firstId: id(stats.firstId), lastId: id(stats.lastId) };
+  }
+
+  async close(): Promise<void> {
+    await Promise.all(this.shards.map((shard) => shard.close()));
+  }
+
+  /** A message read from history: its shard, and (unless custom) the id of its position alone. */
+  private stored(shard: number, message: Message): Message {
+    return { ...message, shard, topicShards: this.topicShardsOf(message.topics), id: DIGITS.test(message.id) ? this.singleId(shard, message.seq) : message.id };
+  }
+
+  private singleId(shard: number, seq: number): string {
+    const vector = new Array<number>(this.shardCount).fill(0);
+    vector[shard] = seq;
+    return formatPosition(vector, this.shardCount);
+  }
+
+  /** The shards of a message's topics, once each, lowest first. */
+  private shardsOfTopics(topics: readonly string[]): number[] {
+    return [...new Set(topics.map((topic) => this.shardOf(topic)))].sort((a, b) => a - b);
+  }
+
+  /** The shard of each topic, for messages on several topics (one topic needs no choice). */
+  private topicShardsOf(topics: readonly string[]): number[] | undefined {
+    return topics.length > 1 ? topics.map((topic) => this.shardOf(topic)) : undefined;
+  }
+
+  /** The shards `topics` live on with their topics there; undefined topics: every shard. */
+  private neededShards(topics: readonly string[] | undefined): [number, string[] | undefined][] {
+    if (topics === undefined) return this.shards.map((_, shard) => [shard, undefined]);
+    const byShard = new Map<number, string[]>();
+    for (const topic of new Set(topics)) {
+      const shard = this.shardOf(topic);
+      let list = byShard.get(shard);
+      if (!list) byShard.set(shard, (list = []));
+      list.push(topic);
+    }
+    return [...byShard].sort((a, b) => a[0] - b[0]);
+  }
+}
+
+/**
+ * The oldest `limit` of several shards' pages, each already in its shard's order: a merge by
+ * publish time that keeps every shard's order, so what is cut is the tail of each shard.
+ */
+function mergeByTime(lists: readonly Message[][], limit: number): Message[] {
+  if (lists.length === 1) return lists[0]!.slice(0, limit);
+  const heads = lists.map(() => 0);
+  const out: Message[] = [];
+  while (out.length < limit) {
+    let best = -1;
+    for (let i = 0; i < lists.length; i++) {
+      const candidate = lists[i]![heads[i]!];
+      if (candidate !== undefined && (best < 0 || candidate.time < lists[best]![heads[best]!]!.time)) best = i;
+    }
+    if (best < 0) break;
+    out.push(lists[best]![heads[best]!++]!);
+  }
+  return out;
+}

@@ -1,0 +1,43 @@
+import assert from 'node:assert/strict';
+import { after, describe, it } from 'node:test';
+import { ShardedRedisStore } from '../../src/store/redis/sharded-redis-store.js';
+import { runShardedStoreContract } from '../contract/sharded-store-contract.js';
+import { eventually } from '../contract/store-contract.js';
+import { startRedisCluster, type TestRedisCluster } from '../helpers/redis-cluster.js';
+import { startRedis, type TestRedis } from '../helpers/redis-server.js';
+
+// One redis-server and one 3-master cluster for the file; every store its own key prefix.
+let redis: Promise<TestRedis> | undefined;
+let cluster: Promise<TestRedisCluster> | undefined;
+let stores = 0;
+after(async () => {
+  if (redis) await (await redis).stop();
+  if (cluster) await (await cluster).stop();
+});
+
+runShardedStoreContract('redis, 3 shards', async (retention) => {
+  const { url } = await (redis ??= startRedis());
+  const store = new ShardedRedisStore({ ...retention, url, keyPrefix: `sharded-${++stores}:`, shards: 3, pruneIntervalMs: 20 });
+  return { store, cleanup: () => store.close() };
+});
+
+runShardedStoreContract('redis-cluster (3 masters), 3 shards', async (retention) => {
+  const { url } = await (cluster ??= startRedisCluster());
+  const store = new ShardedRedisStore({ ...retention, url, keyPrefix: `sharded-${++stores}:`, shards: 3, pruneIntervalMs: 20 });
+  return { store, cleanup: () => store.close() };
+});
+
+describe('sharded Redis store on a cluster: placement', () => {
+  it('logs which master serves each shard once open', async (t) => {
+    const { url, masters } = await (cluster ??= startRedisCluster());
+    const lines: string[] = [];
+    const store = new ShardedRedisStore({ maxMessagesPerTopic: 10, maxAgeMs: 0, url, keyPrefix: `placement-${++stores}:`, shards: 3, log: (_level, message) => lines.push(message) });
+    t.after(() => store.close());
+    await store.open();
+    await eventually(() => lines.some((line) => line.startsWith('Redis shards by master: ')), 'the placement line');
+    const line = lines.find((l) => l.startsWith('Redis shards by master: '))!;
+    const named = masters.filter((m) => line.includes(`:${m.port}:`)).length;
+    assert.ok(named >= 1, line);
+    assert.deepEqual([...line.matchAll(/: ([0-9, ]+)(?:;|$| \()/g)].flatMap((m) => m[1]!.split(', ').map(Number)).sort(), [0, 1, 2], `every shard placed: ${line}`);
+  });
+});
