@@ -35,7 +35,8 @@ export type LeanRoute = (request: IncomingMessage, response: ServerResponse) => 
 
 /**
  * Sends one answer of the route: the status, its headers as name/value pairs (lowercase names,
- * `content-type` and `content-length` last) and the JSON body.
+ * `content-type` and `content-length` last; a `connection: close` pair means the connection
+ * closes after it) and the JSON body.
  */
 export type PublishAnswerWriter = (status: number, headers: string[], body: string) => void;
 
@@ -114,10 +115,20 @@ export function leanPublishRules(lean: LeanPublishOptions): LeanPublishRules {
     observer?.observe(ROUTE, 'POST', status, (performance.now() - startedAt) / 1000, code);
   };
 
-  const answerError = (write: PublishAnswerWriter, url: string, origin: string | undefined, startedAt: number, error: unknown, discovery = true): void => {
+  const answerError = (
+    write: PublishAnswerWriter,
+    url: string,
+    origin: string | undefined,
+    startedAt: number,
+    error: unknown,
+    discovery = true,
+    closeConnection = false,
+  ): void => {
     const relayError: RelayError = toRelayError(error);
     logRefusal(log, relayError, error, 'POST', url);
     const extra: string[] = [];
+    // Fastify's content-type parser closes the connection after a body it could not parse.
+    if (closeConnection) extra.push('connection', 'close');
     const challenge = challengeOf(relayError);
     if (challenge) extra.push('www-authenticate', challenge);
     if (relayError.status === 503) extra.push('retry-after', DEFAULT_RETRY_AFTER_SECONDS);
@@ -139,7 +150,7 @@ export function leanPublishRules(lean: LeanPublishOptions): LeanPublishRules {
     try {
       parsed = plan.parse && body ? plan.parse(body, headers['content-type']) : undefined;
     } catch (error) {
-      answerError(write, url, origin, startedAt, error);
+      answerError(write, url, origin, startedAt, error, true, true);
       return;
     }
     publishToId(context, headers, plan.topic, parsed, query).then(

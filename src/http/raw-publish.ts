@@ -136,13 +136,20 @@ export function installRawPublish(server: Server, options: RawPublishOptions): v
       connection.busy = false;
       const parked = connection.parked;
       // A pipelined request parked during shutdown still gets its answer (node:http's 503).
-      const closing = connection.closeAfterAnswer || (isShuttingDown() && !parked);
+      let closing = connection.closeAfterAnswer || (isShuttingDown() && !parked);
       // The head node:http would write for the same writeHead: the given headers, then Date
-      // and the connection's fate.
+      // and the connection's fate, unless the answer names it itself.
       let text = `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\n`;
-      for (let i = 0; i < headers.length; i += 2) text += `${headers[i]}: ${headers[i + 1]}\r\n`;
+      let named = false;
+      for (let i = 0; i < headers.length; i += 2) {
+        text += `${headers[i]}: ${headers[i + 1]}\r\n`;
+        if (headers[i] === 'connection') named = true;
+      }
       text += `Date: ${utcDate()}\r\n`;
-      if (closing || (maxRequestsPerSocket > 0 && connection.served >= maxRequestsPerSocket)) text += 'Connection: close\r\n\r\n';
+      if (named) {
+        closing = true;
+        text += '\r\n';
+      } else if (closing || (maxRequestsPerSocket > 0 && connection.served >= maxRequestsPerSocket)) text += 'Connection: close\r\n\r\n';
       else text += keepAliveHeader;
       text += body;
       if (closing) {
