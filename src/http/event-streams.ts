@@ -9,6 +9,7 @@ import { answerEventStreamHead, SseStream, type SseCloseListener } from '../sse/
 import { Ticker } from '../sse/ticker.js';
 import type { Cursor } from '../store/store.js';
 import type { EventStreamRequest } from './event-stream.js';
+import { releaseFrameworkListeners } from './stream-response.js';
 
 const HEARTBEAT = Buffer.from(':\n\n');
 
@@ -83,6 +84,7 @@ export class EventStreams {
     }
 
     reply.hijack();
+    releaseFrameworkListeners(reply.raw);
     stream.subscription = subscription;
     const { lifecycle } = args;
     // A closure only for the streams that asked to be followed (one listener per stream).
@@ -122,6 +124,7 @@ export class EventStreams {
       answerEventStreamHead(reply.raw, reply.getHeaders() as Record<string, string>, { askProxiesNotToBuffer });
       return undefined;
     }
+    releaseFrameworkListeners(reply.raw);
     const stream = new SseStream(reply.raw, { maxBacklogBytes: this.options.maxBacklog, askProxiesNotToBuffer });
     stream.onClose((ended, reason) => {
       this.release(ended, reason);

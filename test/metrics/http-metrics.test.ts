@@ -3,7 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
 import { ERROR_CODES } from '../../src/hub/errors.js';
-import { accessToken, MERCURE_SECRET, mercurePublish } from '../auth/tokens.js';
+import { accessToken, CONFORMANCE_AUDIENCE, CONFORMANCE_ISSUER, MERCURE_SECRET, mercurePublish, mercureUrl } from '../auth/tokens.js';
 import { startHub, type TestHub } from '../helpers/hub.js';
 import { eventually, openStream, post } from '../helpers/sse-client.js';
 
@@ -110,6 +110,25 @@ describe('metrics: HTTP requests, refusals by error code, build info, gauges fro
     const closed = await scrape(hub);
     assert.equal(closed.filter((s) => s.labels.route === '/messages/subscribe/:id').length, 0);
     assert.equal(valueOf(closed, 'sse_relay_subscriptions', { api: 'messages' }), 0);
+  });
+
+  it('does not time an event stream the hub ends either (its token expired)', async () => {
+    // The hub ends the response here (res.end), so it finishes: a client that hangs up never
+    // does, and the test above cannot tell whether a finished stream is timed.
+    const fresh = await startHub({ store: 'memory', publisherJwtKey: MERCURE_SECRET, jwtIssuer: CONFORMANCE_ISSUER, jwtAudience: CONFORMANCE_AUDIENCE });
+    try {
+      const token = await accessToken({ subscribe: [{ match: '*' }] }, { exp: Math.floor(Date.now() / 1000) + 1 });
+      const stream = await openStream(mercureUrl(fresh.url, [['topic', unique()]]), bearer(token));
+      assert.equal(stream.status, 200);
+      await stream.ended;
+      assert.match(stream.raw(), /closed: access token expired/);
+      await eventually(() => fresh.hub.subscriptionCount === 0, 5000, 'the stream to end');
+      const samples = await scrape(fresh);
+      const timedStreams = samples.filter((s) => s.name.startsWith('sse_relay_http_request_duration_seconds') && s.labels.method === 'GET');
+      assert.deepEqual(timedStreams.map((s) => `${s.labels.route} ${s.labels.status}`), []);
+    } finally {
+      await fresh.close();
+    }
   });
 
   it('counts refused requests by their error code, on both APIs', async () => {
