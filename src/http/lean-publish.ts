@@ -1,4 +1,4 @@
-import type { IncomingMessage, OutgoingHttpHeader, ServerResponse } from 'node:http';
+import type { IncomingHttpHeaders, IncomingMessage, OutgoingHttpHeader, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import type { FastifyBaseLogger } from 'fastify';
@@ -13,7 +13,6 @@ import type { AdapterContext } from './context.js';
 import { corsPolicy } from './cors.js';
 import { DEFAULT_RETRY_AFTER_SECONDS, errorBody, logRefusal, toRelayError } from './error-handler.js';
 
-/** One answered request of the lean path, for per-request metrics. */
 /** What the lean path shares with the Fastify routes. */
 export interface LeanPublishOptions {
   readonly context: Pick<AdapterContext, 'hub' | 'authorizer'>;
@@ -34,6 +33,33 @@ export interface LeanPublishOptions {
 /** Takes a request when it is a plain publish; false leaves it to Fastify untouched. */
 export type LeanRoute = (request: IncomingMessage, response: ServerResponse) => boolean;
 
+/**
+ * Sends one answer of the route: the status, its headers as name/value pairs (lowercase names,
+ * `content-type` and `content-length` last; a `connection: close` pair means the connection
+ * closes after it) and the JSON body.
+ */
+export type PublishAnswerWriter = (status: number, headers: string[], body: string) => void;
+
+/** A publish the lean paths serve: its decoded id and the parser of its body (none: no body). */
+export interface LeanPublishPlan {
+  readonly topic: string;
+  readonly parse: BodyParser | undefined;
+}
+
+/**
+ * The rules of the lean paths, apart from how bytes come and go: which requests they take and
+ * how a taken request is answered. Shared by the `node:http` path below and the raw socket
+ * path of `raw-publish.ts`, so the two cannot drift apart.
+ */
+export interface LeanPublishRules {
+  /** The plan for a request the lean paths take; undefined leaves it to Fastify's route. */
+  plan(method: string, url: string, headers: IncomingHttpHeaders, socket: Socket): LeanPublishPlan | undefined;
+  /** Runs a planned publish with its whole body and answers it through `write` (once). */
+  serve(url: string, headers: IncomingHttpHeaders, plan: LeanPublishPlan, body: Buffer | undefined, startedAt: number, write: PublishAnswerWriter): void;
+  /** True when the observer wants timings (read `performance.now()` at the request's start). */
+  readonly timed: boolean;
+}
+
 const PREFIX = '/messages/';
 /** The route pattern, as Fastify's route table names it for the metrics' `route` label. */
 const ROUTE = '/messages/:id';
@@ -42,11 +68,11 @@ const MAX_RAW_ID_LENGTH = 4096;
 const NO_QUERY: PublishRequest['Querystring'] = Object.freeze({});
 
 /**
- * `POST /messages/:id` on `node:http` directly, beside Fastify, for the common case: a publish
- * with an accepted body type and a Content-Length within the limit (or no body), and no cookie.
- * Everything else (a cookie, so the CSRF check; chunked or over-long bodies; other media types;
- * a connection over the caps; shutdown; an id that needs the router's own errors) is left to
- * Fastify's route, which answers it as before. Both paths run the same rules: the same
+ * The rules of `POST /messages/:id` on the lean paths, beside Fastify, for the common case: a
+ * publish with an accepted body type and a Content-Length within the limit (or no body), and no
+ * cookie. Everything else (a cookie, so the CSRF check; chunked or over-long bodies; other media
+ * types; a connection over the caps; shutdown; an id that needs the router's own errors) is left
+ * to Fastify's route, which answers it as before. Both paths run the same rules: the same
  * `publishToId` (authentication, id checks, authorization, message extraction), the same body
  * parsers and strict query decoding, the same CORS policy, the same `Link` header, the same
  * error shape and `WWW-Authenticate` challenge (a test sends each request both ways and
@@ -60,28 +86,18 @@ const NO_QUERY: PublishRequest['Querystring'] = Object.freeze({});
  * three times each on the shared 2-core machine at load average 3.3–4.2: server CPU per
  * publish, one delivery included, 204/183/161 µs before, 196/146/101 µs after (median 183 →
  * 146, 0.80×), publishes/s 4.8k/5.3k/6.1k before, 4.9k/6.5k/9.6k after (median 1.24×); at
- * load average ~12 the medians were 663 → 412 µs. nchan needed 36 µs in the same hour. What
- * is left is Node's HTTP parser and request/response objects, the two write syscalls (answer
- * and delivery) and the hub itself: a native HTTP engine would be the next step.
+ * load average ~12 the medians were 663 → 412 µs. nchan needed 36 µs in the same hour.
  */
-export function createLeanPublish(lean: LeanPublishOptions): LeanRoute {
+export function leanPublishRules(lean: LeanPublishOptions): LeanPublishRules {
   const { context, isShuttingDown, isOverLimit, log, observer } = lean;
   const bodyLimit = lean.options.maxBodySize;
   const cors = corsPolicy(lean.options.corsOrigins);
   const link = discoveryLink(lean.options as ServeOptions);
   const parsers: Readonly<Record<string, BodyParser>> = BODY_PARSERS;
 
-  /** Headers every answer of the route carries before its own (CORS, discovery). */
-  const baseHeaders = (origin: string | undefined, discovery: boolean): string[] => {
-    const headers: string[] = [];
-    if (cors) for (const [name, value] of cors.headersFor(origin)) headers.push(name, value);
-    if (discovery) headers.push('link', link);
-    return headers;
-  };
-
   const answer = (
-    request: IncomingMessage,
-    response: ServerResponse,
+    write: PublishAnswerWriter,
+    origin: string | undefined,
     startedAt: number,
     status: number,
     body: string,
@@ -89,88 +105,123 @@ export function createLeanPublish(lean: LeanPublishOptions): LeanRoute {
     discovery = true,
     code?: ErrorCode,
   ): void => {
-    const headers = baseHeaders(request.headers.origin, discovery);
+    // Headers every answer of the route carries before its own (CORS, discovery).
+    const headers: string[] = [];
+    if (cors) for (const [name, value] of cors.headersFor(origin)) headers.push(name, value);
+    if (discovery) headers.push('link', link);
     if (extra) headers.push(...extra);
     headers.push('content-type', 'application/json; charset=utf-8', 'content-length', String(Buffer.byteLength(body)));
-    // One writeHead and one end: Node sends the head and the body in one write.
-    response.writeHead(status, headers as OutgoingHttpHeader[]);
-    response.end(body);
+    write(status, headers, body);
     observer?.observe(ROUTE, 'POST', status, (performance.now() - startedAt) / 1000, code);
   };
 
-  const answerError = (request: IncomingMessage, response: ServerResponse, startedAt: number, error: unknown, discovery = true): void => {
+  const answerError = (
+    write: PublishAnswerWriter,
+    url: string,
+    origin: string | undefined,
+    startedAt: number,
+    error: unknown,
+    discovery = true,
+    closeConnection = false,
+  ): void => {
     const relayError: RelayError = toRelayError(error);
-    logRefusal(log, relayError, error, 'POST', request.url ?? '');
+    logRefusal(log, relayError, error, 'POST', url);
     const extra: string[] = [];
+    // Fastify's content-type parser closes the connection after a body it could not parse.
+    if (closeConnection) extra.push('connection', 'close');
     const challenge = challengeOf(relayError);
     if (challenge) extra.push('www-authenticate', challenge);
     if (relayError.status === 503) extra.push('retry-after', DEFAULT_RETRY_AFTER_SECONDS);
-    answer(request, response, startedAt, relayError.status, JSON.stringify(errorBody(relayError)), extra, discovery, relayError.code);
+    answer(write, origin, startedAt, relayError.status, JSON.stringify(errorBody(relayError)), extra, discovery, relayError.code);
   };
 
-  const run = (request: IncomingMessage, response: ServerResponse, startedAt: number, topic: string, body: Buffer | undefined, parse: BodyParser | undefined): void => {
+  const serve: LeanPublishRules['serve'] = (url, headers, plan, body, startedAt, write) => {
+    const origin = headers.origin;
     let parsed: unknown;
     let query: PublishRequest['Querystring'];
     // Fastify's order: the query (an onRequest hook), then the body, then the handler. Its
     // query hook runs before the discovery hook, so a refused query carries no `Link` there.
     try {
-      query = queryOf(request.url!) ?? NO_QUERY;
+      query = queryOf(url) ?? NO_QUERY;
     } catch (error) {
-      answerError(request, response, startedAt, error, false);
+      answerError(write, url, origin, startedAt, error, false);
       return;
     }
     try {
-      parsed = parse && body ? parse(body, request.headers['content-type']) : undefined;
+      parsed = plan.parse && body ? plan.parse(body, headers['content-type']) : undefined;
     } catch (error) {
-      answerError(request, response, startedAt, error);
+      answerError(write, url, origin, startedAt, error, true, true);
       return;
     }
-    publishToId(context, request.headers, topic, parsed, query).then(
-      (reply) => answer(request, response, startedAt, 200, `{"id":${JSON.stringify(reply.id)}}`),
-      (error: unknown) => answerError(request, response, startedAt, error),
+    publishToId(context, headers, plan.topic, parsed, query).then(
+      (reply) => answer(write, origin, startedAt, 200, `{"id":${JSON.stringify(reply.id)}}`),
+      (error: unknown) => answerError(write, url, origin, startedAt, error),
     );
   };
 
-  return (request, response) => {
-    if (request.method !== 'POST') return false;
-    const url = request.url!;
-    if (!url.startsWith(PREFIX)) return false;
+  const plan: LeanPublishRules['plan'] = (method, url, headers, socket) => {
+    if (method !== 'POST') return undefined;
+    if (!url.startsWith(PREFIX)) return undefined;
     const end = idEnd(url);
-    if (end === PREFIX.length || end - PREFIX.length > MAX_RAW_ID_LENGTH) return false;
+    if (end === PREFIX.length || end - PREFIX.length > MAX_RAW_ID_LENGTH) return undefined;
     const raw = url.slice(PREFIX.length, end);
-    if (raw.includes('/')) return false;
-    const headers = request.headers;
-    if (headers.cookie !== undefined || headers['transfer-encoding'] !== undefined) return false;
-    if (isShuttingDown() || isOverLimit(request.socket)) return false;
+    if (raw.includes('/')) return undefined;
+    if (headers.cookie !== undefined || headers['transfer-encoding'] !== undefined) return undefined;
+    if (isShuttingDown() || isOverLimit(socket)) return undefined;
 
     const contentType = headers['content-type'];
     const length = headers['content-length'];
     let parse: BodyParser | undefined;
     if (contentType === undefined) {
-      if (length !== undefined && length !== '0') return false;
+      if (length !== undefined && length !== '0') return undefined;
     } else {
       const semicolon = contentType.indexOf(';');
       parse = parsers[(semicolon === -1 ? contentType : contentType.slice(0, semicolon)).trim()];
       // An empty body with a type, an unknown or differently spelt type: Fastify's parser chain decides.
-      if (parse === undefined || length === undefined || length === '0' || !(Number(length) <= bodyLimit)) return false;
+      if (parse === undefined || length === undefined || length === '0' || !(Number(length) <= bodyLimit)) return undefined;
     }
     let topic = raw;
     if (raw.includes('%')) {
       try {
         topic = decodeURIComponent(raw);
       } catch {
-        return false; // Fastify's router answers a malformed escape.
+        return undefined; // Fastify's router answers a malformed escape.
       }
     }
+    return { topic, parse };
+  };
 
-    const startedAt = observer ? performance.now() : 0;
-    if (parse === undefined) {
-      run(request, response, startedAt, topic, undefined, undefined);
+  return { plan, serve, timed: observer !== undefined };
+}
+
+/**
+ * The lean path on `node:http`: {@link leanPublishRules} for the requests node:http parsed
+ * (those the raw socket path of `raw-publish.ts` hands over, or all of them without it).
+ */
+export function createLeanPublish(lean: LeanPublishOptions): LeanRoute {
+  return leanRouteOf(leanPublishRules(lean));
+}
+
+/** The `node:http` adapter of a set of lean rules. */
+export function leanRouteOf(rules: LeanPublishRules): LeanRoute {
+  return (request, response) => {
+    const url = request.url!;
+    const headers = request.headers;
+    const plan = rules.plan(request.method!, url, headers, request.socket);
+    if (plan === undefined) return false;
+    const write: PublishAnswerWriter = (status, answerHeaders, body) => {
+      // One writeHead and one end: Node sends the head and the body in one write.
+      response.writeHead(status, answerHeaders as OutgoingHttpHeader[]);
+      response.end(body);
+    };
+    const startedAt = rules.timed ? performance.now() : 0;
+    if (plan.parse === undefined) {
+      rules.serve(url, headers, plan, undefined, startedAt, write);
       return true;
     }
     const chunks: Buffer[] = [];
     request.on('data', (chunk: Buffer) => chunks.push(chunk));
-    request.on('end', () => run(request, response, startedAt, topic, chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks), parse));
+    request.on('end', () => rules.serve(url, headers, plan, chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks), startedAt, write));
     return true;
   };
 }

@@ -24,7 +24,8 @@ import { answerClientError, answerFrameworkError, answerOnSocket, installErrorHa
 import { registerOpenApiRoute, trackRoutes, type RegisteredRoute } from './openapi.js';
 import { registerOperationsRoutes } from './operations.js';
 import { registerProbeRoute } from './probe.js';
-import { createLeanPublish, type LeanRoute } from './lean-publish.js';
+import { leanPublishRules, leanRouteOf, type LeanPublishRules, type LeanRoute } from './lean-publish.js';
+import { installRawPublish } from './raw-publish.js';
 import { armShutdownDeadline } from './shutdown-deadline.js';
 
 /** A running hub: its HTTP server, core and address. */
@@ -76,7 +77,9 @@ export async function serveOverHttp(core: RelayCore, parts: HttpLayerOptions = {
 
   // The lean publish path, once the pieces it shares with Fastify exist (below); until then,
   // and for every request it does not take, Fastify's handler serves.
+  let leanRules: LeanPublishRules | undefined;
   let leanRoute: LeanRoute | undefined;
+  let shuttingDown = false;
   const app = Fastify({
     // Fastify's own http.createServer, plus the lean path in front of its handler.
     serverFactory: (handler, fastifyOptions) => {
@@ -88,6 +91,13 @@ export async function serveOverHttp(core: RelayCore, parts: HttpLayerOptions = {
       server.keepAliveTimeout = options.keepAliveTimeout;
       server.requestTimeout = options.requestTimeout;
       if (options.maxRequestsPerSocket > 0) server.maxRequestsPerSocket = options.maxRequestsPerSocket;
+      // In front of node:http: plain publishes answered on the raw socket (raw-publish.ts).
+      installRawPublish(server, {
+        rules: () => leanRules,
+        isShuttingDown: () => shuttingDown,
+        keepAliveTimeout: options.keepAliveTimeout,
+        maxRequestsPerSocket: options.maxRequestsPerSocket,
+      });
       return server;
     },
     logger:
@@ -152,7 +162,6 @@ export async function serveOverHttp(core: RelayCore, parts: HttpLayerOptions = {
   installErrorHandling(app, trackAllowedMethods(app));
   installLingeringClose(app);
   installCors(app, options.corsOrigins);
-  let shuttingDown = false;
   // After CORS (so a browser can read the answer), before any protocol's hook or handler: a
   // request that arrives during the drain (on a connection already open) does no work.
   app.addHook('onRequest', (_request, _reply, done) => {
@@ -182,7 +191,7 @@ export async function serveOverHttp(core: RelayCore, parts: HttpLayerOptions = {
   registerOpenApiRoute(app);
   registerMessagesProtocol(app, context);
   registerMercureProtocol(app, context);
-  leanRoute = createLeanPublish({
+  leanRules = leanPublishRules({
     context,
     options,
     isShuttingDown: () => shuttingDown,
@@ -190,6 +199,7 @@ export async function serveOverHttp(core: RelayCore, parts: HttpLayerOptions = {
     log: app.log,
     observer: requestObserver,
   });
+  leanRoute = leanRouteOf(leanRules);
 
   try {
     await app.listen({ host: options.host, port: options.port, listenTextResolver: () => FASTIFY_LISTENING_TEXT });
