@@ -3,7 +3,9 @@
  * it takes and which it leaves to Fastify, on a node:http server whose fallback answers 599;
  * then, through a real hub, that both paths answer every kind of publish the same way: each
  * request is sent once plain (the lean path) and once with an unrelated cookie (which the lean
- * path leaves to Fastify, for the CSRF check), and status, headers and body must match.
+ * path leaves to Fastify, for the CSRF check), and status, headers and body must match; and once
+ * more on raw keep-alive connections, where the raw socket path (src/http/raw-publish.ts) takes
+ * the plain one and its whole answer, head included, must be Fastify's byte for byte.
  */
 import assert from 'node:assert/strict';
 import { createServer, request as httpRequest, type Server } from 'node:http';
@@ -13,6 +15,7 @@ import { serveOptions } from '../../src/config/load.js';
 import { createLeanPublish } from '../../src/http/lean-publish.js';
 import { openRelayCore, type RelayCore } from '../../src/relay.js';
 import { startHub, type TestHub } from '../helpers/hub.js';
+import { RawClient, type RawAnswer } from '../helpers/raw-http-client.js';
 import { legacyToken, MERCURE_SECRET } from '../auth/tokens.js';
 
 interface Answer {
@@ -147,31 +150,36 @@ describe('lean publish path and Fastify answer alike', () => {
     await hub.close();
   });
 
+  /** Every kind of publish and refusal: path, headers, body. */
+  const publishCases = (): [string, Record<string, string>, string | undefined][] => {
+  const bearer = { authorization: `Bearer ${token}` };
+  return [
+    ['/messages/allowed', { ...bearer, 'content-type': 'text/plain' }, 'hello'],
+    ['/messages/allowed', { ...bearer, 'content-type': 'text/plain; charset=iso-8859-1' }, 'caf\u00e9'],
+    ['/messages/allowed', { ...bearer, 'content-type': 'application/json' }, '{"message":"m","event":"note","key":"k"}'],
+    ['/messages/allowed', { ...bearer, 'content-type': 'application/x-www-form-urlencoded' }, 'message=caf%C3%A9&event=e'],
+    ['/messages/allowed?message=q&event=e', bearer, undefined],
+    ['/messages/https%3A%2F%2Fexample.com%2Fbooks%2F7', { ...bearer, 'content-type': 'text/plain' }, 'percent-encoded id'],
+    ['/messages/allowed', { ...bearer, origin: 'https://app.example', 'content-type': 'text/plain' }, 'listed origin'],
+    ['/messages/allowed', { ...bearer, origin: 'https://other.example', 'content-type': 'text/plain' }, 'any origin'],
+    ['/messages/allowed', { 'content-type': 'text/plain' }, 'no token'],
+    ['/messages/allowed', { authorization: 'Bearer not.a.token', 'content-type': 'text/plain' }, 'bad token'],
+    ['/messages/other', { ...bearer, 'content-type': 'text/plain' }, 'no grant'],
+    ['/messages/allowed', { ...bearer, 'content-type': 'application/json' }, '{"message":"m","event":"mercure"}'],
+    ['/messages/allowed', { ...bearer, 'content-type': 'application/json' }, '{"message":5}'],
+    ['/messages/allowed', { ...bearer, 'content-type': 'application/json' }, '{"__proto__":{"message":"m"}}'],
+    ['/messages/allowed', { ...bearer, 'content-type': 'application/json; charset=latin1' }, '{"message":"m"}'],
+    ['/messages/allowed', { ...bearer, 'content-type': 'text/plain; charset=utf-16' }, 'x'],
+    ['/messages/allowed?message=100%', bearer, undefined],
+    ['/messages/allowed', bearer, undefined],
+    ['/messages/%2Fwell-known%2Fmercure%2Fsubscriptions', { ...bearer, 'content-type': 'text/plain' }, 'x'],
+    ['/messages/%2E%2Fwell-known%2Fmercure', { ...bearer, 'content-type': 'text/plain' }, 'x'],
+    ['/messages/a%00b', { ...bearer, 'content-type': 'text/plain' }, 'x'],
+  ];
+  };
+
   test('every kind of publish and refusal', async () => {
-    const bearer = { authorization: `Bearer ${token}` };
-    const cases: [string, Record<string, string>, string | undefined][] = [
-      ['/messages/allowed', { ...bearer, 'content-type': 'text/plain' }, 'hello'],
-      ['/messages/allowed', { ...bearer, 'content-type': 'text/plain; charset=iso-8859-1' }, 'caf\u00e9'],
-      ['/messages/allowed', { ...bearer, 'content-type': 'application/json' }, '{"message":"m","event":"note","key":"k"}'],
-      ['/messages/allowed', { ...bearer, 'content-type': 'application/x-www-form-urlencoded' }, 'message=caf%C3%A9&event=e'],
-      ['/messages/allowed?message=q&event=e', bearer, undefined],
-      ['/messages/https%3A%2F%2Fexample.com%2Fbooks%2F7', { ...bearer, 'content-type': 'text/plain' }, 'percent-encoded id'],
-      ['/messages/allowed', { ...bearer, origin: 'https://app.example', 'content-type': 'text/plain' }, 'listed origin'],
-      ['/messages/allowed', { ...bearer, origin: 'https://other.example', 'content-type': 'text/plain' }, 'any origin'],
-      ['/messages/allowed', { 'content-type': 'text/plain' }, 'no token'],
-      ['/messages/allowed', { authorization: 'Bearer not.a.token', 'content-type': 'text/plain' }, 'bad token'],
-      ['/messages/other', { ...bearer, 'content-type': 'text/plain' }, 'no grant'],
-      ['/messages/allowed', { ...bearer, 'content-type': 'application/json' }, '{"message":"m","event":"mercure"}'],
-      ['/messages/allowed', { ...bearer, 'content-type': 'application/json' }, '{"message":5}'],
-      ['/messages/allowed', { ...bearer, 'content-type': 'application/json' }, '{"__proto__":{"message":"m"}}'],
-      ['/messages/allowed', { ...bearer, 'content-type': 'application/json; charset=latin1' }, '{"message":"m"}'],
-      ['/messages/allowed', { ...bearer, 'content-type': 'text/plain; charset=utf-16' }, 'x'],
-      ['/messages/allowed?message=100%', bearer, undefined],
-      ['/messages/allowed', bearer, undefined],
-      ['/messages/%2Fwell-known%2Fmercure%2Fsubscriptions', { ...bearer, 'content-type': 'text/plain' }, 'x'],
-      ['/messages/%2E%2Fwell-known%2Fmercure', { ...bearer, 'content-type': 'text/plain' }, 'x'],
-      ['/messages/a%00b', { ...bearer, 'content-type': 'text/plain' }, 'x'],
-    ];
+    const cases = publishCases();
     const withoutIds = (answer: Answer): Answer => ({ ...answer, body: answer.body.replace(/"id":"\d+"/, '"id":"<n>"') });
     for (const [path, headers, body] of cases) {
       const bytes = body === undefined ? undefined : Buffer.from(body, headers['content-type']?.includes('iso-8859-1') ? 'latin1' : 'utf8');
@@ -181,6 +189,34 @@ describe('lean publish path and Fastify answer alike', () => {
       const fastify = await sendBytes(port, path, { ...headers, ...forBody, cookie: 'theme=dark' }, encoded);
       assert.deepEqual(withoutIds(lean), withoutIds(fastify), `${path} ${JSON.stringify(headers)} ${body ?? ''}`);
     }
+  });
+
+  test('the raw socket path answers byte for byte as Fastify, on keep-alive connections', async () => {
+    // One connection each for the whole list, so every answer's connection handling is compared
+    // too (an answer that closes the connection is followed by a fresh one on both sides).
+    let raw = await RawClient.open(port);
+    let fastify = await RawClient.open(port);
+    const normal = (answer: RawAnswer | undefined): string =>
+      answer ? `${answer.head.replace(/\r\nDate: [^\r]+/, '')}\r\n\r\n${answer.body.replace(/"id":"\d+"/, '"id":"<n>"')}` : 'closed';
+    for (const [path, headers, body] of publishCases()) {
+      const bytes = body === undefined ? Buffer.alloc(0) : Buffer.from(body, headers['content-type']?.includes('iso-8859-1') ? 'latin1' : 'utf8');
+      const head = (extra: string): string =>
+        `POST ${path} HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\n${Object.entries(headers)
+          .map(([name, value]) => `${name}: ${value}\r\n`)
+          .join('')}${body === undefined ? '' : `Content-Length: ${bytes.length}\r\n`}${extra}\r\n`;
+      // One write each: the raw path takes a request whose bytes arrive together.
+      raw.write(Buffer.concat([Buffer.from(head(''), 'latin1'), bytes]));
+      fastify.write(Buffer.concat([Buffer.from(head('Cookie: theme=dark\r\n'), 'latin1'), bytes]));
+      const [a, b] = [await raw.next(), await fastify.next()];
+      assert.equal(normal(a), normal(b), `${path} ${JSON.stringify(headers)} ${body ?? ''}`);
+      if (a && /\r\nconnection: close/i.test(a.head)) {
+        await Promise.all([raw.closedPromise, fastify.closedPromise]);
+        raw = await RawClient.open(port);
+        fastify = await RawClient.open(port);
+      }
+    }
+    raw.close();
+    fastify.close();
   });
 });
 
