@@ -117,7 +117,7 @@ export function installRawPublish(server: Server, options: RawPublishOptions): v
     if (maxRequestsPerSocket > 0 && connection.served >= maxRequestsPerSocket) {
       // node:http's answer past the limit, byte for byte (it then closes the connection).
       connection.served++;
-      socket.end(`HTTP/1.1 503 Service Unavailable\r\nDate: ${utcDate()}\r\nConnection: close\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n`, 'latin1');
+      closeAfter(socket, `HTTP/1.1 503 Service Unavailable\r\nDate: ${utcDate()}\r\nConnection: close\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n`);
       return;
     }
     const plan = rules.plan('POST', head.url, head.headers, socket);
@@ -153,7 +153,7 @@ export function installRawPublish(server: Server, options: RawPublishOptions): v
       else text += keepAliveHeader;
       text += body;
       if (closing) {
-        socket.end(text);
+        closeAfter(socket, text);
         return;
       }
       // One write: head and body leave in one syscall.
@@ -194,6 +194,14 @@ export function installRawPublish(server: Server, options: RawPublishOptions): v
     closeAll();
     for (const socket of held.keys()) socket.destroy();
   };
+}
+
+/**
+ * Writes a last answer and closes as node:http does after one (`destroySoon`): the socket is
+ * destroyed once the answer is written, whatever the client does with its side.
+ */
+function closeAfter(socket: Socket, text: string): void {
+  socket.end(text, () => socket.destroy());
 }
 
 /** What node:http writes after `Date` on a keep-alive answer (see `_http_outgoing.js`). */
