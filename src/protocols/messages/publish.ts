@@ -33,7 +33,7 @@ export function registerPublishRoute(app: FastifyInstance, context: AdapterConte
 
 /**
  * The rules of `POST /messages/:id`, whichever HTTP path carries the request (Fastify's route,
- * or the lean path of `src/http/lean-publish.ts`): authenticate, check the id, authorize,
+ * or the lean paths of `src/http/lean-publish.ts` and `src/http/raw-publish.ts`): authenticate, check the id, authorize,
  * take the message from the parsed body or the query, publish. `topic` is the decoded path
  * parameter. Throws a RelayError for every refusal.
  */
