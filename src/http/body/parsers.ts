@@ -73,12 +73,16 @@ export type BodyParser = (body: Buffer, contentType: string | undefined) => unkn
  * The parser of each accepted media type (lowercase, no parameters): the one table both the
  * Fastify routes and the lean publish path (`../lean-publish.ts`) parse with.
  */
-export const BODY_PARSERS: Readonly<Record<(typeof ACCEPTED_MEDIA_TYPES)[number], BodyParser>> = {
-  'text/plain': (body, contentType) => decodeText(body, resolveCharset(charsetOf(contentType))),
-  'application/json': parseJson,
-  // The body itself is ASCII (escapes carry the rest); latin1 keeps any stray byte as it is.
-  'application/x-www-form-urlencoded': (body, contentType) => parseUrlEncoded(body.toString('latin1'), resolveCharset(charsetOf(contentType))),
-};
+// Without a prototype: the table is indexed by the client's Content-Type, and names a plain
+// object inherits (`toString`, `__proto__`, …) must find nothing, as any unknown type does.
+export const BODY_PARSERS: Readonly<Record<(typeof ACCEPTED_MEDIA_TYPES)[number], BodyParser>> = Object.freeze(
+  Object.assign(Object.create(null) as Record<(typeof ACCEPTED_MEDIA_TYPES)[number], BodyParser>, {
+    'text/plain': (body: Buffer, contentType: string | undefined) => decodeText(body, resolveCharset(charsetOf(contentType))),
+    'application/json': parseJson,
+    // The body itself is ASCII (escapes carry the rest); latin1 keeps any stray byte as it is.
+    'application/x-www-form-urlencoded': (body: Buffer, contentType: string | undefined) => parseUrlEncoded(body.toString('latin1'), resolveCharset(charsetOf(contentType))),
+  }),
+);
 
 /**
  * The query of a request URL, strictly percent-decoded (400 on a bad escape); undefined when
