@@ -249,7 +249,7 @@ export class RedisStore implements Store {
   isReady(): boolean {
     const readLoop = this.readLoop;
     if (this.closed || this.connection?.isReady() !== true || readLoop === undefined) return false;
-    return readLoop.paused ? readLoop.healthy : readLoop.lastDispatched >= 0 && readLoop.healthy;
+    return readLoop.paused || (readLoop.lastDispatched >= 0 && readLoop.healthy);
   }
 
   /** Sharded: true while the read loop reads this shard. */

@@ -112,9 +112,13 @@ export class ShardedRedisStore implements Store {
     for (const shard of this.shards) shard.setDataSetLostListener(listener);
   }
 
-  /** Every shard can take appends (a master down makes it false; other shards still work). */
+  /**
+   * Some shard can take appends. A master down fails only its shards' publishes (503 per
+   * publish), so the node stays in its load balancer for every other topic; `/readyz` is 503
+   * only when no shard is reachable.
+   */
   isReady(): boolean {
-    return this.shards.every((shard) => shard.isReady());
+    return this.shards.some((shard) => shard.isReady());
   }
 
   async append(draft: MessageDraft): Promise<Message> {
