@@ -259,6 +259,7 @@ export class Hub {
       }
     }
     if (subscription.state === 'closed') return;
+    if (this.store.dispatchedVector) subscription.noteNodePosition(this.store.dispatchedVector(), this.store.shardCount!);
     this.observer.delivered(subscription.goLive(encodeMessage));
     if (subscription.sink.closed) this.evict(subscription);
   }
