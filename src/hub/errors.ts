@@ -9,7 +9,7 @@ export const ERROR_CODES = {
   HUB_ERR_MESSAGE_INVALID: { status: 400, message: 'Invalid message' },
   HUB_ERR_EVENT_TYPE_INVALID: { status: 400, message: 'Invalid event type' },
   HUB_ERR_EVENT_ID_INVALID: { status: 400, message: 'Invalid event id' },
-  HUB_ERR_EVENT_ID_RESERVED: { status: 400, message: 'The event id has the form of the ids the hub issues (digits only, or v<digits>. then anything) or is "earliest"' },
+  HUB_ERR_EVENT_ID_RESERVED: { status: 400, message: 'The event id has the form of the ids the hub issues (digits only; with --redis-shards also v<digits>. then anything) or is "earliest"' },
   HUB_ERR_BAD_REQUEST: { status: 400, message: 'Bad request' },
   HUB_ERR_BATCH_INVALID: { status: 400, message: 'Invalid batch of messages' },
   HUB_ERR_TEXT_ENCODING_INVALID: { status: 400, message: 'Text is not valid in its character encoding' },

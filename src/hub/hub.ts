@@ -84,6 +84,11 @@ export class Hub {
     await this.store.open();
   }
 
+  /** True when the store has several shards (its ids are position vectors). */
+  private get sharded(): boolean {
+    return (this.store.shardCount ?? 1) > 1;
+  }
+
   /** True once a shutdown began: nothing more is published. */
   get isShuttingDown(): boolean {
     return this.closing;
@@ -99,7 +104,7 @@ export class Hub {
    * resolves once they are committed (and dispatched).
    */
   async publishAll(drafts: readonly MessageDraft[]): Promise<Message[]> {
-    for (const draft of drafts) assertValidDraft(draft);
+    for (const draft of drafts) assertValidDraft(draft, this.sharded);
     if (this.closing) throw new RelayError('HUB_ERR_SHUTTING_DOWN');
     const started = performance.now();
     const messages = await this.store.appendAll(drafts);
@@ -110,7 +115,7 @@ export class Hub {
 
   /** Validates and stores a message; resolves once it is committed (and dispatched). */
   async publish(draft: MessageDraft): Promise<Message> {
-    assertValidDraft(draft);
+    assertValidDraft(draft, this.sharded);
     if (this.closing) throw new RelayError('HUB_ERR_SHUTTING_DOWN');
     const started = performance.now();
     const message = await this.store.append(draft);
@@ -254,6 +259,7 @@ export class Hub {
       }
     }
     if (subscription.state === 'closed') return;
+    if (this.store.dispatchedVector) subscription.noteNodePosition(this.store.dispatchedVector(), this.store.shardCount!);
     this.observer.delivered(subscription.goLive(encodeMessage));
     if (subscription.sink.closed) this.evict(subscription);
   }

@@ -78,13 +78,14 @@ export const EARLIEST = 'earliest';
 const HUB_FORM_ID = /^[0-9]+$/;
 
 /**
- * True when `id` is reserved for the hub: digits only or `v<digits>.` (the forms of the ids it
- * issues, one shard or several) or `earliest`. A publisher-chosen id of that form would shadow
- * the hub's own id of the same text, and subscribers of other topics resuming from that id
- * would silently get nothing.
+ * True when `id` is reserved for the hub: digits only or `earliest`, and on a sharded store
+ * (`sharded`) also `v<digits>.` (its position ids). A publisher-chosen id of such a form would
+ * shadow the hub's own id of the same text, and subscribers of other topics resuming from that
+ * id would silently get nothing. One-shard stores never issue the `v` form, so it stays the
+ * publisher's there, as before sharding.
  */
-export function isReservedEventId(id: string): boolean {
-  return id === EARLIEST || HUB_FORM_ID.test(id) || isVectorIdForm(id);
+export function isReservedEventId(id: string, sharded = false): boolean {
+  return id === EARLIEST || HUB_FORM_ID.test(id) || (sharded && isVectorIdForm(id));
 }
 
 /** Throws HUB_ERR_TOPIC_INVALID unless `topic` is a usable id. */
@@ -99,8 +100,11 @@ export function assertValidTopic(topic: string): void {
   if (!isWellFormed(topic)) throw new RelayError('HUB_ERR_TOPIC_INVALID', 'The id is not valid Unicode (lone surrogate)');
 }
 
-/** Throws unless the draft can be framed as one SSE event without injecting fields. */
-export function assertValidDraft(draft: MessageDraft): void {
+/**
+ * Throws unless the draft can be framed as one SSE event without injecting fields. `sharded`:
+ * the store has several shards, so custom ids of its position form are refused too.
+ */
+export function assertValidDraft(draft: MessageDraft, sharded = false): void {
   if (draft.topics.length === 0) throw new RelayError('HUB_ERR_TOPIC_INVALID', 'At least one topic is required');
   for (const topic of draft.topics) assertValidTopic(topic);
   if (typeof draft.data !== 'string') throw new RelayError('HUB_ERR_MESSAGE_INVALID', 'The message must be a string');
@@ -124,8 +128,9 @@ export function assertValidDraft(draft: MessageDraft): void {
       throw new RelayError('HUB_ERR_EVENT_ID_INVALID', 'The event id must not contain CR, LF or NUL');
     }
     if (!isWellFormed(draft.id)) throw new RelayError('HUB_ERR_EVENT_ID_INVALID', 'The event id is not valid Unicode');
-    if (isReservedEventId(draft.id)) {
-      throw new RelayError('HUB_ERR_EVENT_ID_RESERVED', `Custom event ids must not be "${EARLIEST}", digits only nor start with v<digits>.: those are the hub's own cursors`);
+    if (isReservedEventId(draft.id, sharded)) {
+      const forms = sharded ? `"${EARLIEST}", digits only nor start with v<digits>. (with --redis-shards)` : `"${EARLIEST}" nor digits only`;
+      throw new RelayError('HUB_ERR_EVENT_ID_RESERVED', `Custom event ids must not be ${forms}: those are the hub's own cursors`);
     }
   }
   if (draft.key !== undefined) {

@@ -1,4 +1,5 @@
-import { covers } from '../store/position-vector.js';
+import { encodeMessage } from '../sse/encode.js';
+import { covers, formatPosition, isVectorIdForm, parsePosition } from '../store/position-vector.js';
 import type { Message } from './message.js';
 
 /**
@@ -72,6 +73,12 @@ export class Subscription {
   readonly delivered: number[] = [0];
   /** Live messages held while replaying; allocated only when one arrives (most never do). */
   private held: Message[] | undefined;
+  /**
+   * Sharded store: the shard count while this subscriber stands past the node's dispatch
+   * position on some shard (replay read Redis ahead of the node's read loop, or its cursor came
+   * from another node). Live ids then name the per-shard max of both, see {@link liveCopy}.
+   */
+  private aheadOfNode: number | undefined;
 
   constructor(
     readonly selector: SubscriptionSelector,
@@ -83,6 +90,40 @@ export class Subscription {
      */
     readonly registeredAt: number[],
   ) {}
+
+  /**
+   * Sharded store, before going live: notes whether what was delivered is past the node's
+   * dispatch position `node` on some shard (see {@link aheadOfNode}).
+   */
+  noteNodePosition(node: readonly number[], shardCount: number): void {
+    this.aheadOfNode = this.delivered.some((seq, shard) => seq > (node[shard] ?? 0)) ? shardCount : undefined;
+  }
+
+  /**
+   * The message as this subscriber gets it live. Its id is the node's position after it; while
+   * the subscriber is ahead of the node, that id lacks components it was given, and resuming from
+   * it would repeat them, so it gets the per-shard max of both instead (a frame of its own, only
+   * until the node's position covers it again).
+   */
+  private liveCopy(message: Message): Message {
+    const shardCount = this.aheadOfNode;
+    if (shardCount === undefined || !isVectorIdForm(message.id)) return message;
+    const node = parsePosition(message.id, shardCount);
+    if (node === undefined) return message;
+    let ahead = false;
+    for (let shard = 0; shard < shardCount; shard++) {
+      const mine = shard === (message.shard ?? 0) ? message.seq : (this.delivered[shard] ?? 0);
+      if (mine > node[shard]!) {
+        node[shard] = mine;
+        ahead = true;
+      }
+    }
+    if (!ahead) {
+      this.aheadOfNode = undefined;
+      return message;
+    }
+    return { ...message, id: formatPosition(node, shardCount) };
+  }
 
   /** The one-shard registration position (acknowledged consumers work on one-shard stores). */
   get registeredAfterSeq(): number {
@@ -124,8 +165,9 @@ export class Subscription {
       held.push(message);
       return 0;
     }
+    const live = this.liveCopy(message);
     this.delivered[message.shard ?? 0] = message.seq;
-    this.sink.deliver(message, frame());
+    this.sink.deliver(live, live === message ? frame() : encodeMessage(live));
     return this.sink.closed ? -1 : 1;
   }
 
@@ -159,7 +201,8 @@ export class Subscription {
     for (const message of held) {
       if (this.isClosed) break;
       if (!this.wants(message)) continue;
-      if (!this.replay(message, encode(message))) break;
+      const live = this.liveCopy(message);
+      if (!this.replay(live, encode(live))) break;
       delivered++;
     }
     if (this.state === 'replaying') this.state = 'live';

@@ -336,6 +336,8 @@ describe('two hub processes on a 3-master Redis Cluster with --redis-shards 3', 
       assert.equal(refused.status, 503);
       assert.equal(refused.code, 'HUB_ERR_STORE_UNAVAILABLE');
       assert.ok(Date.now() - started < 5000, `refused within seconds (${Date.now() - started} ms)`);
+      // The fault rule: one master down takes no node out of its load balancer (review item 4).
+      assert.equal((await fetch(`${a.url}/readyz`)).status, 200, 'the node stays ready for the other shards');
       for (let i = 0; i < 5; i++) {
         const res = await post(`${a.url}/messages/${encodeURIComponent(up)}`, JSON.stringify({ message: `up ${i}` }), { 'content-type': 'application/json' });
         assert.equal(res.status, 200, `another shard still takes publishes (${res.text})`);

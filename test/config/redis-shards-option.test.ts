@@ -38,9 +38,12 @@ describe('position vectors (event ids of a sharded store)', () => {
     for (const id of ['v1.', 'v1.3:1', 'v1.1:1.0:1', 'v1.0:1.0:2', 'v1.0:0', 'v1.0:-1', 'v1.0:1x!', 'v2.0:1', '12']) {
       assert.equal(parsePosition(id, 3), undefined, id);
     }
-    assert.equal(isReservedEventId('v1.0:abc'), true);
-    assert.equal(isReservedEventId('v7.anything'), true);
-    assert.equal(isReservedEventId('video-1'), false);
-    assert.equal(isReservedEventId('v1'), false);
+    assert.equal(isReservedEventId('v1.0:abc', true), true);
+    assert.equal(isReservedEventId('v7.anything', true), true);
+    assert.equal(isReservedEventId('video-1', true), false);
+    assert.equal(isReservedEventId('v1', true), false);
+    // One shard: the form is the publisher's, as before sharding (review item 6).
+    assert.equal(isReservedEventId('v1.0:abc'), false);
+    assert.equal(isReservedEventId('v2.release-notes', false), false);
   });
 });

@@ -2,7 +2,8 @@ import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
 import { ShardedRedisStore } from '../../src/store/redis/sharded-redis-store.js';
 import { runShardedStoreContract } from '../contract/sharded-store-contract.js';
-import { eventually } from '../contract/store-contract.js';
+import { Redis } from 'ioredis';
+import { draft, eventually } from '../contract/store-contract.js';
 import { startRedisCluster, type TestRedisCluster } from '../helpers/redis-cluster.js';
 import { startRedis, type TestRedis } from '../helpers/redis-server.js';
 
@@ -40,4 +41,37 @@ describe('sharded Redis store on a cluster: placement', () => {
     assert.ok(named >= 1, line);
     assert.deepEqual([...line.matchAll(/: ([0-9, ]+)(?:;|$| \()/g)].flatMap((m) => m[1]!.split(', ').map(Number)).sort(), [0, 1, 2], `every shard placed: ${line}`);
   });
+});
+
+describe('sharded Redis store: readiness of a shard nobody reads', () => {
+  it('a shard whose read failed, then left by its last subscriber, takes publishes again (review item 4)', async (t) => {
+    const { url } = await (redis ??= startRedis());
+    const store = new ShardedRedisStore({ maxMessagesPerTopic: 10, maxAgeMs: 0, url, keyPrefix: `unfollowed-${++stores}:`, shards: 2, pruneIntervalMs: 20 });
+    t.after(() => store.close());
+    await store.open();
+    let topic = 'orphan-0';
+    for (let i = 1; store.shardOf(topic) !== 1; i++) topic = `orphan-${i}`;
+    await store.follow([topic]);
+
+    // Kill the shard's reader connection: its blocked XREAD fails. Before it rejoins, the last
+    // local subscriber leaves, so the loop pauses.
+    const admin = new Redis(url);
+    t.after(() => admin.disconnect());
+    const readerIds = async (): Promise<string[]> => {
+      const clients = (await admin.client('LIST')) as string;
+      return [...clients.matchAll(/^id=(\d+) .*name=sse-relay:(\S+):reader .*$/gm)].filter((m) => m[2] === store.shards[1]!.nodeId).map((m) => m[1]!);
+    };
+    const [killed] = await readerIds();
+    assert.ok(killed, 'the reader of shard 1 is connected');
+    await admin.client('KILL', 'ID', killed);
+    await new Promise((resolve) => setImmediate(resolve));
+    store.unfollow([topic]);
+
+    // The connection comes back; nothing reads the shard now, and publishing to it must work.
+    await eventually(async () => (await readerIds()).some((id) => id !== killed), 'the reader connection back');
+    await eventually(() => store.isReady(), 'the store ready again');
+    const message = await store.append(draft([topic], 'after the reader died'));
+    assert.equal(message.data, 'after the reader died');
+  });
+
 });

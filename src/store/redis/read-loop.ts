@@ -137,6 +137,10 @@ export class ReadLoop {
    */
   pause(): void {
     this.paused = true;
+    // `healthy` speaks of reads, and none happen while paused: a failed read must not leave the
+    // shard refusing publishes until a subscriber needs it again (nothing would rejoin it). A
+    // master that is really down shows in the publish's own reply (503 within the timeout).
+    this.healthy = true;
     this.joined = false;
     this.lastDispatched = -1;
     this.dataSetGeneration++;
@@ -202,7 +206,8 @@ export class ReadLoop {
         if (this.stopping) return;
         // The connection may already be back: register again before reading on.
         this.joined = false;
-        this.healthy = false;
+        // A read discarded by pause() says nothing the paused shard's publishes need.
+        if (!this.paused) this.healthy = false;
         // Connection errors end up in the wait above. A server answering with an error (e.g.
         // WRONGTYPE: someone else's key under our prefix) must not spin: wait one block.
         if (reader.status === 'ready') {

@@ -112,9 +112,13 @@ export class ShardedRedisStore implements Store {
     for (const shard of this.shards) shard.setDataSetLostListener(listener);
   }
 
-  /** Every shard can take appends (a master down makes it false; other shards still work). */
+  /**
+   * Some shard can take appends. A master down fails only its shards' publishes (503 per
+   * publish), so the node stays in its load balancer for every other topic; `/readyz` is 503
+   * only when no shard is reachable.
+   */
   isReady(): boolean {
-    return this.shards.every((shard) => shard.isReady());
+    return this.shards.some((shard) => shard.isReady());
   }
 
   async append(draft: MessageDraft): Promise<Message> {
@@ -173,30 +177,48 @@ export class ShardedRedisStore implements Store {
    * A vector id: each shard the topics need from its component (absent: from the shard's
    * start, with a gap when it pruned anything). A decimal id (the single-stream store before
    * sharding) or an unknown one: every needed shard from its start, with a gap (the single
-   * stream's keys are not read here). A custom id: where it is on each needed shard, when each
-   * holds a copy of its message; otherwise unknown (from the start, with a gap).
+   * stream's keys are not read here). A custom id names one message, not a position: it is
+   * trusted only on the shard whose copy the subscription takes (the lowest needed shard holding
+   * one, Subscription.isCanonicalCopy); the subscriber may have taken that copy while another
+   * shard's loop lagged, so every other needed shard, even one holding a copy, is unknown and
+   * read from its start, with a gap. No needed shard holds a copy: unknown, from the start.
    */
   async resolveCursor(lastEventId: string, topics?: readonly string[]): Promise<Cursor> {
     const needed = this.neededShards(topics);
     const after = new Array<number>(this.shardCount).fill(0);
     const vector = parsePosition(lastEventId, this.shardCount);
-    const custom = vector === undefined && !DIGITS.test(lastEventId) && !isVectorIdForm(lastEventId);
+    if (vector === undefined && !DIGITS.test(lastEventId) && !isVectorIdForm(lastEventId)) return this.resolveCustom(lastEventId, needed);
     const resolved = await Promise.all(
       needed.map(([shard, shardTopics]) => {
         const store = this.shards[shard]!;
         if (vector !== undefined) return vector[shard]! > 0 ? store.resolveCursor(String(vector[shard]), shardTopics) : store.resolveStart(shardTopics);
-        if (custom) return store.resolveCursor(lastEventId, shardTopics);
         return store.resolveStart(shardTopics).then((cursor) => ({ ...cursor, gap: true }));
       }),
     );
     let gap = false;
     for (let i = 0; i < needed.length; i++) {
       const cursor = resolved[i]!;
-      if (custom && cursor.gap && cursor.afterSeq === 0) return { afterSeq: 0, after: new Array<number>(this.shardCount).fill(0), gap: true };
       after[needed[i]![0]] = cursor.afterSeq;
       gap ||= cursor.gap;
     }
     return { afterSeq: after[0]!, after, gap };
+  }
+
+  /** A custom id's cursor: see {@link resolveCursor}. */
+  private async resolveCustom(customId: string, needed: readonly [number, string[] | undefined][]): Promise<Cursor> {
+    const after = new Array<number>(this.shardCount).fill(0);
+    let canonical = -1;
+    for (const [shard, shardTopics] of needed) {
+      const cursor = await this.shards[shard]!.resolveCursor(customId, shardTopics);
+      if (cursor.gap && cursor.afterSeq === 0) continue;
+      canonical = shard;
+      after[shard] = cursor.afterSeq;
+      break;
+    }
+    if (canonical < 0) return { afterSeq: 0, after, gap: true };
+    // Every other needed shard from its start (its component stays 0): a gap, as its position
+    // is not known.
+    return { afterSeq: after[0]!, after, gap: needed.length > 1 };
   }
 
   dispatchedThrough(): number {
