@@ -219,8 +219,12 @@ export class RedisStore implements Store {
     }
     // Join before resolving: an append right after open() must find the read loop past
     // every seq below its own. A shard joins when a subscription needs it (follow).
-    if (this.shard) readLoop.pause();
-    else if (connected) await readLoop.join().catch(() => {});
+    if (this.shard) {
+      readLoop.pause();
+      // On a Cluster each client connects to a master on its first command for it: make that
+      // happen now, not on the first publish (which would fail while it connects) or follow.
+      if (connected) await Promise.all([connection.cmd.exists(this.keys.seq), connection.reader.exists(this.keys.seq)]).catch(() => {});
+    } else if (connected) await readLoop.join().catch(() => {});
     // A shard holds for no consumer (refused with shards): no refresh of their registry.
     if (!this.shard) await this.consumers.open();
     readLoop.start();
