@@ -81,9 +81,10 @@ const RETRY_UNTIL_MS = 3 * 60_000;
 /** How long the worst-off process of a step waited for its core, % of the window. */
 const worstWait = (r: StepResult): number => Math.max(r.serverWaitPercent, r.loadgenWaitPercent);
 
+
 export async function runClusterScenario(options: ClusterScenarioOptions): Promise<ClusterRun> {
   const { log } = options;
-  const scenarioStarted = Date.now();
+  const started = Date.now();
   const wanted = (step: string): boolean => options.scenarios === undefined || options.scenarios.some((n) => step === n || step.startsWith(n));
   const shardingAvailable = relayHasOption(SHARDS_OPTION);
   const rows: ClusterRow[] = [];
@@ -91,89 +92,110 @@ export async function runClusterScenario(options: ClusterScenarioOptions): Promi
   for (const masters of CLUSTER_MASTERS) {
     const measurements = CLUSTER_MEASUREMENTS.filter((k) => wanted(clusterStepName(k, masters)));
     if (measurements.length === 0) continue;
-    const row = (measurement: ClusterMeasurement, layout: ClusterLayout, fields: Partial<ClusterRow>): ClusterRow => ({
-      step: clusterStepName(measurement, masters),
-      measurement,
-      masters,
-      layout,
-      unavailable: null,
-      error: null,
-      keysPerMaster: null,
-      commands: null,
-      result: null,
-      ...fields,
-    });
+    const allRows = (layout: ClusterLayout, fields: Partial<ClusterRow>): ClusterRow[] => measurements.map((k) => emptyRow(k, masters, layout, fields));
     if (redisProblem) {
-      for (const layout of layouts(masters)) for (const k of measurements) rows.push(row(k, layout, { unavailable: redisProblem }));
+      for (const layout of layouts(masters)) rows.push(...allRows(layout, { unavailable: redisProblem }));
       continue;
     }
     let cluster: BenchRedisCluster | undefined;
     try {
       log(`cluster: starting ${masters} master(s)`);
       cluster = await startBenchCluster(masters, options.server);
-      for (const layout of layouts(masters)) {
-        const skipped =
-          layout.name !== 'sharded'
-            ? undefined
-            : !shardingAvailable
-              ? `this build has no ${SHARDS_OPTION}`
-              : layout.shards === 1
-                ? `${SHARDS_OPTION} 1 is the single stream`
-                : undefined;
-        if (skipped) {
-          for (const k of measurements) rows.push(row(k, layout, { unavailable: skipped }));
-          continue;
-        }
-        await cluster.flush();
-        let hubs: HubPair | undefined;
-        try {
-          hubs = await startHubPair(cluster, layout, options.server);
-          for (const measurement of measurements) {
-            const label = `${clusterStepName(measurement, masters)} (${describeLayout(layout)})`;
-            log(`cluster: ${label}`);
-            try {
-              const measured = async (): Promise<Partial<ClusterRow> & { result: StepResult }> => {
-                const before = await cluster!.commandStats();
-                const result = await runMeasurement(measurement, cluster!, hubs!, options);
-                const commands = commandStatsBetween(before, await cluster!.commandStats());
-                log(`cluster: ${label}: ${summarize(result)}`);
-                return { result, commands, keysPerMaster: await cluster!.keysPerMaster() };
-              };
-              let kept = await measured();
-              // As the peers' phases: a contended attempt is run once more while there is time,
-              // and the less contended one kept.
-              if (kept.result.contended && !options.quick && Date.now() - scenarioStarted < RETRY_UNTIL_MS) {
-                log(`cluster: ${label}: contended by other processes; running it again`);
-                const again = await measured();
-                const attempts = [kept, again].sort((x, y) => worstWait(x.result) - worstWait(y.result));
-                kept = attempts[0]!;
-                kept.result.notes.push('least contended of 2 attempts');
-              }
-              rows.push(row(measurement, layout, kept));
-            } catch (error) {
-              const message = (error as Error).message;
-              log(`cluster: ${label} failed: ${message}`);
-              rows.push(row(measurement, layout, { error: message }));
-            }
-          }
-        } catch (error) {
-          const message = (error as Error).message;
-          log(`cluster: ${masters} master(s), ${describeLayout(layout)}: hubs did not start: ${message}`);
-          // Every measurement catches its own failures: only the start-up gets here.
-          for (const k of measurements) rows.push(row(k, layout, { error: message }));
-        } finally {
-          await hubs?.stop();
-        }
-      }
     } catch (error) {
-      const message = (error as Error).message;
-      log(`cluster: ${masters} master(s) failed: ${message}`);
-      for (const layout of layouts(masters)) for (const k of measurements) rows.push(row(k, layout, { error: message }));
+      log(`cluster: ${masters} master(s) did not start: ${(error as Error).message}`);
+      for (const layout of layouts(masters)) rows.push(...allRows(layout, { error: (error as Error).message }));
+      continue;
+    }
+    try {
+      for (const layout of layouts(masters)) {
+        const skipped = whyNotRun(layout, shardingAvailable);
+        if (skipped) rows.push(...allRows(layout, { unavailable: skipped }));
+        else rows.push(...(await measureLayout(cluster, layout, measurements, options, started)));
+      }
     } finally {
-      await cluster?.stop();
+      await cluster.stop();
     }
   }
   return { shardingAvailable, rows };
+}
+
+/** A row with no figures yet. */
+function emptyRow(measurement: ClusterMeasurement, masters: number, layout: ClusterLayout, fields: Partial<ClusterRow>): ClusterRow {
+  return {
+    step: clusterStepName(measurement, masters),
+    measurement,
+    masters,
+    layout,
+    unavailable: null,
+    error: null,
+    keysPerMaster: null,
+    commands: null,
+    result: null,
+    ...fields,
+  };
+}
+
+/** Why a layout is not measured on this build or cluster; undefined when it is. */
+function whyNotRun(layout: ClusterLayout, shardingAvailable: boolean): string | undefined {
+  if (layout.name !== 'sharded') return undefined;
+  if (!shardingAvailable) return `this build has no ${SHARDS_OPTION}`;
+  if (layout.shards === 1) return `${SHARDS_OPTION} 1 is the single stream`;
+  return undefined;
+}
+
+/**
+ * Every measurement of one layout on a flushed cluster and two fresh hubs. A failure is that
+ * row's error; the others still run.
+ */
+async function measureLayout(
+  cluster: BenchRedisCluster,
+  layout: ClusterLayout,
+  measurements: readonly ClusterMeasurement[],
+  options: ClusterScenarioOptions,
+  scenarioStarted: number,
+): Promise<ClusterRow[]> {
+  const { log } = options;
+  const masters = cluster.masters.length;
+  let hubs: HubPair;
+  try {
+    await cluster.flush();
+    hubs = await startHubPair(cluster, layout, options.server);
+  } catch (error) {
+    log(`cluster: ${masters} master(s), ${describeLayout(layout)}: hubs did not start: ${(error as Error).message}`);
+    return measurements.map((k) => emptyRow(k, masters, layout, { error: (error as Error).message }));
+  }
+  const rows: ClusterRow[] = [];
+  try {
+    for (const measurement of measurements) {
+      const label = `${clusterStepName(measurement, masters)} (${describeLayout(layout)})`;
+      const attempt = async (): Promise<Partial<ClusterRow> & { result: StepResult }> => {
+        const before = await cluster.commandStats();
+        const result = await runMeasurement(measurement, cluster, hubs, options);
+        const commands = commandStatsBetween(before, await cluster.commandStats());
+        log(`cluster: ${label}: ${summarize(result)}`);
+        return { result, commands, keysPerMaster: await cluster.keysPerMaster() };
+      };
+      log(`cluster: ${label}`);
+      try {
+        let kept = await attempt();
+        // As the peers' phases: a contended attempt is run once more while there is time, and
+        // the less contended one kept.
+        if (kept.result.contended && !options.quick && Date.now() - scenarioStarted < RETRY_UNTIL_MS) {
+          log(`cluster: ${label}: contended by other processes; running it again`);
+          const again = await attempt();
+          kept = worstWait(again.result) < worstWait(kept.result) ? again : kept;
+          kept.result.notes.push('least contended of 2 attempts');
+        }
+        rows.push(emptyRow(measurement, masters, layout, kept));
+      } catch (error) {
+        log(`cluster: ${label} failed: ${(error as Error).message}`);
+        rows.push(emptyRow(measurement, masters, layout, { error: (error as Error).message }));
+      }
+    }
+  } finally {
+    await hubs.stop();
+  }
+  return rows;
 }
 
 /** `single stream` or `sharded, 3 shards`. */
