@@ -21,6 +21,9 @@ describe('--redis-shards', () => {
     }
     assert.throws(() => loadServeOptions({ flags: { store: 'redis://127.0.0.1:6379', redisShards: '2', subscriptions: 'true' } }), /--subscriptions is not supported with --redis-shards/);
     assert.throws(() => loadServeOptions({ flags: { store: 'redis://127.0.0.1:6379', redisShards: '0' } }), /redis-shards/);
+    // Capped (review item 7): 256 is accepted, 257 and 1024 are not.
+    assert.equal(loadServeOptions({ flags: { store: 'redis://127.0.0.1:6379', redisShards: '256' } }).redisShards, 256);
+    for (const n of ['257', '1024']) assert.throws(() => loadServeOptions({ flags: { store: 'redis://127.0.0.1:6379', redisShards: n } }), /redis-shards/, n);
   });
 });
 

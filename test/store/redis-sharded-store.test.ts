@@ -75,3 +75,23 @@ describe('sharded Redis store: readiness of a shard nobody reads', () => {
   });
 
 });
+
+describe('sharded Redis store: the shard count is fixed for a deployment (review item 7)', () => {
+  it('refuses to open on a history written with another --redis-shards, naming both counts', async (t) => {
+    const { url } = await (redis ??= startRedis());
+    const keyPrefix = `count-${++stores}:`;
+    const first = new ShardedRedisStore({ maxMessagesPerTopic: 10, maxAgeMs: 0, url, keyPrefix, shards: 3 });
+    t.after(() => first.close());
+    await first.open();
+    const same = new ShardedRedisStore({ maxMessagesPerTopic: 10, maxAgeMs: 0, url, keyPrefix, shards: 3 });
+    await same.open();
+    await same.close();
+    const other = new ShardedRedisStore({ maxMessagesPerTopic: 10, maxAgeMs: 0, url, keyPrefix, shards: 4 });
+    t.after(() => other.close());
+    await assert.rejects(other.open(), (error: Error & { code?: string }) => {
+      assert.equal(error.code, 'HUB_ERR_STORE_OPEN');
+      assert.match(error.message, /--redis-shards 3\b.*--redis-shards 4\b/);
+      return true;
+    });
+  });
+});

@@ -175,6 +175,30 @@ export class RedisStore implements Store {
     }
   }
 
+  /**
+   * Sharded: records the deployment's shard count in this shard's meta (first node to open it),
+   * and refuses to open when it names another: a topic's shard depends on the count, so a node
+   * started with another one would read and write other topics' histories. Not checked while
+   * Redis is unreachable at open (the check then waits for the next start).
+   */
+  private async claimShardCount(count: number): Promise<void> {
+    const cmd = this.connection!.cmd;
+    let stored: string | null;
+    try {
+      await cmd.hsetnx(this.keys.meta, 'shards', String(count));
+      stored = await cmd.hget(this.keys.meta, 'shards');
+    } catch {
+      return;
+    }
+    // The sharded store closes every shard when one fails to open.
+    if (stored !== null && stored !== String(count)) {
+      throw new RelayError(
+        'HUB_ERR_STORE_OPEN',
+        `Redis at ${this.where} holds the history of --redis-shards ${stored} (shard ${this.shard!.index}'s meta); this node was started with --redis-shards ${count}. The count is fixed for a deployment: start every node with ${stored}, or use another --redis-key-prefix`,
+      );
+    }
+  }
+
   /** Where Redis is, without credentials, for log lines. */
   get where(): string {
     return describeWhere(this.options.url);
@@ -224,6 +248,7 @@ export class RedisStore implements Store {
       // On a Cluster each client connects to a master on its first command for it: make that
       // happen now, not on the first publish (which would fail while it connects) or follow.
       if (connected) await Promise.all([connection.cmd.exists(this.keys.seq), connection.reader.exists(this.keys.seq)]).catch(() => {});
+      if (connected) await this.claimShardCount(this.shard.count);
     } else if (connected) await readLoop.join().catch(() => {});
     // A shard holds for no consumer (refused with shards): no refresh of their registry.
     if (!this.shard) await this.consumers.open();
