@@ -180,10 +180,13 @@ export class Subscription {
     return !this.selector.accepts || this.selector.accepts(message);
   }
 
-  /** Replay: deliver a stored message directly (skipping what is already sent). */
+  /**
+   * Replay: deliver a stored message that {@link wants} accepted (the caller tests it first, to
+   * skip encoding what is not for this subscriber; testing it again here would run the filter
+   * and the authorization twice per message).
+   */
   replay(message: Message, frame: Buffer): boolean {
     if (this.state === 'closed' || this.sink.closed) return false;
-    if (!this.wants(message)) return true;
     this.delivered[message.shard ?? 0] = message.seq;
     this.sink.deliver(message, frame);
     return !this.sink.closed;
