@@ -4,6 +4,7 @@
  * drift apart. Values are parsed and checked once, then frozen and passed explicitly.
  */
 
+import { MAX_SHARDS } from '../store/position-vector.js';
 import { isClusterUrl, parseClusterUrl } from '../store/redis/cluster-url.js';
 import { redactUrl } from './redact.js';
 
@@ -200,7 +201,7 @@ export const OPTION_SPECS: readonly OptionSpec[] = [
   spec('port', '<number>', '3000', 'TCP port to listen on (0 picks a free one).', integer(0, 65535)),
   spec('store', '<kind>', 'sqlite', 'Where messages are kept: `sqlite` (durable, in --data-dir), `memory` (ephemeral, bounded) `redis://host:port[/db]` (shared by several hub processes; also read from `REDIS_URL`) or `redis-cluster://host:port[,host:port...]` (seed nodes of a Redis Cluster).', storeKind, { secret: true }),
   spec('redisKeyPrefix', '<prefix>', 'sse-relay:', 'Prefix of every Redis key, so several hubs can share one Redis.', nonEmpty),
-  spec('redisShards', '<n>', '1', 'With a Redis store: shards the history is split into by topic (`crc32(topic) mod n`, each under its own hash tag, so over the masters of a Redis Cluster); nodes read only the shards their subscribers need and event ids become position vectors (`v1.…`). 1: one stream, decimal ids. Fixed for a deployment; not with `?consumer=` or --subscriptions. At most 256: every shard is a read loop and connection pair per node, and each id carries a component per shard read. See "Scaling past one Redis".', integer(1, 256)),
+  spec('redisShards', '<n>', '1', 'With a Redis store: shards the history is split into by topic (`crc32(topic) mod n`, each under its own hash tag, so over the masters of a Redis Cluster); nodes read only the shards their subscribers need and event ids become position vectors (`v1.…`). 1: one stream, decimal ids. Fixed for a deployment; not with `?consumer=` or --subscriptions. At most 256: every shard is a read loop and connection pair per node, and each id carries a component per shard read. See "Scaling past one Redis".', integer(1, MAX_SHARDS)),
   spec('dataDir', '<path>', './data', 'Directory of the SQLite store.', nonEmpty),
   spec('fsync', '<mode>', 'normal', '`normal`: an acknowledged message survives a crash of the hub process; `full`: it also survives power loss (slower).', oneOf('normal', 'full')),
   spec('retentionCount', '<n>', '1000', 'Messages kept per topic for replay (0: no count limit).', integer(0, 1e9)),

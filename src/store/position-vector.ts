@@ -7,6 +7,9 @@ import type { Message } from '../hub/message.js';
  */
 export type PositionVector = readonly number[];
 
+/** The most shards a deployment can have (`--redis-shards`): the ids' shard numbers stay below it. */
+export const MAX_SHARDS = 256;
+
 /** The version prefix of the event ids a sharded store issues: `v1.<shard>:<seq base36>...`. */
 export const VECTOR_ID_PREFIX = 'v1.';
 

@@ -6,7 +6,9 @@ import { after, before, describe, it } from 'node:test';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { CHROMIUM_ARGS, chromiumExecutable } from '../helpers/chromium.js';
 import { runCli } from '../helpers/hub-process.js';
+import type { ServeOptions } from '../../src/config/options.js';
 import { startHub, type TestHub } from '../helpers/hub.js';
+import { startRedis } from '../helpers/redis-server.js';
 import { eventually, publish } from '../helpers/sse-client.js';
 import { openConsolePage, screenshot } from './console-page.js';
 
@@ -136,6 +138,31 @@ describe('the web console in Chromium', () => {
     assert.equal(shown[0]!.id, first);
     const replayedRows = await page.locator(`#stream-list article[aria-label="Subscription /messages/subscribe/${id}"] li[data-arrival=replayed]`).count();
     assert.equal(replayedRows, 2, 'replayed rows are told apart in the page (their own style hook)');
+  });
+
+  it('tells replayed from live on a sharded hub, whose ids are position vectors', async () => {
+    const redis = await startRedis();
+    const sharded = await startHub({ store: redis.url as ServeOptions['store'], redisShards: 3 });
+    const { context, page: shardedPage } = await openConsolePage(browser, { width: 1280, height: 800 });
+    try {
+      await shardedPage.goto(sharded.url);
+      const id = 'console-sharded';
+      const first = await publish(sharded.url, id, 'history 1');
+      assert.match(first, /^v1\./, 'a sharded hub issues vector ids');
+      await publish(sharded.url, id, 'history 2');
+      await subscribeTo(shardedPage, id, 'everything retained');
+      // Ids on the other shards move the hub's position there; they are not this card's.
+      for (const other of ['console-sharded-a', 'console-sharded-b', 'console-sharded-c']) await publish(sharded.url, other, 'noise');
+      await publish(sharded.url, id, 'live 1');
+      await publish(sharded.url, id, 'live 2');
+      await waitForRows(shardedPage, id, 4);
+      const shown = await rows(shardedPage, id);
+      assert.deepEqual(shown.map((r) => [r.data, r.arrival]), [['history 1', 'replayed'], ['history 2', 'replayed'], ['live 1', 'live'], ['live 2', 'live']]);
+    } finally {
+      await context.close();
+      await sharded.close();
+      await redis.stop();
+    }
   });
 
   it('clears a card (the stream stays open) and removes one (its stream closes)', async () => {
