@@ -5,6 +5,7 @@ import type { AllowedMethods } from './allowed-methods.js';
 import { ACCEPTED_MEDIA_TYPES } from './body/parsers.js';
 import { ERROR_CODES, isRelayError, RelayError, type ErrorCode } from '../hub/errors.js';
 import { noteErrorCode } from '../metrics/http-metrics.js';
+import { LogFloodGuard } from './log-flood-guard.js';
 
 /** The JSON shape of every error answer: `{"error": {"code": "...", "message": "..."}}`. */
 export interface ErrorBody {
@@ -95,10 +96,14 @@ export function answerOnSocket(socket: Duplex, error: RelayError): void {
   socket.destroy();
 }
 
+/** One per process: see LogFloodGuard. */
+const floodGuard = new LogFloodGuard();
+
 /**
  * Logs what a failed request tells an operator: a 5xx as an error with its cause; a refused
  * access token at info level with the reason (the message never quotes the token, and the
  * request's headers are not logged), so "why is my token refused" has an answer on both sides.
+ * A flood of them is capped (LogFloodGuard).
  */
 export function logRequestError(request: FastifyRequest, relayError: RelayError, error: unknown): void {
   logRefusal(request.log, relayError, error, request.method, request.url);
@@ -106,9 +111,9 @@ export function logRequestError(request: FastifyRequest, relayError: RelayError,
 
 /** {@link logRequestError} for a request Fastify does not hold (the lean publish path). */
 export function logRefusal(log: FastifyBaseLogger, relayError: RelayError, error: unknown, method: string, url: string): void {
-  if (relayError.status >= 500) log.error({ err: error }, 'request failed');
+  if (relayError.status >= 500) floodGuard.log(log, 'error', { err: error }, 'request failed');
   else if (relayError.code === 'HUB_ERR_TOKEN_INVALID') {
-    log.info({ code: relayError.code, method, path: url.split('?')[0]!.slice(0, 200), reason: relayError.message }, 'access token refused');
+    floodGuard.log(log, 'info', { code: relayError.code, method, path: url.split('?')[0]!.slice(0, 200), reason: relayError.message }, 'access token refused');
   }
 }
 

@@ -18,6 +18,7 @@ interface LogLine {
   msg: string;
   reason?: string;
   code?: string;
+  suppressed?: number;
 }
 
 describe('token failures say why', () => {
@@ -90,4 +91,31 @@ describe('token failures say why', () => {
       for (const part of [token, ...token.split('.').filter((p) => p.length > 8)]) assert.ok(!hub.stdout().includes(part), `the log quotes ${what}'s token`);
     });
   }
+
+  it('a flood of refused tokens is capped in the log, and a summary line counts what it left out', async () => {
+    const lines = (): LogLine[] =>
+      hub
+        .stdout()
+        .split('\n')
+        .filter(Boolean)
+        .map((line) => JSON.parse(line) as LogLine);
+    const accounted = (): number =>
+      lines().reduce((sum, line) => sum + (line.msg === 'access token refused' ? 1 : line.msg.startsWith('access token refused: ') ? (line.suppressed ?? 0) : 0), 0);
+    const before = accounted();
+    const fullBefore = refusedLines().length;
+    const flood = 400;
+    const headers = { Authorization: 'Bearer not-a-jwt', 'content-type': 'text/plain' };
+    for (let i = 0; i < flood; i++) {
+      const res = await fetch(`${hub.url}/messages/flood`, { method: 'POST', body: 'x', headers });
+      assert.equal(res.status, 401);
+      await res.arrayBuffer();
+    }
+    // Every refusal is either a line of its own or counted in a summary, once its window ends.
+    await eventually(() => accounted() - before === flood, 15_000, 'the summary line of the flood');
+    const full = refusedLines().length - fullBefore;
+    assert.ok(full <= 200, `${full} of ${flood} refusals logged in full: at most 100 per 10 s window`);
+    const summary = lines().find((line) => line.msg.startsWith('access token refused: '));
+    assert.equal(summary?.level, 30, 'the summary is logged at the level of the lines it stands for');
+    assert.match(summary!.msg, /\d+ more lines like this were not logged in the last 10 s$/);
+  });
 });
