@@ -18,6 +18,8 @@ export const CLIENT_ERROR_CODES = {
   CLIENT_ERR_STREAM_IDLE: 'The event stream went silent',
   /** One event was larger than `maxEventSize`. */
   CLIENT_ERR_EVENT_TOO_LARGE: 'An event exceeded the size limit',
+  /** With `consumer`: another stream of the same consumer took over (`takeover`); this one stops rather than take it back. */
+  CLIENT_ERR_CONSUMER_SUPERSEDED: 'A newer stream of this consumer took over',
   /** With `shareAcrossTabs`: more than `maxBufferedEvents` waited in this tab (the shared stream cannot pause for it). */
   CLIENT_ERR_TAB_BEHIND: 'This tab fell behind the shared stream',
 } as const;

@@ -70,7 +70,10 @@ export interface SubscribeOptions {
    * connection replays what it has not acknowledged, so events may come twice. Acknowledge with
    * `subscription.ack(id)`, or `autoAck`. `lastEventId` then only places a new consumer's start.
    * A 409 (the consumer's stream is open elsewhere, or its last one not yet seen closing) is
-   * retried with the reconnection backoff, reported by `onRetry`.
+   * retried with the reconnection backoff, reported by `onRetry`. Once its stream has opened,
+   * every reconnection takes the consumer over (`takeover=1`: a stream of it the hub still
+   * holds, dead without a FIN, is ended); a subscription whose stream was taken over that way
+   * stops with CLIENT_ERR_CONSUMER_SUPERSEDED.
    */
   consumer?: string;
   /**
@@ -186,6 +189,8 @@ const DEFAULT_MAX_EVENT_SIZE = 16 * 1024 * 1024;
 const GREETING_PREFIX = 'Subscribed to id ';
 // The hub's comment before a message's fields (src/sse/encode.ts): `: published <ISO 8601>`.
 const PUBLISHED_COMMENT = /^published (\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?Z)$/;
+// The last comment of a consumer's stream that a newer one replaced (src/sse/stream.ts).
+const SUPERSEDED_COMMENT = 'closed: a newer stream of this consumer took over';
 // A value fetch accepts as a header; anything else goes in `?lastEventId=` (the hub reads both).
 const HEADER_SAFE = /^[\x21-\x7e](?:[\x20-\x7e]*[\x21-\x7e])?$/;
 
@@ -349,7 +354,7 @@ class RelaySubscription implements Subscription {
     let attempt = 0;
     let everOpened = false;
     while (this.state === 'open') {
-      const outcome = await this.connect(everOpened);
+      const outcome = await this.connect(everOpened, everOpened && this.acks !== undefined);
       if (this.state !== 'open') return;
       if (outcome.opened) everOpened = true;
       // A stream that opens and drops at once (a hub refusing us after the headers) must not
@@ -371,7 +376,7 @@ class RelaySubscription implements Subscription {
    * One connection, from the request to the end of the stream, watched for silence (see
    * {@link IdleWatchdog}). Never throws.
    */
-  private async connect(reconnecting: boolean): Promise<ConnectionOutcome> {
+  private async connect(reconnecting: boolean, takeOver: boolean): Promise<ConnectionOutcome> {
     // Its own abort signal, so the watchdog can drop this connection and not the subscription.
     const connection = new AbortController();
     const abortConnection = (): void => connection.abort();
@@ -379,7 +384,7 @@ class RelaySubscription implements Subscription {
     else this.stop.signal.addEventListener('abort', abortConnection, { once: true });
     const watchdog = new IdleWatchdog(this.idleTimeoutMs, abortConnection);
     try {
-      const outcome = await this.exchange(reconnecting, connection.signal, watchdog);
+      const outcome = await this.exchange(reconnecting, takeOver, connection.signal, watchdog);
       if (!watchdog.expired || this.state !== 'open') return outcome;
       const error = new RelayClientError('CLIENT_ERR_STREAM_IDLE', `Nothing arrived from the hub for ${this.idleTimeoutMs} ms (idleTimeoutMs); reconnecting`, { cause: outcome.error });
       return { ...outcome, fatal: false, error };
@@ -389,8 +394,15 @@ class RelaySubscription implements Subscription {
     }
   }
 
-  private async exchange(reconnecting: boolean, signal: AbortSignal, watchdog: IdleWatchdog): Promise<ConnectionOutcome> {
+  /**
+   * One request and its stream. `takeOver`: a consumer reconnecting after its own stream had
+   * opened ends a stream of it the hub still holds open (one that died without a FIN, which the
+   * hub may not notice for minutes), instead of waiting behind 409s; a first connection never
+   * does, so two processes given the same consumer do not keep taking it from each other.
+   */
+  private async exchange(reconnecting: boolean, takeOver: boolean, signal: AbortSignal, watchdog: IdleWatchdog): Promise<ConnectionOutcome> {
     const url = new URL(this.url);
+    if (takeOver) url.searchParams.set('takeover', '1');
     let headers: Record<string, string>;
     try {
       headers = { ...resolveHeaders(this.options.headers), Accept: 'text/event-stream' };
@@ -433,7 +445,7 @@ class RelaySubscription implements Subscription {
     const openedAt = Date.now();
     const { error, delivered } = await this.read(response.body, watchdog);
     const healthy = delivered > 0 || Date.now() - openedAt >= HEALTHY_CONNECTION_MS;
-    return { opened: true, healthy, fatal: error.code === 'CLIENT_ERR_EVENT_TOO_LARGE', error };
+    return { opened: true, healthy, fatal: error.code === 'CLIENT_ERR_EVENT_TOO_LARGE' || error.code === 'CLIENT_ERR_CONSUMER_SUPERSEDED', error };
   }
 
   /** Reads one stream to its end; returns why it ended. */
@@ -447,9 +459,11 @@ class RelaySubscription implements Subscription {
     const leadingFrame = new LeadingFrame();
     // Set by the comment that starts a message frame, taken by that frame's event.
     let publishedAt: Date | undefined;
+    let superseded = false;
     const parser = createParser({
       maxBufferSize: this.maxEventSize,
       onComment: (comment) => {
+        if (comment === SUPERSEDED_COMMENT && this.acks !== undefined) superseded = true;
         const time = PUBLISHED_COMMENT.exec(comment)?.[1];
         if (time === undefined) return;
         const date = new Date(time);
@@ -493,6 +507,7 @@ class RelaySubscription implements Subscription {
         if (this.state !== 'open') return end(new RelayClientError('CLIENT_ERR_STREAM_LOST', 'Closed'));
         const { done, value } = await reader.read();
         watchdog.touch();
+        if (done && superseded) return end(new RelayClientError('CLIENT_ERR_CONSUMER_SUPERSEDED', `A newer stream of consumer "${this.options.consumer}" took over this one (reconnected with takeover); this subscription stops`));
         if (done) return end(new RelayClientError('CLIENT_ERR_STREAM_LOST', 'The hub closed the event stream'));
         const text = decoder.decode(value, { stream: true });
         const position = leadingFrame.feed(text);

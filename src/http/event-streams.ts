@@ -66,17 +66,22 @@ export class EventStreams {
     let cursor: Cursor | undefined;
     let headers: Record<string, string> | undefined;
     let consumer: ConsumerSession | undefined;
+    let superseded = false;
     try {
       await hub.joined(subscription);
       if (args.consumer) {
         consumer = await args.consumer(subscription.registeredAfterSeq);
+        consumer.onSuperseded(() => {
+          superseded = true;
+          stream.close('superseded');
+        });
         cursor = consumer.cursor;
       } else {
         cursor = await hub.resolveCursor(args.lastEventId, args.cursorTopics);
       }
       headers = args.headers(cursor);
       // Ended while the cursor resolved: the hub shut down, or held more than it may for us.
-      if (stream.closed && !reply.raw.destroyed) throw new RelayError(hub.isReady() ? 'HUB_ERR_SUBSCRIBER_BEHIND' : 'HUB_ERR_SHUTTING_DOWN');
+      if (stream.closed && !reply.raw.destroyed) throw closedWhileOpening(superseded, hub);
     } catch (error) {
       hub.unsubscribe(subscription);
       consumer?.end();
@@ -151,6 +156,12 @@ export class EventStreams {
     this.heartbeats.delete(stream);
     this.tokenExpiry.delete(stream);
   };
+}
+
+/** Why a stream that ended before it opened is refused. */
+function closedWhileOpening(superseded: boolean, hub: Hub): RelayError {
+  if (superseded) return new RelayError('HUB_ERR_CONSUMER_BUSY', 'A newer stream of this consumer took over while this one was opening');
+  return new RelayError(hub.isReady() ? 'HUB_ERR_SUBSCRIBER_BEHIND' : 'HUB_ERR_SHUTTING_DOWN');
 }
 
 /**

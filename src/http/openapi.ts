@@ -49,6 +49,13 @@ const consumerQueryParam = {
   schema: { type: 'string', pattern: '^[A-Za-z0-9._~-]{1,64}$' },
 };
 
+const takeoverQueryParam = {
+  name: 'takeover',
+  in: 'query',
+  description: 'With `consumer`: end a stream of this consumer the hub still holds open (one whose connection died without a FIN) instead of answering 409; it gets the comment `closed: a newer stream of this consumer took over`.',
+  schema: { type: 'string', enum: ['1', 'true'] },
+};
+
 /** A required `application/x-www-form-urlencoded` body (Mercure's) with these fields. */
 const formBody = (properties: Record<string, unknown>, required?: string[]) => ({
   required: true,
@@ -82,13 +89,14 @@ export function openApiDocument(): Record<string, unknown> {
             { name: 'Last-Event-ID', in: 'header', schema: { type: 'string' }, description: 'Resume after this event id (wins over the query). With `consumer`: only where a new consumer starts.' },
             { name: 'slow', in: 'query', schema: { type: 'string', enum: ['disconnect', 'skip', 'latest'] }, description: 'Slow-consumer policy past --max-backlog.' },
             consumerQueryParam,
+            takeoverQueryParam,
           ],
           responses: {
             200: eventStream('The event stream (kept open; comment heartbeats).'),
             400: errorResponse('Invalid id, slow policy or consumer name.'),
             401: errorResponse('A token is required or invalid.'),
             403: errorResponse('The token does not grant subscribing to this id, or the consumer is another subject\'s.'),
-            409: errorResponse('The consumer already has a stream open.'),
+            409: errorResponse('The consumer already has a stream open (without `takeover`).'),
             429: errorResponse('Too many connections.'),
           },
         },

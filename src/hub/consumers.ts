@@ -55,7 +55,15 @@ export interface ConsumerSession {
   readonly history: HistoryReader;
   /** Marks it disconnected; idempotent. */
   end(): void;
+  /**
+   * Sets what ends this session's stream when a newer stream of the consumer takes over
+   * (`takeover`); called at once when that already happened while the stream was opening.
+   */
+  onSuperseded(end: () => void): void;
 }
+
+/** How a stream of a consumer that is already connected in this process is treated. */
+export type ConsumerConflict = 'refuse' | 'take-over';
 
 /**
  * Named, acknowledged (at-least-once) consumers of a topic, over the store's ConsumerLog:
@@ -63,8 +71,11 @@ export interface ConsumerSession {
  * the expiry of idle consumers. Protocol-free: the `/messages` adapter maps it to HTTP.
  */
 export class Consumers {
-  /** `topic \n name` of consumers with a stream open in this process (topics have no LF). */
-  private readonly connected = new Set<string>();
+  /**
+   * `topic \n name` of consumers with a stream open in this process (topics have no LF), each
+   * with what ends that stream when another takes over.
+   */
+  private readonly connected = new Map<string, { supersede(): void }>();
   private sweepTimer: NodeJS.Timeout | undefined;
   private observer: ConsumerObserver = { acknowledged() {} };
 
@@ -106,7 +117,7 @@ export class Consumers {
   /** Deletes consumers idle for longer than the TTL; returns how many. */
   async sweep(now = Date.now()): Promise<number> {
     if (this.connected.size > 0) {
-      await this.log.touch([...this.connected].map(splitKey), now);
+      await this.log.touch([...this.connected.keys()].map(splitKey), now);
     }
     return this.log.expire(now - this.options.ttlMs);
   }
@@ -115,17 +126,33 @@ export class Consumers {
    * Opens a stream of consumer `name` of `topic`, creating the consumer when missing: it then
    * starts after `lastEventId` when given, else at `registeredAfterSeq` (the position of the
    * subscription just registered: the current end). Throws HUB_ERR_CONSUMER_INVALID,
-   * HUB_ERR_CONSUMER_FORBIDDEN (another subject's) or HUB_ERR_CONSUMER_BUSY (already connected).
+   * HUB_ERR_CONSUMER_FORBIDDEN (another subject's) or, when a stream of it is open in this
+   * process, HUB_ERR_CONSUMER_BUSY; with `take-over` that stream is ended instead (its owner,
+   * reconnecting after a connection that died without a FIN, needs no wait for the hub to notice).
+   * Safe for at-least-once delivery: the new stream replays from the last acknowledgement.
    */
-  async connect(topic: string, name: string, caller: ConsumerCaller, registeredAfterSeq: number, lastEventId: string | undefined): Promise<ConsumerSession> {
+  async connect(topic: string, name: string, caller: ConsumerCaller, registeredAfterSeq: number, lastEventId: string | undefined, conflict: ConsumerConflict = 'refuse'): Promise<ConsumerSession> {
     assertValidConsumerName(name);
     const key = `${topic}\n${name}`;
     // Ownership first: another subject learns nothing, not even that the consumer is connected.
     const existing = await this.log.get(topic, name);
     if (existing) assertOwner(existing, caller);
-    if (this.connected.has(key)) throw new RelayError('HUB_ERR_CONSUMER_BUSY', `Consumer "${name}" is already connected; close its other stream first`);
+    const open = this.connected.get(key);
+    if (open !== undefined) {
+      if (conflict === 'refuse') throw new RelayError('HUB_ERR_CONSUMER_BUSY', `Consumer "${name}" is already connected; close its other stream first, or reconnect with ?takeover=1`);
+      open.supersede();
+    }
     // Checked and taken in one turn: two streams opening at once cannot both pass.
-    this.connected.add(key);
+    let endStream: (() => void) | undefined;
+    let superseded = false;
+    const entry = {
+      supersede: () => {
+        superseded = true;
+        if (this.connected.get(key) === entry) this.connected.delete(key);
+        endStream?.();
+      },
+    };
+    this.connected.set(key, entry);
     try {
       let afterSeq = registeredAfterSeq;
       let gap = false;
@@ -143,13 +170,17 @@ export class Consumers {
         end: () => {
           if (ended) return;
           ended = true;
-          this.connected.delete(key);
+          if (this.connected.get(key) === entry) this.connected.delete(key);
           // Best effort: the TTL then counts from the disconnection, not the connection.
           void this.log.touch([{ topic, name }], Date.now()).catch(() => {});
         },
+        onSuperseded: (end) => {
+          endStream = end;
+          if (superseded) end();
+        },
       };
     } catch (error) {
-      this.connected.delete(key);
+      if (this.connected.get(key) === entry) this.connected.delete(key);
       throw error;
     }
   }

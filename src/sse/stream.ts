@@ -29,13 +29,20 @@ export interface SseStreamOptions {
 }
 
 /** Why a stream ended. */
-export type SseCloseReason = 'client' | 'slow-consumer' | 'shutdown' | 'store-failed' | 'store-lost' | 'error';
+export type SseCloseReason = 'client' | 'slow-consumer' | 'shutdown' | 'store-failed' | 'store-lost' | 'superseded' | 'error';
+
+/**
+ * The last comment of a consumer's stream that a newer stream of the same consumer replaced
+ * (`?takeover=1`); the SDK stops on it instead of taking the consumer back.
+ */
+export const SUPERSEDED_COMMENT = 'closed: a newer stream of this consumer took over';
 
 /** The comment a stream ends with, for the reasons a client should hear (it then reconnects). */
 const FINAL_COMMENT: Partial<Record<SseCloseReason, string>> = {
   shutdown: 'closed: hub shutting down',
   'store-failed': 'closed: the store failed to read history; reconnect to resume',
   'store-lost': 'closed: the store lost its data; reconnect (earlier history is gone)',
+  superseded: SUPERSEDED_COMMENT,
 };
 
 /**

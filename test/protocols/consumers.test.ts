@@ -4,6 +4,7 @@ import type { ServeOptions } from '../../src/config/options.js';
 import { legacyToken } from '../auth/tokens.js';
 import { startHub, type TestHub } from '../helpers/hub.js';
 import { startRedis, type TestRedis } from '../helpers/redis-server.js';
+import { startStallingProxy } from '../helpers/stalling-proxy.js';
 import { eventually, isMessage, openStream, post, publish, type ReceivedEvent, type TestStream } from '../helpers/sse-client.js';
 
 const streamUrl = (hub: TestHub, topic: string, name: string): string =>
@@ -139,6 +140,64 @@ for (const kind of ['sqlite', 'redis'] as const) {
       third.close();
     });
 
+    it('takes over with ?takeover=1 a stream a dead connection left open, replaying what was not acknowledged', async () => {
+      // The first stream goes through a proxy that stops forwarding without closing anything:
+      // the hub keeps it open (its heartbeats go nowhere), as when a client's network vanished.
+      const proxy = await startStallingProxy(hub.url);
+      try {
+        const viaProxy = await openStream(`${proxy.url}/messages/subscribe/takeover?consumer=worker`);
+        assert.equal(viaProxy.status, 200);
+        await viaProxy.waitForCount(1);
+        const a = await publish(hub.url, 'takeover', 'a');
+        await publish(hub.url, 'takeover', 'b');
+        await viaProxy.waitForCount(3);
+        assert.equal((await ack(hub, 'takeover', 'worker', a)).status, 200);
+        proxy.stall();
+        const subscribersBefore = ((await (await fetch(`${hub.url}/stats`)).json()) as { subscribers: number }).subscribers;
+
+        const refused = await openStream(streamUrl(hub, 'takeover', 'worker'));
+        assert.equal(refused.status, 409, 'without takeover the dead stream still holds the consumer');
+        await refused.ended;
+        assert.match(refused.raw(), /takeover=1/, 'the refusal says how to take over');
+
+        const taken = await openStream(`${streamUrl(hub, 'takeover', 'worker')}&takeover=1`);
+        assert.equal(taken.status, 200, taken.raw());
+        await taken.waitForCount(2);
+        assert.deepEqual(dataOf(taken.events), ['b'], 'what the dead stream got but no one acknowledged comes again');
+        const c = await publish(hub.url, 'takeover', 'c');
+        await taken.waitFor((events) => events.some((e) => e.id === c));
+        assert.deepEqual(dataOf(taken.events), ['b', 'c']);
+        // The dead stream was ended: the hub holds one stream for the consumer, not two.
+        await eventually(async () => ((await (await fetch(`${hub.url}/stats`)).json()) as { subscribers: number }).subscribers === subscribersBefore, 5000, 'the dead stream to be ended');
+        assert.equal((await consumerInfo(hub, 'takeover', 'worker')).json.connected, true);
+        taken.close();
+        viaProxy.close();
+      } finally {
+        await proxy.close();
+      }
+    });
+
+    it('ends a live stream a takeover replaces with a comment saying why', async () => {
+      const first = await connect(hub, 'takeover-live', 'worker');
+      const second = await openStream(`${streamUrl(hub, 'takeover-live', 'worker')}&takeover=true`);
+      assert.equal(second.status, 200);
+      await first.ended;
+      assert.match(first.raw(), /: closed: a newer stream of this consumer took over\n\n$/);
+      const id = await publish(hub.url, 'takeover-live', 'after');
+      await second.waitFor((events) => events.some((e) => e.id === id));
+      second.close();
+    });
+
+    it('refuses ?takeover= without a consumer or with another value', async () => {
+      for (const query of ['takeover=1', 'consumer=w&takeover=yes', 'consumer=w&takeover=1&takeover=1', 'consumer=w&takeover=']) {
+        const res = await openStream(`${hub.url}/messages/subscribe/takeover-bad?${query}`);
+        assert.equal(res.status, 400, query);
+        await res.ended;
+        assert.match(res.raw(), /HUB_ERR_BAD_REQUEST/, query);
+        assert.match(res.raw(), /takeover/, query);
+      }
+    });
+
     it('answers malformed, unknown and misplaced acks with codes', async () => {
       const stream = await connect(hub, 'acks', 'strict');
       const id = await publish(hub.url, 'acks', 'a');
@@ -240,6 +299,13 @@ describe('acknowledged consumers with subscriber keys', () => {
     assert.equal((await consumerInfo(hub, 'private', 'inbox', bob)).status, 403);
     const bobList = (await (await fetch(consumerUrl(hub, 'private'), { headers: bob })).json()) as { consumers: unknown[] };
     assert.deepEqual(bobList.consumers, [], 'another subject\'s consumers are not listed');
+    const takeover = await openStream(`${streamUrl(hub, 'private', 'inbox')}&takeover=1`, bob);
+    assert.equal(takeover.status, 403, 'another subject cannot take the consumer over');
+    await takeover.ended;
+    assert.match(takeover.raw(), /HUB_ERR_CONSUMER_FORBIDDEN/);
+    await post(`${hub.url}/messages/private`, JSON.stringify({ message: 'still for alice' }), { 'content-type': 'application/json', ...alice });
+    await stream.waitForCount(3);
+    assert.doesNotMatch(stream.raw(), /took over/, "the owner's stream stays open");
     const noSub = await openStream(streamUrl(hub, 'private', 'mine'), nobody);
     assert.equal(noSub.status, 403, 'a token without sub cannot own a consumer');
     await noSub.ended;

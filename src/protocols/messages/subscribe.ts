@@ -1,5 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import { AuthorizedSelector } from '../../auth/authorized-selector.js';
+import type { ConsumerConflict } from '../../hub/consumers.js';
+import { RelayError } from '../../hub/errors.js';
 import { assertValidTopic } from '../../hub/message.js';
 import type { AdapterContext } from '../../http/context.js';
 import { encodeEvent } from '../../sse/encode.js';
@@ -17,7 +19,7 @@ const GAP_MESSAGE =
 
 interface SubscribeRequest {
   Params: { id: string };
-  Querystring: { lastEventId?: string | string[]; slow?: string | string[]; consumer?: string | string[] };
+  Querystring: { lastEventId?: string | string[]; slow?: string | string[]; consumer?: string | string[]; takeover?: string | string[] };
 }
 
 /**
@@ -29,7 +31,8 @@ interface SubscribeRequest {
  * With a subscriber key, the token must grant `subscribe` on the id unless `--anonymous`.
  * With `?consumer=NAME` the stream is an acknowledged consumer's (see README "Acknowledged
  * consumers"): it replays what the consumer holds after its last acknowledgement, whatever
- * `Last-Event-ID` says (which only places a new consumer's start).
+ * `Last-Event-ID` says (which only places a new consumer's start). `&takeover=1` ends a stream
+ * of the same consumer still open in this process instead of answering 409.
  */
 export function registerSubscribeRoute(app: FastifyInstance, context: AdapterContext): void {
   const { options, authorizer } = context;
@@ -41,12 +44,13 @@ export function registerSubscribeRoute(app: FastifyInstance, context: AdapterCon
     const lastEventId = pickLastEventId(request.headers['last-event-id'], request.query.lastEventId);
     const slowPolicy = readSlowPolicy(request.query.slow);
     const consumerName = request.query.consumer;
+    const conflict = readTakeover(request.query.takeover, consumerName !== undefined);
     // What an acknowledged consumer lost past --consumer-max-pending, told after the greeting.
     let lost: LostRange | null = null;
     const consumer = consumerName === undefined
       ? undefined
       : async (registeredAfterSeq: number) => {
-          const session = await context.consumers.connect(topic, String(consumerName), consumerCaller(principal), registeredAfterSeq, lastEventId);
+          const session = await context.consumers.connect(topic, String(consumerName), consumerCaller(principal), registeredAfterSeq, lastEventId, conflict);
           lost = session.lost;
           return session;
         };
@@ -70,6 +74,14 @@ export function registerSubscribeRoute(app: FastifyInstance, context: AdapterCon
       },
     });
   });
+}
+
+/** `?takeover=1`: only with `?consumer=`, once, `1` or `true`. */
+function readTakeover(raw: string | string[] | undefined, withConsumer: boolean): ConsumerConflict {
+  if (raw === undefined) return 'refuse';
+  if (!withConsumer) throw new RelayError('HUB_ERR_BAD_REQUEST', '?takeover= applies to an acknowledged consumer\'s stream: give ?consumer= too');
+  if (raw !== '1' && raw !== 'true') throw new RelayError('HUB_ERR_BAD_REQUEST', '?takeover= must be 1 or true, given once');
+  return 'take-over';
 }
 
 function pickLastEventId(header: string | string[] | undefined, query: string | string[] | undefined): string | undefined {
