@@ -67,6 +67,20 @@ export const MAX_TOPIC_LENGTH = 256;
 // and log lines, NUL is forbidden in SSE ids.
 // eslint-disable-next-line no-control-regex
 const CONTROL_CHARACTERS = /[\u0000-\u001f\u007f-\u009f]/;
+// Bidirectional formatting characters (ALM, LRM, RLM, LRE–RLO, LRI–PDI): invisible, they make a
+// name display as another (`invoice\u202Efdp.exe` shows as `invoiceexe.pdf`) in the console, in
+// logs and in a terminal. RFC 3987 forbids them in IRIs, so no Mercure topic has them either.
+const BIDI_FORMATTING = /[\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/;
+
+/**
+ * Why `text` cannot name a topic, an event id or type, or a key: `control characters` or
+ * `bidirectional formatting characters`; undefined when it can.
+ */
+export function unprintableIn(text: string): string | undefined {
+  if (CONTROL_CHARACTERS.test(text)) return 'control characters';
+  if (BIDI_FORMATTING.test(text)) return 'bidirectional formatting characters (they make a name display as another)';
+  return undefined;
+}
 // eslint-disable-next-line no-control-regex
 const LINE_BREAK_OR_NUL = /[\r\n\u0000]/;
 
@@ -94,9 +108,8 @@ export function assertValidTopic(topic: string): void {
   if (topic.length > MAX_TOPIC_LENGTH) {
     throw new RelayError('HUB_ERR_TOPIC_INVALID', `The id must be at most ${MAX_TOPIC_LENGTH} characters long`);
   }
-  if (CONTROL_CHARACTERS.test(topic)) {
-    throw new RelayError('HUB_ERR_TOPIC_INVALID', 'The id must not contain control characters');
-  }
+  const unprintable = unprintableIn(topic);
+  if (unprintable !== undefined) throw new RelayError('HUB_ERR_TOPIC_INVALID', `The id must not contain ${unprintable}`);
   if (!isWellFormed(topic)) throw new RelayError('HUB_ERR_TOPIC_INVALID', 'The id is not valid Unicode (lone surrogate)');
 }
 
@@ -118,6 +131,7 @@ export function assertValidDraft(draft: MessageDraft, sharded = false): void {
     if (LINE_BREAK_OR_NUL.test(draft.type)) {
       throw new RelayError('HUB_ERR_EVENT_TYPE_INVALID', 'The event type must not contain CR, LF or NUL');
     }
+    if (BIDI_FORMATTING.test(draft.type)) throw new RelayError('HUB_ERR_EVENT_TYPE_INVALID', `The event type must not contain ${unprintableIn(draft.type)!}`);
     if (!isWellFormed(draft.type)) throw new RelayError('HUB_ERR_EVENT_TYPE_INVALID', 'The event type is not valid Unicode');
   }
   if (draft.id !== undefined) {
@@ -127,6 +141,7 @@ export function assertValidDraft(draft: MessageDraft, sharded = false): void {
     if (LINE_BREAK_OR_NUL.test(draft.id)) {
       throw new RelayError('HUB_ERR_EVENT_ID_INVALID', 'The event id must not contain CR, LF or NUL');
     }
+    if (BIDI_FORMATTING.test(draft.id)) throw new RelayError('HUB_ERR_EVENT_ID_INVALID', `The event id must not contain ${unprintableIn(draft.id)!}`);
     if (!isWellFormed(draft.id)) throw new RelayError('HUB_ERR_EVENT_ID_INVALID', 'The event id is not valid Unicode');
     if (isReservedEventId(draft.id, sharded)) {
       const forms = sharded ? `"${EARLIEST}", digits only nor start with v<digits>. (with --redis-shards)` : `"${EARLIEST}" nor digits only`;
@@ -137,7 +152,7 @@ export function assertValidDraft(draft: MessageDraft, sharded = false): void {
     if (typeof draft.key !== 'string' || draft.key.length === 0 || draft.key.length > MAX_TOPIC_LENGTH) {
       throw new RelayError('HUB_ERR_MESSAGE_INVALID', `The key must be 1 to ${MAX_TOPIC_LENGTH} characters long`);
     }
-    if (CONTROL_CHARACTERS.test(draft.key) || !isWellFormed(draft.key)) throw new RelayError('HUB_ERR_MESSAGE_INVALID', 'The key must be printable Unicode text');
+    if (unprintableIn(draft.key) !== undefined || !isWellFormed(draft.key)) throw new RelayError('HUB_ERR_MESSAGE_INVALID', 'The key must be printable Unicode text');
   }
   if (draft.retry !== undefined && (!Number.isSafeInteger(draft.retry) || draft.retry < 0)) {
     throw new RelayError('HUB_ERR_MESSAGE_INVALID', 'retry must be a non-negative integer');

@@ -61,7 +61,7 @@ export const hostileChar: fc.Arbitrary<string> = fc.oneof(
   { weight: 8, arbitrary: fc.string({ unit: 'grapheme-ascii', minLength: 1, maxLength: 1 }) },
   { weight: 3, arbitrary: fc.constantFrom('\n', '\r', '\r\n', '\n\r', '\r\r\n') },
   { weight: 2, arbitrary: fc.constantFrom('\u0000', '\t', '\u000b', '\u000c', '\u001b', '\u007f', '\u0085', '\u009f', '\u2028', '\u2029') },
-  { weight: 2, arbitrary: fc.constantFrom('\ufeff', '\ud800', '\udfff', '\u00a0', '\u3000', '\u200b', '\u202e') },
+  { weight: 2, arbitrary: fc.constantFrom('\ufeff', '\ud800', '\udfff', '\u00a0', '\u3000', '\u200b', '\u202e', '\u2067', '\u200f', '\u200d') },
   { weight: 3, arbitrary: fc.constantFrom('é', 'ß', 'ÿ', '\u0100', '日', '本', '😀', '👩‍👩‍👧', '𝄞', '\u0301') },
   { weight: 4, arbitrary: fc.constantFrom('%', '%00', '%0A', '%0D%0A', '%2F', '%2e%2e', '%zz', '%E0%A4', '+', '&', '=', '?', '#', '/', '\\', '..', ':', ';', ',', '"', "'", '<', '>', '{', '}', '*', ' ') },
   { weight: 2, arbitrary: fc.constantFrom('data: x', 'id: 1', 'event: evil', 'retry: 1', ': c', '\nid: 666\n', '\r\nX-Injected: 1', '\n\ndata: forged\n\n') },
@@ -129,15 +129,17 @@ export function encodeSegment(text: string, encoding: SegmentEncoding): string {
 const CONTROL = /[\u0000-\u001f\u007f-\u009f]/;
 // eslint-disable-next-line no-control-regex
 const LINE_BREAK_OR_NUL = /[\r\n\u0000]/;
+/** Bidirectional formatting characters (ALM, LRM, RLM, LRE–RLO, LRI–PDI): refused in every name. */
+export const BIDI_FORMATTING = /[\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/;
 
-/** The documented rule for ids (topics): 1–256 UTF-16 units, no control character, valid Unicode. */
+/** The documented rule for ids (topics): 1–256 UTF-16 units, no control or bidirectional formatting character, valid Unicode. */
 export function isValidTopic(topic: string): boolean {
-  return topic.length >= 1 && topic.length <= 256 && !CONTROL.test(topic) && isWellFormed(topic);
+  return topic.length >= 1 && topic.length <= 256 && !CONTROL.test(topic) && !BIDI_FORMATTING.test(topic) && isWellFormed(topic);
 }
 
-/** The documented rule for event types: 1–256 units, no CR, LF or NUL, valid Unicode. */
+/** The documented rule for event types: 1–256 units, no CR, LF, NUL or bidirectional formatting character, valid Unicode. */
 export function isValidEventType(type: string): boolean {
-  return type.length >= 1 && type.length <= 256 && !LINE_BREAK_OR_NUL.test(type) && isWellFormed(type);
+  return type.length >= 1 && type.length <= 256 && !LINE_BREAK_OR_NUL.test(type) && !BIDI_FORMATTING.test(type) && isWellFormed(type);
 }
 
 /** False for strings with a lone surrogate (no UTF-8 form). */

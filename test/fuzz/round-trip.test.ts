@@ -11,6 +11,7 @@ import fc from 'fast-check';
 import { isReservedTopic } from '../../src/protocols/mercure/publish.js';
 import { startHub, type TestHub } from '../helpers/hub.js';
 import {
+  BIDI_FORMATTING,
   fuzz,
   hostileText,
   mixedText,
@@ -167,7 +168,7 @@ describe('fuzz: accepted messages round-trip byte for byte, refused ones are ref
           const effectiveType = sentType === '' ? undefined : sentType;
           const valid =
             topics.every((t) => isValidTopic(t) && t !== '*' && !isReservedTopic(t)) &&
-            (id === undefined || (id.length <= 256 && !id.startsWith('#') && id !== 'earliest' && !/^[0-9]+$/.test(id) && !control.test(id))) &&
+            (id === undefined || (id.length <= 256 && !id.startsWith('#') && id !== 'earliest' && !/^[0-9]+$/.test(id) && !control.test(id) && !BIDI_FORMATTING.test(id))) &&
             (effectiveType === undefined || (effectiveType !== 'mercure' && isValidEventType(effectiveType))) &&
             (retry === undefined || retry === '' || /^\d{1,15}$/.test(retry));
 

@@ -1,6 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import { RelayError } from '../../hub/errors.js';
-import { assertValidTopic } from '../../hub/message.js';
+import { assertValidTopic, unprintableIn } from '../../hub/message.js';
 import { WILDCARD } from '../../hub/topic-matcher.js';
 import type { AdapterContext } from '../../http/context.js';
 import { MERCURE_PATH } from './discovery.js';
@@ -10,9 +10,6 @@ import type { MercureErrorHandler } from './errors.js';
 export const MAX_PUBLISH_TOPICS = 1000;
 
 const FORM = 'application/x-www-form-urlencoded';
-// C0 and C1 controls and DEL: never part of an event id (CR/LF would also break framing).
-// eslint-disable-next-line no-control-regex
-const CONTROL_CHARACTERS = /[\u0000-\u001f\u007f-\u009f]/;
 
 /**
  * True when `topic` addresses the hub's own namespace (`/.well-known/mercure` and below, where
@@ -80,7 +77,8 @@ export function registerMercurePublishRoute(app: FastifyInstance, context: Adapt
     if (id !== undefined) {
       if (id.length === 0) throw new RelayError('HUB_ERR_EVENT_ID_INVALID', 'The id must not be empty');
       if (id.startsWith('#')) throw new RelayError('HUB_ERR_EVENT_ID_INVALID', 'Ids starting with "#" are reserved');
-      if (CONTROL_CHARACTERS.test(id)) throw new RelayError('HUB_ERR_EVENT_ID_INVALID', 'The id must not contain control characters');
+      const unprintable = unprintableIn(id);
+      if (unprintable !== undefined) throw new RelayError('HUB_ERR_EVENT_ID_INVALID', `The id must not contain ${unprintable}`);
     }
     const type = field('type') || undefined;
     if (type === 'mercure') throw new RelayError('HUB_ERR_EVENT_TYPE_INVALID', 'The "mercure" event type is reserved for the hub');

@@ -2,6 +2,7 @@ import type { IncomingHttpHeaders } from 'node:http';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { AuthorizedSelector } from '../../auth/authorized-selector.js';
 import { RelayError } from '../../hub/errors.js';
+import { unprintableIn } from '../../hub/message.js';
 import { TopicMatcherSet, type MatcherSpec } from '../../hub/topic-matcher.js';
 import type { AdapterContext } from '../../http/context.js';
 import { encodePosition } from '../../sse/encode.js';
@@ -23,10 +24,6 @@ const MATCHER_PARAMETERS: Readonly<Record<string, MatcherSpec['type']>> = {
   topic: 'uritemplate',
 };
 const RESERVED_PREFIX = 'match';
-// C0 and C1 controls and DEL: the spec's value constraint, which topics keep too (so a matcher
-// with one could never match anything).
-// eslint-disable-next-line no-control-regex
-const CONTROL_CHARACTERS = /[\u0000-\u001f\u007f-\u009f]/;
 const FORM = 'application/x-www-form-urlencoded';
 
 /** A subscription request, read from the query and headers. */
@@ -63,7 +60,10 @@ export function readSubscription(rawUrl: string, headers: IncomingHttpHeaders, b
       continue;
     }
     if (value.length === 0) throw new RelayError('HUB_ERR_MATCHER_INVALID', `The ${name} parameter must not be empty`);
-    if (CONTROL_CHARACTERS.test(value)) throw new RelayError('HUB_ERR_MATCHER_INVALID', `The ${name} parameter must not contain control characters`);
+    // C0 and C1 controls and DEL (the spec's value constraint) and bidirectional formatting
+    // characters: no topic has them, so a matcher with one could never match anything.
+    const unprintable = unprintableIn(value);
+    if (unprintable !== undefined) throw new RelayError('HUB_ERR_MATCHER_INVALID', `The ${name} parameter must not contain ${unprintable}`);
     matchers.push({ type, match: value });
   }
   if (matchers.length === 0) throw new RelayError('HUB_ERR_MATCHER_INVALID', 'At least one match (or topic) parameter is required');
