@@ -88,6 +88,22 @@ export function renderInterestMarkdown(run: InterestRun): string {
       `| ${c.transport} | ${c.operation} | ${c.operations} | ${f(inCommand / c.operations, 2)} (${commandList(sent, c.operations)}) | ${f(c.redisCpuUs / c.operations)} | ${f(c.readerCpuUs / c.operations)} |`,
     );
   }
+  const counted = run.instructions;
+  if (counted) {
+    out.push('');
+    if (counted.unavailable) out.push(`Instructions: not counted (${counted.unavailable}).`);
+    else {
+      out.push(`Redis instructions per message (callgrind, one standalone redis-server, ${counted.topics} topics, load-independent), against the store's append alone:`);
+      out.push('');
+      out.push('| phase | instructions/msg | ÷ append | XREAD calls/msg |');
+      out.push('|---|---|---|---|');
+      const base = counted.phases.find((p) => p.phase === 'append');
+      for (const p of counted.phases) {
+        const per = p.instructions / p.messages;
+        out.push(`| ${p.phase} | ${f(per, 0)} | ${base ? ratio(per, base.instructions / base.messages) : '–'} | ${f(p.reads / p.messages, 2)} |`);
+      }
+    }
+  }
   out.push('');
   out.push(`Load average (1, 5, 15 min): ${run.loadAverage.start.map((v) => v.toFixed(2)).join(', ')} at the start, ${run.loadAverage.end.map((v) => v.toFixed(2)).join(', ')} at the end.`);
   return out.join('\n') + '\n';

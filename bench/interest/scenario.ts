@@ -21,6 +21,9 @@
  * SSUBSCRIBE, the shard's position, one SUNSUBSCRIBE; streams: nothing while its shard is
  * followed, the store's join and leave when it is the shard's first or last topic).
  *
+ * Last, Redis' instructions per message each way (instructions.ts, callgrind): the figure no
+ * other work on the machine can move.
+ *
  * Every master and B are pinned to the server core; this process (the publisher) is run on
  * the load generator's core by run.ts.
  */
@@ -35,6 +38,7 @@ import { cpuMicros } from '../loadgen/proc-stats.js';
 import { readSocketStats, receivedBetween, receivedBySocket } from '../loadgen/socket-bytes.js';
 import { ensureRedis } from '../peers/peers.js';
 import { startAppendLoad } from './append-load.js';
+import { countInstructions, type InstructionCounts } from './instructions.js';
 import { startReader, type ReaderHandle } from './reader-client.js';
 import type { ReaderConfig, ReaderSample, Transport } from './reader-node.js';
 import { spublishScriptDefinitions } from './spublish-append.js';
@@ -57,6 +61,8 @@ export interface InterestSizes {
   /** Churn: rounds over every topic (channels), and follow/leave rounds over every shard (streams). */
   readonly channelChurnCycles: number;
   readonly shardChurnCycles: number;
+  /** Messages per phase of the instruction count (under callgrind). */
+  readonly instructionMessages: number;
 }
 
 export function interestSizes(quick: boolean, windowOverrideMs?: number): InterestSizes {
@@ -68,6 +74,7 @@ export function interestSizes(quick: boolean, windowOverrideMs?: number): Intere
     windowMs: windowOverrideMs ?? (quick ? 1000 : 5000),
     channelChurnCycles: quick ? 1 : 5,
     shardChurnCycles: quick ? 20 : 200,
+    instructionMessages: quick ? 200 : 1000,
   };
 }
 
@@ -121,6 +128,8 @@ export interface InterestRun {
   readonly redisServer: string;
   readonly rows: readonly InterestRow[];
   readonly churn: readonly ChurnRow[];
+  /** Redis' instructions per message, each way (callgrind); null when not asked for. */
+  readonly instructions: InstructionCounts | null;
   readonly loadAverage: { readonly start: readonly number[]; readonly end: readonly number[] };
   /** Why nothing ran (no redis-server, the cluster did not start). */
   readonly error: string | null;
@@ -133,6 +142,8 @@ export interface InterestOptions {
   readonly sizes?: Partial<InterestSizes>;
   readonly rows?: readonly RowPlan[];
   readonly churn?: readonly Transport[];
+  /** Count Redis' instructions per message too (instructions.ts; default true). */
+  readonly instructions?: boolean;
   /** Where the masters and B run. */
   readonly server: Placement;
   readonly log: (line: string) => void;
@@ -189,7 +200,7 @@ export async function runInterestScenario(options: InterestOptions): Promise<Int
   const { log } = options;
   const sizes = { ...interestSizes(options.quick, options.windowMs), ...options.sizes };
   const start = loadavg();
-  const empty = (error: string): InterestRun => ({ sizes, redisServer: '', rows: [], churn: [], loadAverage: { start, end: loadavg() }, error });
+  const empty = (error: string): InterestRun => ({ sizes, redisServer: '', rows: [], churn: [], instructions: null, loadAverage: { start, end: loadavg() }, error });
   const missing = ensureRedis();
   if (missing) return empty(missing);
   let deployment: Deployment;
@@ -221,7 +232,15 @@ export async function runInterestScenario(options: InterestOptions): Promise<Int
     for (const client of Object.values(deployment.clients)) client.disconnect();
     await deployment.cluster.stop();
   }
-  return { sizes, redisServer, rows, churn, loadAverage: { start, end: loadavg() }, error: null };
+  let instructions: InstructionCounts | null = null;
+  if (options.instructions ?? true) {
+    log('interest: instructions per message (redis-server under callgrind)');
+    instructions = await countInstructions(sizes.instructionMessages, Math.min(100, sizes.topics)).catch(
+      (error: unknown): InstructionCounts => ({ unavailable: `failed: ${(error as Error).message}`, topics: 0, phases: [] }),
+    );
+    for (const p of instructions.phases) log(`interest: ${p.phase}: ${(p.instructions / p.messages).toFixed(0)} instructions/message`);
+  }
+  return { sizes, redisServer, rows, churn, instructions, loadAverage: { start, end: loadavg() }, error: null };
 }
 
 async function deploy(masters: number, placement: Placement): Promise<Deployment> {

@@ -12,6 +12,7 @@ import { decodeShardedCopy, type ShardedCopy } from '../../bench/interest/sharde
 import { deliveredExactly, perMessage, runInterestScenario, usPerCall, type InterestRow } from '../../bench/interest/scenario.js';
 import { spublishScriptDefinitions, topicChannel } from '../../bench/interest/spublish-append.js';
 import { TopicContinuity } from '../../bench/interest/topic-continuity.js';
+import { countInstructions } from '../../bench/interest/instructions.js';
 import { startRedis, type TestRedis } from '../helpers/redis-server.js';
 
 describe('topic continuity of at-most-once copies', () => {
@@ -113,6 +114,7 @@ describe('interest scenario on a 3-master Redis Cluster', () => {
         { interest: 'pattern *', transport: 'streams', script: 'append + SPUBLISH' },
       ],
       server: { cpu: undefined, nice: undefined },
+      instructions: false,
       log: () => {},
     });
     assert.equal(run.error, null);
@@ -158,5 +160,26 @@ describe('interest scenario on a 3-master Redis Cluster', () => {
     assert.equal(churnShards?.error, null);
     assert.equal(churnShards!.operations, 3 * 3);
     assert.equal(churnShards!.commands.find((c) => c.command === 'evalsha')?.calls, 9, 'one JOIN per shard and round');
+  });
+});
+
+describe('Redis instructions per message, under callgrind', () => {
+  test('every phase counted; publishing and reading cost more than appending; a read per message when each append waits', async (t) => {
+    const counted = await countInstructions(40, 10);
+    if (counted.unavailable) {
+      t.skip(counted.unavailable);
+      return;
+    }
+    const per = new Map(counted.phases.map((p) => [p.phase, p.instructions / p.messages]));
+    assert.equal(counted.phases.length, 6);
+    const append = per.get('append')!;
+    assert.ok(append > 1000, `${append} instructions per append`);
+    assert.ok(per.get('append + SPUBLISH, no subscriber')! > append);
+    assert.ok(per.get('append, a node following the stream, one read per message')! > append);
+    const reads = new Map(counted.phases.map((p) => [p.phase, p.reads]));
+    assert.equal(reads.get('append'), 0);
+    // Each append waits for its dispatch: one read carries it (and the next read blocks).
+    assert.ok(reads.get('append, a node following the stream, one read per message')! >= 40);
+    assert.ok(reads.get('append, a node following the stream, 100 appends in flight')! < 40);
   });
 });
