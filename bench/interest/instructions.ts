@@ -9,8 +9,8 @@
  * - `append + SPUBLISH, a node on every channel`: plus handing each copy to a subscriber;
  * - `append, a node following the stream, one read per message`: the store's read loop, each
  *   append waiting until it was dispatched (a quiet deployment: every read carries one message);
- * - `append, a node following the stream, reads of many`: the same, 100 appends in flight (a
- *   busy one: a read carries what arrived since the last).
+ * - the store's append, then following the stream, then SPUBLISH to a node on every channel,
+ *   with 100 appends in flight (a busy deployment: a read carries what arrived since the last).
  *
  * Standalone rather than a Cluster: the scripts and reads are the same; a Cluster adds a slot
  * check per command to every phase alike.
@@ -31,6 +31,8 @@ import { spublishScriptDefinitions, topicChannel } from './spublish-append.js';
 export interface InstructionPhase {
   readonly phase: string;
   readonly messages: number;
+  /** Appends sent before waiting for their replies (and their delivery). */
+  readonly inFlight: number;
   /** Instructions redis-server ran in the phase (all its threads). */
   readonly instructions: number;
   /** XREAD calls in the phase (reads that carried messages, and the ones that blocked). */
@@ -148,7 +150,7 @@ export async function countInstructions(messages: number, topicCount: number): P
       control(pid, '-i', 'off');
       const reads = (parseCommandStats(await admin.info('commandstats')).get('xread')?.calls ?? 0) - readsBefore;
       await attached?.stop();
-      phases.push({ phase: name, messages, instructions, reads });
+      phases.push({ phase: name, messages, inFlight, instructions, reads });
     };
 
     const subscribed = async (keys: ReturnType<typeof redisKeys>): Promise<{ delivered: () => number; stop: () => Promise<void> }> => {
@@ -183,6 +185,8 @@ export async function countInstructions(messages: number, topicCount: number): P
     await phase('append + SPUBLISH, no subscriber', publishing, 1);
     await phase('append + SPUBLISH, a node on every channel', publishing, 1, subscribed);
     await phase('append, a node following the stream, one read per message', plain, 1, following);
+    // Pipelined appends cost less each (fewer reads and writes of the connection): their own baseline.
+    await phase('append, 100 appends in flight', plain, 100);
     await phase('append, a node following the stream, 100 appends in flight', plain, 100, following);
     await phase('append + SPUBLISH, a node on every channel, 100 appends in flight', publishing, 100, subscribed);
     return { unavailable: null, topics: topicCount, phases };

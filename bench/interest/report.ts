@@ -8,8 +8,14 @@ import { commandUsPerMessage, deliveredExactly, perMessage, usPerCall, type Inte
 const f = (v: number, digits = 1): string => (Number.isFinite(v) ? v.toFixed(digits) : '–');
 const ratio = (a: number, b: number): string => (Number.isFinite(a) && Number.isFinite(b) && b > 0 ? `${(a / b).toFixed(2)}×` : '–');
 
-/** The read commands a node's transport costs Redis (in-command time; replies written later are in the CPU column only). */
-const READ_COMMANDS = ['xread', 'ssubscribe', 'sunsubscribe'];
+/** The read command of way 1 (in-command time; way 2 hands copies over inside the append script). */
+const READ_COMMANDS = ['xread'];
+
+/** Messages B decoded per XREAD it sent (streams; NaN for channels). */
+function messagesPerRead(row: InterestRow): number {
+  const reads = row.commands.find((c) => c.command === 'xread')?.calls ?? 0;
+  return reads > 0 ? row.readerReceived / reads : Number.NaN;
+}
 
 function delivery(row: InterestRow): string {
   const c = row.check;
@@ -43,17 +49,17 @@ export function renderInterestMarkdown(run: InterestRun): string {
       '(streams) or channels carried, once, no hole. Masters and B share the server core.',
   );
   out.push('');
-  out.push('| B wants | way | append script | B follows | messages/s | Redis CPU µs/msg | append µs/call | reads µs/msg | bytes → B /msg | B CPU µs/msg | B decoded /msg | B CPU µs/decoded | load 1 min | delivered exactly |');
-  out.push('|---|---|---|---|---|---|---|---|---|---|---|---|---|---|');
+  out.push('| B wants | way | append script | B follows | messages/s | Redis CPU µs/msg | append µs/call | XREAD µs/msg | msgs/XREAD | bytes → B /msg | B CPU µs/msg | B decoded /msg | B CPU µs/decoded | load 1 min | delivered exactly |');
+  out.push('|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|');
   for (const row of run.rows) {
     if (row.error) {
-      out.push(`| ${row.interest} | ${row.transport} | ${row.script} | – | failed: ${row.error.split('\n')[0]} ||||||||||`);
+      out.push(`| ${row.interest} | ${row.transport} | ${row.script} | – | failed: ${row.error.split('\n')[0]} |||||||||||`);
       continue;
     }
     const follows = row.transport === 'streams' ? `${row.followed} shard${row.followed === 1 ? '' : 's'}` : `${row.followed} channels`;
     out.push(
       `| ${row.interest} | ${row.transport} | ${row.script} | ${follows} | ${f(row.published / row.windowSeconds, 0)} | ${f(perMessage(row, row.redisCpuUs))} | ` +
-        `${f(usPerCall(row.commands, 'evalsha'), 2)} | ${f(commandUsPerMessage(row, READ_COMMANDS), 2)} | ${f(perMessage(row, row.bytesToReader), 0)} | ` +
+        `${f(usPerCall(row.commands, 'evalsha'), 2)} | ${f(commandUsPerMessage(row, READ_COMMANDS), 2)} | ${f(messagesPerRead(row), 1)} | ${f(perMessage(row, row.bytesToReader), 0)} | ` +
         `${f(perMessage(row, row.readerCpuUs), 2)} | ${f(perMessage(row, row.readerReceived), 2)} | ${f(row.readerReceived > 0 ? row.readerCpuUs / row.readerReceived : Number.NaN, 2)} | ${f(row.loadAverage, 2)} | ${delivery(row)} |`,
     );
   }
@@ -93,12 +99,12 @@ export function renderInterestMarkdown(run: InterestRun): string {
     out.push('');
     if (counted.unavailable) out.push(`Instructions: not counted (${counted.unavailable}).`);
     else {
-      out.push(`Redis instructions per message (callgrind, one standalone redis-server, ${counted.topics} topics, load-independent), against the store's append alone:`);
+      out.push(`Redis instructions per message (callgrind, one standalone redis-server, ${counted.topics} topics, load-independent), against the store's append alone with as many appends in flight:`);
       out.push('');
       out.push('| phase | instructions/msg | ÷ append | XREAD calls/msg |');
       out.push('|---|---|---|---|');
-      const base = counted.phases.find((p) => p.phase === 'append');
       for (const p of counted.phases) {
+        const base = counted.phases.find((b) => b.inFlight === p.inFlight && !/SPUBLISH|following/.test(b.phase));
         const per = p.instructions / p.messages;
         out.push(`| ${p.phase} | ${f(per, 0)} | ${base ? ratio(per, base.instructions / base.messages) : '–'} | ${f(p.reads / p.messages, 2)} |`);
       }

@@ -171,7 +171,7 @@ describe('Redis instructions per message, under callgrind', () => {
       return;
     }
     const per = new Map(counted.phases.map((p) => [p.phase, p.instructions / p.messages]));
-    assert.equal(counted.phases.length, 6);
+    assert.equal(counted.phases.length, 7);
     const append = per.get('append')!;
     assert.ok(append > 1000, `${append} instructions per append`);
     assert.ok(per.get('append + SPUBLISH, no subscriber')! > append);
