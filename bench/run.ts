@@ -15,7 +15,7 @@
  *                                                   cluster-publish, cluster-idle-node-m3, …
  *   npm run bench -- --only sse-relay-cluster       the same, named as a peer
  *   npm run bench -- --scenario interest            only node-local interest, followed streams against
- *                                                   sharded pub/sub on a 3-master cluster (about 2
+ *                                                   sharded pub/sub on a 3-master cluster (about 3
  *                                                   minutes; never part of the default run: interest/)
  *   npm run bench -- --cpu-prof                     also write V8 CPU profiles of Node peers
  *   npm run bench -- --duration 20                  measured window of every step, in seconds

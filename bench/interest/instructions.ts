@@ -2,7 +2,7 @@
  * Redis' cost of each way in instructions (valgrind's callgrind), which other work on the
  * machine cannot change: one standalone `redis-server` under callgrind, instrumentation on only
  * while a phase runs, its instruction count read from callgrind's live counters. Each phase
- * appends the same messages with the store's script call, one at a time, with:
+ * appends the same messages with the store's script call, one message a call, with:
  *
  * - `append`: the store's script, nobody reading;
  * - `append + SPUBLISH, no subscriber`: what way 2 costs a deployment where no node wants the topic;
