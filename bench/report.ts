@@ -4,6 +4,7 @@
  * JSON; below it, two hubs on Redis against one process on the embedded stores.
  */
 import type { ClusterRun } from './cluster/scenario.js';
+import type { InterestRun } from './interest/scenario.js';
 import type { PatternCostResult } from './pattern-cost.js';
 import type { IdleMemoryResult, StepResult } from './loadgen/plan.js';
 import { STEP_ORDER } from './scenarios.js';
@@ -23,6 +24,8 @@ export interface BenchRun {
   readonly patternCost?: PatternCostResult | undefined;
   /** The Redis Cluster scenario (two hubs on 1–3 masters), when it ran. */
   readonly cluster?: ClusterRun | undefined;
+  /** Node-local interest, followed streams against sharded pub/sub, when it ran. */
+  readonly interest?: InterestRun | undefined;
 }
 
 /** The peer whose figures are divided by the others'. */

@@ -14,6 +14,9 @@
  *                                                   masters: cluster/scenario.ts); also
  *                                                   cluster-publish, cluster-idle-node-m3, …
  *   npm run bench -- --only sse-relay-cluster       the same, named as a peer
+ *   npm run bench -- --scenario interest            only node-local interest, followed streams against
+ *                                                   sharded pub/sub on a 3-master cluster (about 3
+ *                                                   minutes; never part of the default run: interest/)
  *   npm run bench -- --cpu-prof                     also write V8 CPU profiles of Node peers
  *   npm run bench -- --duration 20                  measured window of every step, in seconds
  *   npm run bench -- --nice -10                     run servers and load generator at this nice level
@@ -38,6 +41,8 @@ import { formatPatternCost, PATTERN_COST_STEP, type PatternCostResult } from './
 import { buildPhases, selectSteps, type PhaseSpec } from './scenarios.js';
 import { renderClusterMarkdown } from './cluster/report.js';
 import { runClusterScenario, selectsCluster, type ClusterRun } from './cluster/scenario.js';
+import { renderInterestMarkdown } from './interest/report.js';
+import { INTEREST_STEP, type InterestRun } from './interest/scenario.js';
 
 const DIST_BENCH = fileURLToPath(new URL('.', import.meta.url));
 const REPO = path.resolve(DIST_BENCH, '../..');
@@ -122,9 +127,11 @@ const wantsPatternCost =
   (args.scenarios === undefined || args.scenarios.some((n) => PATTERN_COST_STEP.startsWith(n))) &&
   (args.only === undefined || args.only.includes('sse-relay-memory'));
 const wantsCluster = selectsCluster(args.scenarios) && (args.only === undefined || args.only.includes(CLUSTER_NAME));
+// Only when named: it would take the default run past its time budget.
+const wantsInterest = args.only === undefined && (args.scenarios ?? []).some((n) => INTEREST_STEP.startsWith(n));
 /** The peer table has something to show: steps selected and peers to run them. */
 const peerWork = phases.length > 0 && selectedPeers.length > 0;
-if (!peerWork && !wantsPatternCost && !wantsCluster) {
+if (!peerWork && !wantsPatternCost && !wantsCluster && !wantsInterest) {
   log('nothing selected');
   process.exit(2);
 }
@@ -185,8 +192,21 @@ if (wantsCluster) {
   for (const row of cluster.rows) if (row.error) errors.push({ peer: CLUSTER_NAME, phase: row.step, error: row.error });
 }
 
+let interest: InterestRun | undefined;
+if (wantsInterest) {
+  log('sse-relay: interest scenario');
+  try {
+    interest = runInterestProcess();
+    if (interest.error) errors.push({ peer: 'sse-relay-cluster', phase: INTEREST_STEP, error: interest.error });
+  } catch (error) {
+    const message = (error as Error).message;
+    log(`${INTEREST_STEP} failed: ${message}`);
+    errors.push({ peer: 'sse-relay-cluster', phase: INTEREST_STEP, error: message });
+  }
+}
+
 // After the peers ran: a Redis peer installs redis-server when it is missing.
-if (wantsCluster || (peerWork && selectedPeers.some((p) => p.name.startsWith('sse-relay-redis')))) {
+if (wantsInterest || wantsCluster || (peerWork && selectedPeers.some((p) => p.name.startsWith('sse-relay-redis')))) {
   environment['redis-server'] = /v=(\S+)/.exec(shell('/usr/bin/redis-server --version'))?.[1] ?? 'not installed';
 }
 environment['load average (1, 5, 15 min) at the end'] = loadavg().map((v) => v.toFixed(2)).join(', ');
@@ -200,11 +220,13 @@ const run: BenchRun = {
   errors,
   patternCost,
   cluster,
+  interest,
 };
 const table = peerWork ? renderMarkdown(run) : '';
 const patternBlock = patternCost ? `\n\`\`\`\n${formatPatternCost(patternCost)}\n\`\`\`\n` : '';
 const clusterBlock = cluster ? `\n${renderClusterMarkdown(cluster, args.quick)}` : '';
-const markdown = `${renderContext(run)}\n\n${table}${patternBlock}${clusterBlock}`;
+const interestBlock = interest ? `\n${renderInterestMarkdown(interest)}` : '';
+const markdown = `${renderContext(run)}\n\n${table}${patternBlock}${clusterBlock}${interestBlock}`;
 process.stdout.write(`\n${markdown}\n`);
 if (args.save) {
   mkdirSync(RESULTS_DIR, { recursive: true });
@@ -271,6 +293,25 @@ function runPatternCostProcess(): PatternCostResult {
   const command = [...(pinned ? ['taskset', '-c', SERVER_CPU] : []), process.execPath, script, '--json', ...(args.quick ? ['--publishes', '100'] : [])];
   const stdout = execFileSync(command[0]!, command.slice(1), { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'], timeout: 600_000 });
   return JSON.parse(stdout.trim().split('\n').pop() ?? '') as PatternCostResult;
+}
+
+/**
+ * The interest scenario in its own process: it is the publisher, so it runs on the load
+ * generator's core, and puts the masters and node B on the server core.
+ */
+function runInterestProcess(): InterestRun {
+  const script = path.join(DIST_BENCH, 'interest', 'main.js');
+  const command = [
+    ...(pinned ? ['taskset', '-c', LOADGEN_CPU] : []),
+    process.execPath,
+    script,
+    '--json',
+    ...(args.quick ? ['--quick'] : []),
+    ...(args.durationMs !== undefined ? ['--duration', String(args.durationMs / 1000)] : []),
+    ...(pinned ? ['--server-cpu', SERVER_CPU] : []),
+  ];
+  const stdout = execFileSync(command[0]!, command.slice(1), { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'], timeout: 900_000 });
+  return JSON.parse(stdout.trim().split('\n').pop() ?? '') as InterestRun;
 }
 
 function reportProfiles(dir: string): void {
