@@ -202,7 +202,9 @@ export class ReadLoop {
   /**
    * Reads again, from the shard's current position (what was published while paused was for
    * nobody here). Resolves with that position once registered; rejects when Redis refuses.
-   * The join goes over `commands`, so it never waits for an XREAD in flight.
+   * The join goes over `commands`, so it never waits for an XREAD in flight. One at a time,
+   * and not overlapped by a pause (the sharded store leaves a shard only once its follow
+   * resolved); should one come, the later call decides and this one resolves with what it set.
    */
   async follow(): Promise<number> {
     const epoch = ++this.epoch;
