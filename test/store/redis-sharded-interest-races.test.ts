@@ -110,6 +110,7 @@ describe('sharded Redis store: the readers hash follows what the node reads (iss
     await admin.client('UNPAUSE');
     paused = false;
 
+    await eventually(() => shard.isReady(), 'both connections of the shard ready');
     await store.append(draft(x, 'while nobody follows'));
     // Age retention runs on every prune tick of this node, after its heartbeat: once it has
     // pruned what was published after the pause, a heartbeat would have run since.
