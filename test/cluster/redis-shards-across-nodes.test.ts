@@ -23,6 +23,7 @@ async function mercurePublish(base: string, topics: readonly string[], data: str
 }
 
 const SENTINEL = 'sentinel ';
+let sentinels = 0;
 /**
  * Publishes one message on each of `topics` (one topic per shard, all of them needed by
  * `stream`) and waits until `stream` got them all. A node's loop dispatches each shard in
@@ -40,7 +41,6 @@ async function drain(base: string, stream: TestStream, topics: readonly string[]
   await stream.waitFor((events) => sent.every((data) => dataOf(events).includes(data)));
   return sent;
 }
-let sentinels = 0;
 /** The messages of `data` other than sentinels, in order, and the sentinels, sorted. */
 function split(data: readonly string[]): { messages: string[]; sentinels: string[] } {
   return { messages: data.filter((d) => !d.startsWith(SENTINEL)), sentinels: data.filter((d) => d.startsWith(SENTINEL)).sort() };
