@@ -22,6 +22,30 @@ async function mercurePublish(base: string, topics: readonly string[], data: str
   return res.text;
 }
 
+const SENTINEL = 'sentinel ';
+let sentinels = 0;
+/**
+ * Publishes one message on each of `topics` (one topic per shard, all of them needed by
+ * `stream`) and waits until `stream` got them all. A node's loop dispatches each shard in
+ * order, so whatever a shard had for the stream before its sentinel has reached it by then:
+ * what the stream holds now is all it will get of the messages published before. Resolves
+ * with the sentinels' data.
+ */
+async function drain(base: string, stream: TestStream, topics: readonly string[]): Promise<string[]> {
+  const sent: string[] = [];
+  for (const topic of topics) {
+    const data = `${SENTINEL}${++sentinels} ${topic}`;
+    await mercurePublish(base, [topic], data);
+    sent.push(data);
+  }
+  await stream.waitFor((events) => sent.every((data) => dataOf(events).includes(data)));
+  return sent;
+}
+/** The messages of `data` other than sentinels, in order, and the sentinels, sorted. */
+function split(data: readonly string[]): { messages: string[]; sentinels: string[] } {
+  return { messages: data.filter((d) => !d.startsWith(SENTINEL)), sentinels: data.filter((d) => d.startsWith(SENTINEL)).sort() };
+}
+
 /** Each master's keys under the deployment's prefix (KEYS answers for the master's own keys only). */
 async function keysPerMaster(redis: TestRedisCluster, prefix: string): Promise<string[][]> {
   return Promise.all(
@@ -193,6 +217,7 @@ describe('two hub processes on a 3-master Redis Cluster with --redis-shards 3', 
     const [x, y, z] = [0, 1, 2].map((shard) => topicOn(shard, 'multi')) as [string, string, string];
     const stream = await openStream(mercureUrl(a.url, [x, y, z]));
     const expected: string[] = [];
+    const drained: string[] = [];
     // The position of the leading frame (an id without data) and of every event, as an
     // EventSource holds them.
     const ids: string[] = [];
@@ -208,9 +233,9 @@ describe('two hub processes on a 3-master Redis Cluster with --redis-shards 3', 
         await stream.waitFor((events) => dataOf(events).length >= expected.length);
         ids.push(stream.lastEventId()!);
       }
-      await stream.waitFor((events) => dataOf(events).length >= expected.length);
-      await new Promise((resolve) => setTimeout(resolve, 200));
-      assert.deepEqual(dataOf(stream.events), expected, 'each message once, in publish order');
+      // Published after every id below: each resume gets them too.
+      drained.push(...(await drain(b.url, stream, [x, y, z])));
+      assert.deepEqual(split(dataOf(stream.events)), { messages: expected, sentinels: [...drained].sort() }, 'each message once, in publish order');
     } finally {
       stream.close();
     }
@@ -220,10 +245,8 @@ describe('two hub processes on a 3-master Redis Cluster with --redis-shards 3', 
       const resumed = await openStream(mercureUrl(b.url, [x, y, z]), { 'Last-Event-ID': id });
       try {
         assert.equal(resumed.headers['mercure-last-event-id'], id, 'resumed without a gap');
-        const rest = expected.slice(i);
-        if (rest.length > 0) await resumed.waitFor((events) => dataOf(events).length >= rest.length);
-        await new Promise((resolve) => setTimeout(resolve, 100));
-        assert.deepEqual(dataOf(resumed.events), rest, `resumed after id #${i} (${id})`);
+        drained.push(...(await drain(a.url, resumed, [x, y, z])));
+        assert.deepEqual(split(dataOf(resumed.events)), { messages: expected.slice(i), sentinels: [...drained].sort() }, `resumed after id #${i} (${id})`);
       } finally {
         resumed.close();
       }
@@ -242,21 +265,22 @@ describe('two hub processes on a 3-master Redis Cluster with --redis-shards 3', 
       await mercurePublish(a.url, i === 3 ? [topic, topics[1]!] : [topic], `star ${i}`);
       sent.push(`star ${i}`);
     }
+    const sentinelTopics = [0, 1, 2].map((shard) => topicOn(shard, 'star-sentinel'));
     const resumed = await openStream(mercureUrl(a.url, ['*']), { 'Last-Event-ID': greetingId });
     let midId: string;
+    const drained: string[] = [];
     try {
-      await resumed.waitFor((events) => dataOf(events).length >= sent.length);
+      drained.push(...(await drain(b.url, resumed, sentinelTopics)));
       assert.equal(resumed.headers['mercure-last-event-id'], greetingId, 'no gap');
-      assert.deepEqual(dataOf(resumed.events), sent, 'from the greeting: everything since, once');
+      assert.deepEqual(split(dataOf(resumed.events)), { messages: sent, sentinels: [...drained].sort() }, 'from the greeting: everything since, once');
       midId = resumed.events.filter((e) => e.data === 'star 1')[0]!.id!;
     } finally {
       resumed.close();
     }
     const again = await openStream(mercureUrl(b.url, ['*']), { 'Last-Event-ID': midId });
     try {
-      await again.waitFor((events) => dataOf(events).length >= 2);
-      await new Promise((resolve) => setTimeout(resolve, 100));
-      assert.deepEqual(dataOf(again.events), sent.slice(2), 'from a replayed id: what followed it');
+      drained.push(...(await drain(a.url, again, sentinelTopics)));
+      assert.deepEqual(split(dataOf(again.events)), { messages: sent.slice(2), sentinels: [...drained].sort() }, 'from a replayed id: what followed it');
     } finally {
       again.close();
     }

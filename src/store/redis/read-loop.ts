@@ -22,6 +22,13 @@ export const READER_TTL_MS = 30_000;
 export interface ReadLoopOptions {
   /** The connection the loop blocks on; no other command may wait behind its XREAD. */
   readonly reader: RedisClient;
+  /**
+   * The connection every write of this node's entry in the readers hash goes over (join, leave,
+   * and the store's heartbeat): one connection runs them in the order they were sent, so the
+   * last one sent is what the hash holds. It is never blocked, so a join does not wait behind
+   * the reader's XREAD.
+   */
+  readonly commands: RedisClient;
   readonly keys: RedisKeys;
   readonly scripts: RedisScripts;
   readonly nodeId: string;
@@ -41,6 +48,11 @@ export interface ReadLoopOptions {
  * own connection passes every committed message, this node's and the others', to the
  * listener once, in stream (= seq) order. After a lost connection it registers again and
  * reads on after the last seq it dispatched, so nothing is skipped or dispatched twice.
+ *
+ * Registration (the readers hash, which retention's sweep waits for) is changed by joins,
+ * leaves (pause) and heartbeats, all sent on `commands`: the hash ends as the last one sent
+ * says. A join's reply is applied only when no pause or follow came after it was sent
+ * (`epoch`), so a loop paused during a rejoin stays paused and registered nowhere.
  */
 export class ReadLoop {
   /** The highest seq dispatched in the current data set; -1 until the loop joined. */
@@ -69,14 +81,23 @@ export class ReadLoop {
   joining = false;
   /** Registered as a reader in the current data set, reading on from `lastDispatched`. */
   private joined = false;
+  /** Bumped by every pause and follow: a join sent before one of them is superseded. */
+  private epoch = 0;
+  /**
+   * The readers hash may hold this node (a join was sent since the last leave). A paused loop
+   * owes a leave while this is true; {@link settleRegistration} sends it once it can.
+   */
+  private registered = false;
   private done: Promise<void> | undefined;
   /** Wakes the loop when its connection is ready again, or it stops. */
   private wake: (() => void) | undefined;
 
   constructor(private readonly options: ReadLoopOptions) {
-    options.reader.on('ready', () => {
+    const wake = (): void => {
       if (!this.paused) this.wake?.();
-    });
+    };
+    options.reader.on('ready', wake);
+    options.commands.on('ready', wake);
   }
 
   /** Runs the loop until `stop()`. */
@@ -92,22 +113,29 @@ export class ReadLoop {
     await this.done;
   }
 
-  /** (Re)registers the read loop; sets `lastDispatched` the first time. */
-  async join(): Promise<void> {
-    const { scripts, reader, nodeId } = this.options;
+  /**
+   * (Re)registers the read loop; sets `lastDispatched` the first time. Resolves false, changing
+   * nothing, when a pause or follow came while it was on its way (they decide the position).
+   */
+  async join(): Promise<boolean> {
+    const { scripts, commands, nodeId } = this.options;
+    const epoch = this.epoch;
     const position = this.lastDispatched >= 0 ? String(this.lastDispatched) : '';
-    const reply = await scripts.join(reader, nodeId, position, READER_TTL_MS);
+    this.registered = true;
+    const reply = await scripts.join(commands, nodeId, position, READER_TTL_MS);
+    if (epoch !== this.epoch) return false;
     this.healthy = true;
     const lost = this.noteBase(reply.base);
     if (this.lastDispatched < 0) {
       this.lastDispatched = Number(reply.position);
       this.highestSeen = Math.max(this.highestSeen, this.lastDispatched);
-      return;
+      return true;
     }
     if (!lost && !reply.wasRegistered && this.base !== undefined) {
       this.options.log('warn', `This node was away from Redis for more than ${READER_TTL_MS / 1000} s: messages pruned meanwhile may not have reached its subscribers`);
     }
     this.options.log('info', `Resuming dispatch from Redis after seq ${this.lastDispatched}`);
+    return true;
   }
 
   /**
@@ -132,33 +160,69 @@ export class ReadLoop {
   }
 
   /**
-   * Stops reading (nobody on this node needs the shard): a read in flight is discarded, and the
-   * caller leaves the readers hash so that sweeps do not wait for this node.
+   * Stops reading (nobody on this node needs the shard) and leaves the readers hash, so that
+   * sweeps do not wait for this node. A read in flight stays in flight: its reply is dropped
+   * while paused, and read by a {@link follow} that comes before it (from where that follow
+   * starts), which spares a quick re-follow the wait for a new read behind the old one.
    */
   pause(): void {
     this.paused = true;
+    this.epoch++;
     // `healthy` speaks of reads, and none happen while paused: a failed read must not leave the
     // shard refusing publishes until a subscriber needs it again (nothing would rejoin it). A
     // master that is really down shows in the publish's own reply (503 within the timeout).
     this.healthy = true;
     this.joined = false;
+    this.joining = false;
     this.lastDispatched = -1;
-    this.dataSetGeneration++;
+    this.settleRegistration();
+  }
+
+  /**
+   * Sends the leave a paused loop owes, when its connection can take it now (else the store's
+   * next tick calls this again). Sent after every join before it, on the same connection.
+   */
+  settleRegistration(): void {
+    const { commands, keys, nodeId } = this.options;
+    if (!this.paused || !this.registered || commands.status !== 'ready') return;
+    this.registered = false;
+    void Promise.all([commands.hdel(keys.readers, nodeId), commands.del(keys.readerPrefix + nodeId)]).catch(() => {
+      if (this.paused) this.registered = true;
+    });
+  }
+
+  /**
+   * The position to report in a heartbeat, checked when the heartbeat is sent: undefined while
+   * paused (a heartbeat would register the node again) or before the first join.
+   */
+  heartbeatPosition(): number | undefined {
+    return this.paused || this.lastDispatched < 0 ? undefined : this.lastDispatched;
   }
 
   /**
    * Reads again, from the shard's current position (what was published while paused was for
    * nobody here). Resolves with that position once registered; rejects when Redis refuses.
+   * The join goes over `commands`, so it never waits for an XREAD in flight. One at a time,
+   * and not overlapped by a pause (the sharded store leaves a shard only once its follow
+   * resolved); should one come, the later call decides and this one resolves with what it set.
    */
   async follow(): Promise<number> {
+    const epoch = ++this.epoch;
     this.lastDispatched = -1;
-    this.dataSetGeneration++;
     this.joining = true;
+    this.registered = true;
+    let reply: Awaited<ReturnType<RedisScripts['join']>>;
     try {
-      await this.join();
+      reply = await this.options.scripts.join(this.options.commands, this.options.nodeId, '', READER_TTL_MS);
     } finally {
-      this.joining = false;
+      if (epoch === this.epoch) this.joining = false;
     }
+    // A pause (or another follow) came meanwhile: it decides.
+    if (epoch !== this.epoch) return this.lastDispatched;
+    this.healthy = true;
+    this.noteBase(reply.base);
+    this.lastDispatched = Number(reply.position);
+    this.highestSeen = Math.max(this.highestSeen, this.lastDispatched);
     this.joined = true;
     this.paused = false;
     this.wake?.();
@@ -172,25 +236,30 @@ export class ReadLoop {
 
   /** Everything committed, in seq order, exactly once. */
   private async run(): Promise<void> {
-    const { reader, keys } = this.options;
+    const { reader, commands, keys } = this.options;
     this.joined = this.lastDispatched >= 0;
     while (!this.stopping) {
-      if (reader.status !== 'ready' || this.paused) {
+      // A join needs `commands`, a read `reader`.
+      const down = reader.status !== 'ready' || (!this.joined && commands.status !== 'ready');
+      if (down || this.paused) {
         if (reader.status !== 'ready') this.joined = false;
         await new Promise<void>((resolve) => {
           this.wake = resolve;
-          if ((reader.status === 'ready' && !this.paused) || this.stopping) resolve();
+          if ((reader.status === 'ready' && (this.joined || commands.status === 'ready') && !this.paused) || this.stopping) resolve();
         });
         this.wake = undefined;
         continue;
       }
       try {
         if (!this.joined) {
-          await this.join();
-          this.joined = true;
+          // Superseded by a pause or follow while on its way: look again.
+          if (await this.join()) this.joined = true;
+          continue;
         }
         const generation = this.dataSetGeneration;
         const reply = await reader.xread('COUNT', READ_COUNT, 'BLOCK', BLOCK_MS, 'STREAMS', keys.log, `${this.lastDispatched}-0`);
+        // Nobody here needs what it read; a follow since then reads on from its own position.
+        if (this.paused) continue;
         if (reply && this.base === undefined) {
           // The first messages of a data set this node has not seen begin: learn which one it
           // is before dispatching, or a flush before the next prune tick would go unnoticed.
@@ -201,7 +270,7 @@ export class ReadLoop {
           );
         }
         // Read from a position of the lost data set: the next read starts where the new one does.
-        if (reply && generation === this.dataSetGeneration) this.dispatch(reply[0]![1] as StreamEntry[]);
+        if (reply && generation === this.dataSetGeneration && !this.paused) this.dispatch(reply[0]![1] as StreamEntry[]);
       } catch (error) {
         if (this.stopping) return;
         // The connection may already be back: register again before reading on.
@@ -210,7 +279,7 @@ export class ReadLoop {
         if (!this.paused) this.healthy = false;
         // Connection errors end up in the wait above. A server answering with an error (e.g.
         // WRONGTYPE: someone else's key under our prefix) must not spin: wait one block.
-        if (reader.status === 'ready') {
+        if (reader.status === 'ready' && commands.status === 'ready') {
           this.options.log('error', `Reading from Redis failed: ${describeError(error)}`);
           await new Promise((resolve) => setTimeout(resolve, BLOCK_MS));
         }

@@ -224,6 +224,7 @@ export class RedisStore implements Store {
     this.connection = connection;
     const readLoop = new ReadLoop({
       reader: connection.reader,
+      commands: connection.cmd,
       keys: this.keys,
       scripts: this.scripts,
       nodeId: this.nodeId,
@@ -304,15 +305,14 @@ export class RedisStore implements Store {
 
   /**
    * Sharded: stops reading this shard, settles what waits for its dispatch (nobody here is
-   * interested any more) and leaves the readers hash, so sweeps do not wait for this node.
+   * interested any more) and leaves the readers hash (read-loop.ts), so sweeps do not wait for
+   * this node.
    */
   unfollowShard(): void {
     const readLoop = this.readLoop;
     if (!readLoop || readLoop.paused) return;
     readLoop.pause();
     this.rejectAccepted(undefined, Infinity);
-    const cmd = this.connection?.cmd;
-    if (cmd?.status === 'ready') void Promise.all([cmd.hdel(this.keys.readers, this.nodeId), cmd.del(this.keys.readerPrefix + this.nodeId)]).catch(() => {});
   }
 
   append(draft: MessageDraft): Promise<Message> {
@@ -560,10 +560,15 @@ export class RedisStore implements Store {
     // A shard this node does not read: no heartbeat (the sweep would register it as a reader),
     // only age retention, which any node may do.
     if (readLoop.lastDispatched < 0 && !(this.shard && readLoop.paused)) return;
+    // A leave that could not be sent when the shard was left (connection down) goes now.
+    readLoop.settleRegistration();
     this.pruning = true;
     void (async () => {
       try {
-        if (readLoop.lastDispatched >= 0) readLoop.noteBase(await this.scripts.sweep(cmd, this.nodeId, readLoop.lastDispatched, READER_TTL_MS, PRUNE_BUDGET));
+        if (readLoop.lastDispatched >= 0) {
+          const base = await this.scripts.sweep(cmd, this.nodeId, () => readLoop.heartbeatPosition(), READER_TTL_MS, PRUNE_BUDGET);
+          if (base !== undefined) readLoop.noteBase(base);
+        }
         if (this.options.maxAgeMs > 0) {
           for (let more = true; more && !this.closed; ) {
             more = await this.scripts.pruneAge(cmd, Date.now() - this.options.maxAgeMs, PRUNE_BUDGET);

@@ -534,15 +534,21 @@ export class RedisScripts {
     return { position: registered, base, wasRegistered: was === 1 };
   }
 
-  /** Heartbeat of a reader at `position` and sweep of dead bodies; resolves with `base`. */
-  async sweep(client: RedisClient, nodeId: string, position: number, ttlMs: number, budget: number): Promise<string> {
+  /**
+   * Heartbeat of a reader at `position()` and sweep of dead bodies; resolves with `base`, or
+   * undefined when `position()` is undefined by the time the script is sent (the reader left
+   * meanwhile: a heartbeat sent after its leave would register it again).
+   */
+  async sweep(client: RedisClient, nodeId: string, position: () => number | undefined, ttlMs: number, budget: number): Promise<string | undefined> {
     const { readers, dead, log, meta, readerPrefix } = this.keys;
     const nodes = [nodeId, ...(await client.hkeys(readers)).filter((id) => id !== nodeId)];
+    const at = position();
+    if (at === undefined) return undefined;
     const [, base] = (await run(
       client,
       'sseRelaySweep',
       [readers, dead, log, meta, ...nodes.map((id) => readerPrefix + id)],
-      [position, ttlMs, budget, ...nodes],
+      [at, ttlMs, budget, ...nodes],
     )) as [number, string];
     return base;
   }

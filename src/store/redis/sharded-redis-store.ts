@@ -3,6 +3,7 @@ import type { Message, MessageDraft } from '../../hub/message.js';
 import type { ConsumerLog } from '../consumer-log.js';
 import { formatPosition, isVectorIdForm, parsePosition } from '../position-vector.js';
 import type { AppendListener, Cursor, ReadQuery, Store, TopicStats } from '../store.js';
+import { readMergedByTime, type ShardPageReader } from './merged-shard-pages.js';
 import { RedisStore, type RedisStoreOptions } from './redis-store.js';
 import { UnsupportedConsumerLog } from './sharded-consumers.js';
 import { shardOf } from './shard-of.js';
@@ -269,15 +270,13 @@ export class ShardedRedisStore implements Store {
     if (query.limit <= 0 || query.topics?.length === 0) return [];
     const after = query.after ?? [query.afterSeq];
     const needed = this.neededShards(query.topics);
-    const pages = await Promise.all(
-      needed.map(async ([shard, shardTopics]) =>
-        (await this.shards[shard]!.read({ afterSeq: after[shard] ?? 0, topics: shardTopics, limit: query.limit })).map((message) => this.stored(shard, message)),
-      ),
+    const readers = needed.map(([shard, shardTopics]): ShardPageReader => async (afterSeq, limit) =>
+      (await this.shards[shard]!.read({ afterSeq, topics: shardTopics, limit })).map((message) => this.stored(shard, message)),
     );
     // Every copy, also of a message on several of the shards read: which one a subscription
     // takes is its own rule (Subscription.isCanonicalCopy), and the hub's replay moves its
     // read position past each copy it was given, taken or not, so paging never stalls.
-    return mergeByTime(pages, query.limit);
+    return readMergedByTime(readers, needed.map(([shard]) => after[shard] ?? 0), query.limit);
   }
 
   async topicStats(topic: string): Promise<TopicStats> {
@@ -324,24 +323,4 @@ export class ShardedRedisStore implements Store {
     }
     return [...byShard].sort((a, b) => a[0] - b[0]);
   }
-}
-
-/**
- * The oldest `limit` of several shards' pages, each already in its shard's order: a merge by
- * publish time that keeps every shard's order, so what is cut is the tail of each shard.
- */
-function mergeByTime(lists: readonly Message[][], limit: number): Message[] {
-  if (lists.length === 1) return lists[0]!.slice(0, limit);
-  const heads = lists.map(() => 0);
-  const out: Message[] = [];
-  while (out.length < limit) {
-    let best = -1;
-    for (let i = 0; i < lists.length; i++) {
-      const candidate = lists[i]![heads[i]!];
-      if (candidate !== undefined && (best < 0 || candidate.time < lists[best]![heads[best]!]!.time)) best = i;
-    }
-    if (best < 0) break;
-    out.push(lists[best]![heads[best]!++]!);
-  }
-  return out;
 }
