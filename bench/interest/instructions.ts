@@ -163,10 +163,12 @@ export async function countInstructions(messages: number, topicCount: number): P
     };
     const following = async (keys: ReturnType<typeof redisKeys>): Promise<{ delivered: () => number; stop: () => Promise<void> }> => {
       const reader = open();
-      await reader.connect();
+      const commands = open();
+      await Promise.all([reader.connect(), commands.connect()]);
       let delivered = 0;
       const loop = new ReadLoop({
         reader,
+        commands,
         keys,
         scripts: new RedisScripts(keys),
         nodeId: `callgrind-${prefixNumber}`,
@@ -178,7 +180,13 @@ export async function countInstructions(messages: number, topicCount: number): P
       });
       await loop.join();
       loop.start();
-      return { delivered: () => delivered, stop: () => loop.stop() };
+      return {
+        delivered: () => delivered,
+        stop: async () => {
+          await loop.stop();
+          commands.disconnect();
+        },
+      };
     };
 
     await phase('append', plain, 1);

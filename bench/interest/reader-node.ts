@@ -143,11 +143,14 @@ class ReaderNode {
   /** The store's read loop on one shard: joins at the shard's current position, then reads on. */
   private async follow(shard: number): Promise<void> {
     const reader = connection(this.config.shardPorts[shard]!, `reader-${shard}`);
-    this.connections.push(reader);
-    await reader.connect();
+    // The store's command connection, which carries the loop's readers-hash writes.
+    const commands = connection(this.config.shardPorts[shard]!, `commands-${shard}`);
+    this.connections.push(reader, commands);
+    await Promise.all([reader.connect(), commands.connect()]);
     const keys = this.keys[shard]!;
     const loop = new ReadLoop({
       reader,
+      commands,
       keys,
       scripts: new RedisScripts(keys),
       nodeId: this.nodeId,
