@@ -55,6 +55,8 @@ export class ReadLoop {
    * connected while the one master holding the data set is down: this is what says so.
    */
   healthy = true;
+  /** Sharded: the last multi-shard ticket at the position of the last join (see JOIN). */
+  joinedTicket = 0;
   /** Bumped when the data set changes: a read issued before must not move `lastDispatched`. */
   private dataSetGeneration = 0;
   /** `base` of the data set, to notice a Redis that came back empty. */
@@ -98,6 +100,7 @@ export class ReadLoop {
     const position = this.lastDispatched >= 0 ? String(this.lastDispatched) : '';
     const reply = await scripts.join(reader, nodeId, position, READER_TTL_MS);
     this.healthy = true;
+    this.joinedTicket = reply.ticket;
     const lost = this.noteBase(reply.base);
     if (this.lastDispatched < 0) {
       this.lastDispatched = Number(reply.position);

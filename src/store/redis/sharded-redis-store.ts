@@ -1,9 +1,12 @@
+import { randomBytes } from 'node:crypto';
 import { RelayError } from '../../hub/errors.js';
 import type { Message, MessageDraft } from '../../hub/message.js';
 import type { ConsumerLog } from '../consumer-log.js';
 import { formatPosition, isVectorIdForm, parsePosition } from '../position-vector.js';
 import type { AppendListener, Cursor, ReadQuery, Store, TopicStats } from '../store.js';
 import { RedisStore, type RedisStoreOptions } from './redis-store.js';
+import { mergeShardHistories, type ShardHistory } from './replay-merge.js';
+import { ShardBarrier, type ShardCopy } from './shard-barrier.js';
 import { UnsupportedConsumerLog } from './sharded-consumers.js';
 import { shardOf } from './shard-of.js';
 
@@ -14,6 +17,8 @@ export interface ShardedRedisStoreOptions extends Omit<RedisStoreOptions, 'shard
 }
 
 const DIGITS = /^[0-9]+$/;
+/** RedisStore's default command timeout, from which the lock lease and the merge's waits follow. */
+const DEFAULT_COMMAND_TIMEOUT_MS = 2000;
 
 /**
  * History in Redis split over `shards` data sets (`--redis-shards`, docs/scaling.md), for
@@ -25,9 +30,16 @@ const DIGITS = /^[0-9]+$/;
  * of several shards is appended to each (one script call per shard, in parallel), every copy
  * carrying the full topic list; the publish resolves when every copy is stored and dispatched,
  * and fails (503) when one shard refuses, a copy already written still being delivered:
- * atomic per shard, not across shards. Order per topic holds, a topic being on one shard.
- * A subscription takes one copy per message (Subscription.isCanonicalCopy); `read` returns
- * every copy of the shards it reads, for the same reason.
+ * atomic per shard, not across shards. A subscription takes one copy per message
+ * (Subscription.isCanonicalCopy); `read` returns every copy of the shards it reads.
+ *
+ * Order per topic, also for a subscriber of topics on several shards: a publisher of such a
+ * message first takes the lock of each of its shards in ascending order (lease: twice the command
+ * timeout), numbers it with a ticket above every ticket those shards hold (a Lamport clock), and
+ * appends each copy only while that shard's lock still holds its token (fencing). So copies of
+ * such messages are in one order on every shard, and the node merges its shards' read loops
+ * (shard-barrier.ts) and replay merges the shards' pages (replay-merge.ts) by ticket, keeping
+ * each shard's order. Messages of one shard take no lock.
  *
  * Positions: a message's `seq` counts on its `shard`; the node's dispatch position is a vector,
  * and every event id this store issues is that vector after the message (`v1.<k>:<n>...`,
@@ -54,6 +66,10 @@ export class ShardedRedisStore implements Store {
   private readonly interest: number[];
   /** A follow being registered, per shard. */
   private readonly joining: (Promise<number> | undefined)[];
+  /** Shards this node dispatches (followed and registered). */
+  private readonly reading: boolean[];
+  private readonly barrier: ShardBarrier;
+  private readonly commandTimeoutMs: number;
 
   constructor(options: ShardedRedisStoreOptions) {
     if (!Number.isSafeInteger(options.shards) || options.shards < 2) throw new RelayError('HUB_ERR_CONFIG_INVALID', 'A sharded Redis store needs 2 or more shards');
@@ -64,7 +80,26 @@ export class ShardedRedisStore implements Store {
     this.dispatched = new Array<number>(count).fill(0);
     this.interest = new Array<number>(count).fill(0);
     this.joining = new Array<Promise<number> | undefined>(count).fill(undefined);
-    this.shards.forEach((shard, index) => shard.setAppendListener((message) => this.dispatch(index, message)));
+    this.reading = new Array<boolean>(count).fill(false);
+    this.commandTimeoutMs = options.commandTimeoutMs ?? DEFAULT_COMMAND_TIMEOUT_MS;
+    this.barrier = new ShardBarrier(
+      count,
+      {
+        shardsOf: (message) => this.shardsOfTopics(message.topics),
+        isReading: (shard) => this.reading[shard]!,
+        isJoining: (shard) => this.joining[shard] !== undefined,
+        hand: (copies) => this.hand(copies),
+        settle: (shard) => this.shards[shard]!.settle(),
+        log: this.log,
+      },
+      // A missing copy's publisher had its 503 by then: its lock wait and its append each take
+      // at most the command timeout.
+      3 * this.commandTimeoutMs,
+    );
+    this.shards.forEach((shard, index) => {
+      shard.setAppendListener((message) => this.barrier.offer(index, message));
+      shard.setHandoff(() => this.barrier.handedThrough(index));
+    });
   }
 
   /** Where Redis is, without credentials, for log lines. */
@@ -121,18 +156,23 @@ export class ShardedRedisStore implements Store {
     return this.shards.some((shard) => shard.isReady());
   }
 
+  /** Multi-shard messages given up on by the node's merge (a copy that never came), for metrics. */
+  get missingCopies(): number {
+    return this.barrier.timeouts;
+  }
+
   async append(draft: MessageDraft): Promise<Message> {
     const owners = this.shardsOfTopics(draft.topics);
     if (owners.length === 1) {
       const shard = owners[0]!;
       return this.appended(draft, [[shard, await this.shards[shard]!.append(draft)]]);
     }
-    const copies = await Promise.all(owners.map(async (shard) => [shard, await this.shards[shard]!.append(draft)] as const));
-    return this.appended(draft, copies);
+    return (await this.appendLocked([draft], [owners]))[0]!;
   }
 
   async appendAll(drafts: readonly MessageDraft[]): Promise<Message[]> {
     const owners = drafts.map((draft) => this.shardsOfTopics(draft.topics));
+    if (owners.some((shards) => shards.length > 1)) return this.appendLocked(drafts, owners);
     const perShard = new Map<number, number[]>();
     owners.forEach((shards, i) => {
       for (const shard of shards) {
@@ -152,6 +192,45 @@ export class ShardedRedisStore implements Store {
   }
 
   /**
+   * Drafts of which some are on topics of several shards: takes the lock of every shard they
+   * touch in ascending order (no two publishers can wait for each other), numbers the
+   * multi-shard drafts in order with tickets above every ticket of those shards, appends each
+   * shard's part under its lock, and releases the locks right behind the appends on the same
+   * connections (Redis runs them after the appends; nothing waits for their replies).
+   */
+  private async appendLocked(drafts: readonly MessageDraft[], owners: readonly (readonly number[])[]): Promise<Message[]> {
+    const shards = [...new Set(owners.flat())].sort((a, b) => a - b);
+    const token = randomBytes(12).toString('base64url');
+    // The lease covers the wait for the locks and the append, each bounded by the timeout.
+    const leaseMs = 2 * this.commandTimeoutMs;
+    const deadline = Date.now() + this.commandTimeoutMs;
+    const locked: number[] = [];
+    let lastTicket = 0;
+    try {
+      for (const shard of shards) {
+        lastTicket = Math.max(lastTicket, await this.shards[shard]!.lock(token, leaseMs, deadline));
+        locked.push(shard);
+      }
+    } catch (error) {
+      for (const shard of locked) this.shards[shard]!.unlock(token);
+      throw error;
+    }
+    let ticket = lastTicket;
+    const tickets = owners.map((mine) => (mine.length > 1 ? ++ticket : undefined));
+    const copies: [number, Message][][] = drafts.map(() => []);
+    const appends = shards.map(async (shard) => {
+      const indexes = owners.flatMap((mine, i) => (mine.includes(shard) ? [i] : []));
+      const stored = this.shards[shard]!.appendFenced(indexes.map((i) => drafts[i]!), token, indexes.map((i) => tickets[i]));
+      return { shard, indexes, stored: await stored };
+    });
+    for (const shard of shards) this.shards[shard]!.unlock(token);
+    for (const { shard, indexes, stored } of await Promise.all(appends)) {
+      stored.forEach((message, j) => copies[indexes[j]!]!.push([shard, message]));
+    }
+    return drafts.map((draft, i) => this.appended(draft, copies[i]!.sort((a, b) => a[0] - b[0])));
+  }
+
+  /**
    * The message a publisher gets: the copy of its lowest shard, with (unless custom) the id of
    * its copies' positions, a cursor that resumes its topics right after it.
    */
@@ -162,15 +241,22 @@ export class ShardedRedisStore implements Store {
     return { ...first, shard, topicShards: this.topicShardsOf(first.topics), id: draft.id ?? formatPosition(vector, this.shardCount) };
   }
 
-  private dispatch(shard: number, message: Message): void {
-    this.dispatched[shard] = message.seq;
-    this.listener({
-      ...message,
-      shard,
-      topicShards: this.topicShardsOf(message.topics),
-      // Custom ids cannot be digits only (reserved), so a decimal id is the shard's own.
-      id: DIGITS.test(message.id) ? formatPosition(this.dispatched, this.shardCount) : message.id,
-    });
+  /**
+   * Hands copies the barrier released to the hub: the node's position moves past all of them
+   * first, so each one's id covers every copy of its message.
+   */
+  private hand(copies: readonly ShardCopy[]): void {
+    for (const { shard, message } of copies) this.dispatched[shard] = message.seq;
+    let position: string | undefined;
+    for (const { shard, message } of copies) {
+      this.listener({
+        ...message,
+        shard,
+        topicShards: this.topicShardsOf(message.topics),
+        // Custom ids cannot be digits only (reserved), so a decimal id is the shard's own.
+        id: DIGITS.test(message.id) ? (position ??= formatPosition(this.dispatched, this.shardCount)) : message.id,
+      });
+    }
   }
 
   /**
@@ -241,12 +327,15 @@ export class ShardedRedisStore implements Store {
           (position) => {
             this.joining[shard] = undefined;
             this.dispatched[shard] = position;
+            this.reading[shard] = true;
+            this.barrier.started(shard, this.shards[shard]!.followedFromTicket);
             // Everyone who needed it left while it registered.
-            if (this.interest[shard] === 0) this.shards[shard]!.unfollowShard();
+            if (this.interest[shard] === 0) this.stopReading(shard);
             return position;
           },
           (error: unknown) => {
             this.joining[shard] = undefined;
+            this.barrier.changed();
             throw error;
           },
         );
@@ -261,23 +350,48 @@ export class ShardedRedisStore implements Store {
     for (const [shard] of this.neededShards(topics)) {
       if (--this.interest[shard]! > 0) continue;
       this.interest[shard] = 0;
-      if (this.joining[shard] === undefined) this.shards[shard]!.unfollowShard();
+      if (this.joining[shard] === undefined) this.stopReading(shard);
     }
+  }
+
+  /** Stops reading a shard: what its barrier held was for nobody here any more. */
+  private stopReading(shard: number): void {
+    this.reading[shard] = false;
+    this.barrier.stopped(shard);
+    this.shards[shard]!.unfollowShard();
   }
 
   async read(query: ReadQuery): Promise<Message[]> {
     if (query.limit <= 0 || query.topics?.length === 0) return [];
     const after = query.after ?? [query.afterSeq];
     const needed = this.neededShards(query.topics);
-    const pages = await Promise.all(
-      needed.map(async ([shard, shardTopics]) =>
-        (await this.shards[shard]!.read({ afterSeq: after[shard] ?? 0, topics: shardTopics, limit: query.limit })).map((message) => this.stored(shard, message)),
-      ),
-    );
+    if (needed.length === 1) {
+      const [shard, shardTopics] = needed[0]!;
+      return (await this.shards[shard]!.read({ afterSeq: after[shard] ?? 0, topics: shardTopics, limit: query.limit })).map((message) => this.stored(shard, message));
+    }
+    const histories = needed.map(([shard, shardTopics]): ShardHistory => ({
+      shard,
+      afterSeq: after[shard] ?? 0,
+      read: async (afterSeq) => {
+        const store = this.shards[shard]!;
+        // Sent first on the connection the page is read on: what it says held before the page.
+        const fence = store.fenceState();
+        const page = store.read({ afterSeq, topics: shardTopics, limit: query.limit });
+        const [{ ticket, holder }, messages] = await Promise.all([fence, page]);
+        return { ticket, holder, messages: messages.map((message) => this.stored(shard, message)) };
+      },
+    }));
+    const wanted = query.topics === undefined ? undefined : new Set(query.topics);
     // Every copy, also of a message on several of the shards read: which one a subscription
     // takes is its own rule (Subscription.isCanonicalCopy), and the hub's replay moves its
-    // read position past each copy it was given, taken or not, so paging never stalls.
-    return mergeByTime(pages, query.limit);
+    // read position past each copy it was given, taken or not, so paging never stalls. Fewer
+    // than `limit` only at the end of every shard.
+    return mergeShardHistories(
+      histories,
+      query.limit,
+      (message) => this.shardsOfTopics(wanted === undefined ? message.topics : message.topics.filter((topic) => wanted.has(topic))),
+      2 * this.commandTimeoutMs,
+    );
   }
 
   async topicStats(topic: string): Promise<TopicStats> {
@@ -288,6 +402,7 @@ export class ShardedRedisStore implements Store {
   }
 
   async close(): Promise<void> {
+    this.barrier.close();
     await Promise.all(this.shards.map((shard) => shard.close()));
   }
 
@@ -324,24 +439,4 @@ export class ShardedRedisStore implements Store {
     }
     return [...byShard].sort((a, b) => a[0] - b[0]);
   }
-}
-
-/**
- * The oldest `limit` of several shards' pages, each already in its shard's order: a merge by
- * publish time that keeps every shard's order, so what is cut is the tail of each shard.
- */
-function mergeByTime(lists: readonly Message[][], limit: number): Message[] {
-  if (lists.length === 1) return lists[0]!.slice(0, limit);
-  const heads = lists.map(() => 0);
-  const out: Message[] = [];
-  while (out.length < limit) {
-    let best = -1;
-    for (let i = 0; i < lists.length; i++) {
-      const candidate = lists[i]![heads[i]!];
-      if (candidate !== undefined && (best < 0 || candidate.time < lists[best]![heads[best]!]!.time)) best = i;
-    }
-    if (best < 0) break;
-    out.push(lists[best]![heads[best]!++]!);
-  }
-  return out;
 }
