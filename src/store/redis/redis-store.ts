@@ -315,10 +315,7 @@ export class RedisStore implements Store {
     }
   }
 
-  /**
-   * Sharded: releases the lock if `token` still holds it. Sent on the connection of the appends,
-   * after them, so Redis runs it after them: nothing awaits it.
-   */
+  /** Sharded: releases the lock if `token` still holds it; nothing waits for the reply. */
   unlock(token: string): void {
     const cmd = this.connection?.cmd;
     if (cmd?.status === 'ready') this.scripts.unlock(cmd, token).catch(() => {});

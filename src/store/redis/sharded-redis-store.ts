@@ -195,8 +195,8 @@ export class ShardedRedisStore implements Store {
    * Drafts of which some are on topics of several shards: takes the lock of every shard they
    * touch in ascending order (no two publishers can wait for each other), numbers the
    * multi-shard drafts in order with tickets above every ticket of those shards, appends each
-   * shard's part under its lock, and releases the locks right behind the appends on the same
-   * connections (Redis runs them after the appends; nothing waits for their replies).
+   * shard's part under its lock, and releases each lock once its append replied (nothing waits
+   * for the release's own reply).
    */
   private async appendLocked(drafts: readonly MessageDraft[], owners: readonly (readonly number[])[]): Promise<Message[]> {
     const shards = [...new Set(owners.flat())].sort((a, b) => a - b);
@@ -220,10 +220,14 @@ export class ShardedRedisStore implements Store {
     const copies: [number, Message][][] = drafts.map(() => []);
     const appends = shards.map(async (shard) => {
       const indexes = owners.flatMap((mine, i) => (mine.includes(shard) ? [i] : []));
-      const stored = this.shards[shard]!.appendFenced(indexes.map((i) => drafts[i]!), token, indexes.map((i) => tickets[i]));
-      return { shard, indexes, stored: await stored };
+      try {
+        return { shard, indexes, stored: await this.shards[shard]!.appendFenced(indexes.map((i) => drafts[i]!), token, indexes.map((i) => tickets[i])) };
+      } finally {
+        // After the reply, not pipelined behind the append: ioredis resends a script Redis did
+        // not know yet (EVALSHA, then EVAL), which would then run after the release.
+        this.shards[shard]!.unlock(token);
+      }
     });
-    for (const shard of shards) this.shards[shard]!.unlock(token);
     for (const { shard, indexes, stored } of await Promise.all(appends)) {
       stored.forEach((message, j) => copies[indexes[j]!]!.push([shard, message]));
     }
