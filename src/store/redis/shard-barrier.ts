@@ -15,6 +15,8 @@ export interface ShardBarrierHost {
    * moved past each before any is handed), or one message of one shard.
    */
   hand(copies: readonly ShardCopy[]): void;
+  /** {@link hand} for one message, without allocating (the path of every single-shard message). */
+  handOne(shard: number, message: Message): void;
   /** The shard's held-back part moved: appends waiting for it may resolve. */
   settle(shard: number): void;
   readonly log: RedisStoreLog;
@@ -73,7 +75,7 @@ export class ShardBarrier {
     if (ticket !== undefined && ticket > this.passed[shard]!) this.passed[shard] = ticket;
     const queue = this.held[shard]!;
     if (queue.length === 0 && !this.mustWait(shard, message)) {
-      this.host.hand([{ shard, message }]);
+      this.host.handOne(shard, message);
       // Reading a ticket may be what another shard waits for.
       if (ticket !== undefined && this.anyHeld()) this.release();
       return;

@@ -89,6 +89,7 @@ export class ShardedRedisStore implements Store {
         isReading: (shard) => this.reading[shard]!,
         isJoining: (shard) => this.joining[shard] !== undefined,
         hand: (copies) => this.hand(copies),
+        handOne: (shard, message) => this.handOne(shard, message),
         settle: (shard) => this.shards[shard]!.settle(),
         log: this.log,
       },
@@ -245,22 +246,30 @@ export class ShardedRedisStore implements Store {
     return { ...first, shard, topicShards: this.topicShardsOf(first.topics), id: draft.id ?? formatPosition(vector, this.shardCount) };
   }
 
+  private handOne(shard: number, message: Message): void {
+    this.dispatched[shard] = message.seq;
+    this.listener(this.dispatchedCopy(shard, message, undefined));
+  }
+
+  /** A copy as the hub gets it: its shard, its topics' shards, and the node's position as id. */
+  private dispatchedCopy(shard: number, message: Message, position: string | undefined): Message {
+    return {
+      ...message,
+      shard,
+      topicShards: this.topicShardsOf(message.topics),
+      // Custom ids cannot be digits only (reserved), so a decimal id is the shard's own.
+      id: DIGITS.test(message.id) ? (position ?? formatPosition(this.dispatched, this.shardCount)) : message.id,
+    };
+  }
+
   /**
    * Hands copies the barrier released to the hub: the node's position moves past all of them
    * first, so each one's id covers every copy of its message.
    */
   private hand(copies: readonly ShardCopy[]): void {
     for (const { shard, message } of copies) this.dispatched[shard] = message.seq;
-    let position: string | undefined;
-    for (const { shard, message } of copies) {
-      this.listener({
-        ...message,
-        shard,
-        topicShards: this.topicShardsOf(message.topics),
-        // Custom ids cannot be digits only (reserved), so a decimal id is the shard's own.
-        id: DIGITS.test(message.id) ? (position ??= formatPosition(this.dispatched, this.shardCount)) : message.id,
-      });
-    }
+    const position = formatPosition(this.dispatched, this.shardCount);
+    for (const { shard, message } of copies) this.listener(this.dispatchedCopy(shard, message, position));
   }
 
   /**
