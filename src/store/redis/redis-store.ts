@@ -304,8 +304,7 @@ export class RedisStore implements Store {
    */
   async lock(token: string, leaseMs: number, deadline: number): Promise<number> {
     for (let attempt = 0; ; attempt++) {
-      const cmd = this.ready();
-      const reply = await this.guard(this.scripts.lock(cmd, token, leaseMs));
+      const reply = await this.guard(this.scripts.lock(this.ready(), token, leaseMs));
       if (reply.taken) return reply.ticket;
       const wait = Math.min(1 + Math.random() * Math.min(2 ** attempt, 20), Math.max(1, reply.leftMs));
       if (Date.now() + wait > deadline) {
@@ -313,6 +312,12 @@ export class RedisStore implements Store {
       }
       await new Promise((resolve) => setTimeout(resolve, wait));
     }
+  }
+
+  /** Sharded: one attempt of {@link lock}; resolves with the last ticket, or undefined when taken. */
+  async tryLock(token: string, leaseMs: number): Promise<number | undefined> {
+    const reply = await this.guard(this.scripts.lock(this.ready(), token, leaseMs));
+    return reply.taken ? reply.ticket : undefined;
   }
 
   /** Sharded: releases the lock if `token` still holds it; nothing waits for the reply. */
@@ -330,13 +335,17 @@ export class RedisStore implements Store {
    * Sharded: appends drafts all or nothing in one script call sent now (not queued), only while
    * this shard's lock holds `token`; `tickets[i]` is the ticket of draft i when it is on topics of
    * several shards. Resolves as {@link appendAll} does; rejects with HUB_ERR_STORE_UNAVAILABLE,
-   * storing nothing, when the lock expired.
+   * storing nothing, when the lock expired. `replied` is called once Redis answered the call (or
+   * it was not sent): the lock may be released then, before the copies are dispatched.
    */
-  appendFenced(drafts: readonly MessageDraft[], token: string, tickets: readonly (number | undefined)[]): Promise<Message[]> {
-    if (!this.isReady()) return Promise.reject(this.unavailable());
+  appendFenced(drafts: readonly MessageDraft[], token: string, tickets: readonly (number | undefined)[], replied: () => void = () => {}): Promise<Message[]> {
+    if (!this.isReady()) {
+      replied();
+      return Promise.reject(this.unavailable());
+    }
     const pending: PendingAppend[] = [];
     const result = appendGroup(drafts, (draft, following, resolve, reject) => pending.push({ draft, following, topics: [...new Set(draft.topics)], time: Date.now(), resolve, reject }));
-    this.send(pending, { token, tickets });
+    this.send(pending, { token, tickets, replied });
     return result;
   }
 
@@ -499,7 +508,7 @@ export class RedisStore implements Store {
   }
 
   /** Sends one script call with `pending` (fenced: under the shard's lock); does not wait for the reply. */
-  private send(pending: readonly PendingAppend[], fence?: { readonly token: string; readonly tickets: readonly (number | undefined)[] }): void {
+  private send(pending: readonly PendingAppend[], fence?: { readonly token: string; readonly tickets: readonly (number | undefined)[]; readonly replied: () => void }): void {
     const values: (string | number)[] = [];
     const topics = new Set<string>();
     for (const p of pending) {
@@ -509,6 +518,7 @@ export class RedisStore implements Store {
     const cmd = this.connection?.cmd;
     if (!cmd || cmd.status !== 'ready') {
       const error = this.unavailable();
+      fence?.replied();
       for (const p of pending) p.reject(error);
       return;
     }
@@ -527,12 +537,14 @@ export class RedisStore implements Store {
     (fence ? this.scripts.appendFenced(cmd, batch, fence.token, fence.tickets) : this.scripts.append(cmd, batch)).then(
       ({ first, base }) => {
         this.inFlight--;
+        fence?.replied();
         readLoop.noteBase(base);
         this.acceptBatch(pending, first);
         this.checkIdle();
       },
       (error: unknown) => {
         this.inFlight--;
+        fence?.replied();
         const failure = /^FENCED/.test(describeError(error))
           ? new RelayError('HUB_ERR_STORE_UNAVAILABLE', `The lock of shard ${this.shard?.index ?? 0} expired before the message was stored there (Redis too slow); nothing was stored on that shard`, { cause: error })
           : this.storeError(error);

@@ -3,7 +3,8 @@ import { RelayError } from '../../hub/errors.js';
 import type { Message, MessageDraft } from '../../hub/message.js';
 import type { ConsumerLog } from '../consumer-log.js';
 import { formatPosition, isVectorIdForm, parsePosition } from '../position-vector.js';
-import type { AppendListener, Cursor, ReadQuery, Store, TopicStats } from '../store.js';
+import { RingBuffer } from '../ring-buffer.js';
+import { MAX_APPEND_ALL, type AppendListener, type Cursor, type ReadQuery, type Store, type TopicStats } from '../store.js';
 import { RedisStore, type RedisStoreOptions } from './redis-store.js';
 import { mergeShardHistories, type ShardHistory } from './replay-merge.js';
 import { ShardBarrier, type ShardCopy } from './shard-barrier.js';
@@ -17,6 +18,14 @@ export interface ShardedRedisStoreOptions extends Omit<RedisStoreOptions, 'shard
 }
 
 const DIGITS = /^[0-9]+$/;
+
+/** Drafts waiting for a lock round, as one all-or-nothing group per shard. */
+interface LockedAppend {
+  readonly drafts: readonly MessageDraft[];
+  readonly owners: readonly (readonly number[])[];
+  readonly resolve: (messages: Message[]) => void;
+  readonly reject: (error: unknown) => void;
+}
 /** RedisStore's default command timeout, from which the lock lease and the merge's waits follow. */
 const DEFAULT_COMMAND_TIMEOUT_MS = 2000;
 
@@ -70,6 +79,9 @@ export class ShardedRedisStore implements Store {
   private readonly reading: boolean[];
   private readonly barrier: ShardBarrier;
   private readonly commandTimeoutMs: number;
+  /** Appends of this node waiting for their lock round (see {@link appendLocked}). */
+  private readonly lockQueue = new RingBuffer<LockedAppend>(64);
+  private lockRunning = false;
 
   constructor(options: ShardedRedisStoreOptions) {
     if (!Number.isSafeInteger(options.shards) || options.shards < 2) throw new RelayError('HUB_ERR_CONFIG_INVALID', 'A sharded Redis store needs 2 or more shards');
@@ -193,46 +205,107 @@ export class ShardedRedisStore implements Store {
   }
 
   /**
-   * Drafts of which some are on topics of several shards: takes the lock of every shard they
-   * touch in ascending order (no two publishers can wait for each other), numbers the
-   * multi-shard drafts in order with tickets above every ticket of those shards, appends each
-   * shard's part under its lock, and releases each lock once its append replied (nothing waits
-   * for the release's own reply).
+   * Drafts of which some are on topics of several shards. Such appends of this node go in
+   * rounds, one at a time: each round takes what was queued meanwhile and locks the union of
+   * its shards once (a node does not compete with itself for a lock, and under load one lock
+   * round trip carries many messages), see {@link lockRound}.
    */
-  private async appendLocked(drafts: readonly MessageDraft[], owners: readonly (readonly number[])[]): Promise<Message[]> {
+  private appendLocked(drafts: readonly MessageDraft[], owners: readonly (readonly number[])[]): Promise<Message[]> {
+    return new Promise<Message[]>((resolve, reject) => {
+      this.lockQueue.push({ drafts, owners, resolve, reject });
+      if (!this.lockRunning) void this.runLockRounds();
+    });
+  }
+
+  private async runLockRounds(): Promise<void> {
+    this.lockRunning = true;
+    try {
+      while (this.lockQueue.length > 0) {
+        const round: LockedAppend[] = [];
+        let size = 0;
+        for (let head = this.lockQueue.peek(); head && (round.length === 0 || size + head.drafts.length <= MAX_APPEND_ALL); head = this.lockQueue.peek()) {
+          round.push(this.lockQueue.shift()!);
+          size += head.drafts.length;
+        }
+        let stored: Promise<Message[]>;
+        try {
+          ({ stored } = await this.lockRound(round.flatMap((entry) => entry.drafts), round.flatMap((entry) => entry.owners)));
+        } catch (error) {
+          for (const entry of round) entry.reject(error);
+          continue;
+        }
+        stored.then(
+          (messages) => {
+            let at = 0;
+            for (const entry of round) {
+              entry.resolve(messages.slice(at, at + entry.drafts.length));
+              at += entry.drafts.length;
+            }
+          },
+          (error: unknown) => {
+            for (const entry of round) entry.reject(error);
+          },
+        );
+      }
+    } finally {
+      this.lockRunning = false;
+    }
+  }
+
+  /**
+   * One round: takes the lock of every shard the drafts touch (all at once, or when one is
+   * taken in ascending order: no two publishers can wait for each other), numbers the multi-shard drafts in order with tickets
+   * above every ticket of those shards, appends each shard's part under its lock, and releases
+   * each lock once its append replied. Resolves then (the next round may lock), with the
+   * promise of the messages (`stored`), which resolves once they are dispatched.
+   */
+  private async lockRound(drafts: readonly MessageDraft[], owners: readonly (readonly number[])[]): Promise<{ stored: Promise<Message[]> }> {
     const shards = [...new Set(owners.flat())].sort((a, b) => a - b);
     const token = randomBytes(12).toString('base64url');
     // The lease covers the wait for the locks and the append, each bounded by the timeout.
     const leaseMs = 2 * this.commandTimeoutMs;
     const deadline = Date.now() + this.commandTimeoutMs;
-    const locked: number[] = [];
     let lastTicket = 0;
     try {
-      for (const shard of shards) {
-        lastTicket = Math.max(lastTicket, await this.shards[shard]!.lock(token, leaseMs, deadline));
-        locked.push(shard);
+      // First every lock at once (one round trip when free): waiting for none while holding
+      // some, it cannot deadlock. When one is taken, release them all and queue in ascending
+      // order, which cannot either.
+      const tickets = await Promise.all(shards.map((shard) => this.shards[shard]!.tryLock(token, leaseMs)));
+      if (tickets.every((ticket) => ticket !== undefined)) lastTicket = Math.max(...tickets);
+      else {
+        for (const shard of shards) this.shards[shard]!.unlock(token);
+        for (const shard of shards) lastTicket = Math.max(lastTicket, await this.shards[shard]!.lock(token, leaseMs, deadline));
       }
     } catch (error) {
-      for (const shard of locked) this.shards[shard]!.unlock(token);
+      // Every one, also the shard whose lock reply was lost (it may hold it): releasing only
+      // compares and deletes.
+      for (const shard of shards) this.shards[shard]!.unlock(token);
       throw error;
     }
     let ticket = lastTicket;
     const tickets = owners.map((mine) => (mine.length > 1 ? ++ticket : undefined));
-    const copies: [number, Message][][] = drafts.map(() => []);
-    const appends = shards.map(async (shard) => {
+    const replies: Promise<void>[] = [];
+    const appends = shards.map((shard) => {
       const indexes = owners.flatMap((mine, i) => (mine.includes(shard) ? [i] : []));
-      try {
-        return { shard, indexes, stored: await this.shards[shard]!.appendFenced(indexes.map((i) => drafts[i]!), token, indexes.map((i) => tickets[i])) };
-      } finally {
-        // After the reply, not pipelined behind the append: ioredis resends a script Redis did
-        // not know yet (EVALSHA, then EVAL), which would then run after the release.
+      let replied!: () => void;
+      replies.push(new Promise<void>((resolve) => (replied = resolve)));
+      // Released after the reply, not pipelined behind the append: ioredis resends a script
+      // Redis did not know yet (EVALSHA, then EVAL), which would then run after the release.
+      const stored = this.shards[shard]!.appendFenced(indexes.map((i) => drafts[i]!), token, indexes.map((i) => tickets[i]), () => {
         this.shards[shard]!.unlock(token);
-      }
+        replied();
+      });
+      return stored.then((messages) => ({ shard, indexes, messages }));
     });
-    for (const { shard, indexes, stored } of await Promise.all(appends)) {
-      stored.forEach((message, j) => copies[indexes[j]!]!.push([shard, message]));
-    }
-    return drafts.map((draft, i) => this.appended(draft, copies[i]!.sort((a, b) => a[0] - b[0])));
+    const stored = Promise.all(appends).then((results) => {
+      const copies: [number, Message][][] = drafts.map(() => []);
+      for (const { shard, indexes, messages } of results) messages.forEach((message, j) => copies[indexes[j]!]!.push([shard, message]));
+      return drafts.map((draft, i) => this.appended(draft, copies[i]!.sort((a, b) => a[0] - b[0])));
+    });
+    // Observed by the round's caller once this resolves; a failure before that is not unhandled.
+    stored.catch(() => {});
+    await Promise.all(replies);
+    return { stored };
   }
 
   /**
