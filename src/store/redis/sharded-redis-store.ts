@@ -43,8 +43,8 @@ const DEFAULT_COMMAND_TIMEOUT_MS = 2000;
  * (Subscription.isCanonicalCopy); `read` returns every copy of the shards it reads.
  *
  * Order per topic, also for a subscriber of topics on several shards: a publisher of such a
- * message first takes the lock of each of its shards in ascending order (lease: twice the command
- * timeout), numbers it with a ticket above every ticket those shards hold (a Lamport clock), and
+ * message first takes the lock of each of its shards (all at once, or when one is taken in
+ * ascending order; lease: twice the command timeout), numbers it with a ticket above every ticket those shards hold (a Lamport clock), and
  * appends each copy only while that shard's lock still holds its token (fencing). So copies of
  * such messages are in one order on every shard, and the node merges its shards' read loops
  * (shard-barrier.ts) and replay merges the shards' pages (replay-merge.ts) by ticket, keeping
@@ -254,8 +254,8 @@ export class ShardedRedisStore implements Store {
 
   /**
    * One round: takes the lock of every shard the drafts touch (all at once, or when one is
-   * taken in ascending order: no two publishers can wait for each other), numbers the multi-shard drafts in order with tickets
-   * above every ticket of those shards, appends each shard's part under its lock, and releases
+   * taken in ascending order: no two publishers can wait for each other), numbers the
+   * multi-shard drafts in order with tickets above every ticket of those shards, appends each shard's part under its lock, and releases
    * each lock once its append replied. Resolves then (the next round may lock), with the
    * promise of the messages (`stored`), which resolves once they are dispatched.
    */
