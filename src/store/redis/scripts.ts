@@ -172,13 +172,16 @@ return { first, redis.call('HGET', metaKey, 'base') }
  * interleave its copies with the next holder's). KEYS: as {@link APPEND}, then the lock. ARGV:
  * as APPEND up to the prune budget, then the token, then 8 values per message: APPEND's 7 and
  * its ticket ('' for a message of this shard alone). Records the last ticket in `meta`
- * atomically with the copies. Fails with `FENCED` (nothing stored) when the lock is not held.
+ * atomically with the copies, and releases the lock. Fails with `FENCED` (nothing stored) when
+ * the lock is not held.
  */
 const APPEND_FENCED = `${prunePrelude(1)}${PRUNE_FUNCTIONS}
 local firstValue, stride, token, ticket = topicCount + 5, 8, ARGV[topicCount + 4], nil
 if redis.call('GET', KEYS[#KEYS]) ~= token then return redis.error_reply('FENCED the lock of this shard expired before the append') end
 ${APPEND_BODY}
 if ticket then redis.call('HSET', metaKey, 'ticket', ticket) end
+-- Released here, with the copies: no release call, and none that could run before them.
+redis.call('DEL', KEYS[#KEYS])
 return { first, redis.call('HGET', metaKey, 'base') }
 `;
 

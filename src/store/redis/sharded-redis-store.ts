@@ -255,9 +255,10 @@ export class ShardedRedisStore implements Store {
   /**
    * One round: takes the lock of every shard the drafts touch (all at once, or when one is
    * taken in ascending order: no two publishers can wait for each other), numbers the
-   * multi-shard drafts in order with tickets above every ticket of those shards, appends each shard's part under its lock, and releases
-   * each lock once its append replied. Resolves then (the next round may lock), with the
-   * promise of the messages (`stored`), which resolves once they are dispatched.
+   * multi-shard drafts in order with tickets above every ticket of those shards, and appends
+   * each shard's part under its lock, the append script releasing it. Resolves once every
+   * append replied (the next round may lock), with the promise of the messages (`stored`),
+   * which resolves once they are dispatched.
    */
   private async lockRound(drafts: readonly MessageDraft[], owners: readonly (readonly number[])[]): Promise<{ stored: Promise<Message[]> }> {
     const shards = [...new Set(owners.flat())].sort((a, b) => a - b);
@@ -289,13 +290,15 @@ export class ShardedRedisStore implements Store {
       const indexes = owners.flatMap((mine, i) => (mine.includes(shard) ? [i] : []));
       let replied!: () => void;
       replies.push(new Promise<void>((resolve) => (replied = resolve)));
-      // Released after the reply, not pipelined behind the append: ioredis resends a script
-      // Redis did not know yet (EVALSHA, then EVAL), which would then run after the release.
-      const stored = this.shards[shard]!.appendFenced(indexes.map((i) => drafts[i]!), token, indexes.map((i) => tickets[i]), () => {
-        this.shards[shard]!.unlock(token);
-        replied();
-      });
-      return stored.then((messages) => ({ shard, indexes, messages }));
+      // The append script releases the lock; when it failed (or was not sent), release here.
+      const stored = this.shards[shard]!.appendFenced(indexes.map((i) => drafts[i]!), token, indexes.map((i) => tickets[i]), replied);
+      return stored.then(
+        (messages) => ({ shard, indexes, messages }),
+        (error: unknown) => {
+          this.shards[shard]!.unlock(token);
+          throw error;
+        },
+      );
     });
     const stored = Promise.all(appends).then((results) => {
       const copies: [number, Message][][] = drafts.map(() => []);
