@@ -77,7 +77,9 @@ export async function mergeShardHistories(
       if (!blocked) best = { cursor, copies };
     }
     if (best !== undefined) {
-      for (const copy of best.copies) out.push(copy.take());
+      // A page may end between a message's copies: the next one finds the rest at their shards'
+      // heads, and the shards already given past their ticket.
+      for (const copy of best.copies) if (out.length < limit) out.push(copy.take());
       continue;
     }
     if (refill !== undefined) {
