@@ -303,8 +303,9 @@ return { pruned, more }
 /**
  * Registers a node's read loop and, from the second call on, its progress; returns
  * {lastSeq, base, wasRegistered, last multi-shard ticket (sharded; '0' when none)}: the ticket
- * read atomically with the position, so a copy above the position has a higher ticket. KEYS: seq, meta, readers, the node's liveness key. ARGV:
- * node id, position ('' = the last seq issued), liveness TTL in ms.
+ * is read atomically with the position, so a copy above the position has a higher ticket.
+ * KEYS: seq, meta, readers, the node's liveness key. ARGV: node id, position ('' = the last seq
+ * issued), liveness TTL in ms.
  */
 const JOIN = `
 local position = ARGV[2]
