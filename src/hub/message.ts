@@ -22,6 +22,14 @@ export interface Message {
    */
   readonly topicShards?: readonly number[] | undefined;
   /**
+   * Sharded store, a message on topics of several shards: its place in the order every shard
+   * keeps among such messages (strictly increasing on each shard), by which the store merges
+   * the shards' copies. Absent on every other message.
+   */
+  readonly ticket?: number | undefined;
+  /** With {@link ticket}: the lock token of the publish that wrote the copies. */
+  readonly writer?: string | undefined;
+  /**
    * The SSE event id sent to clients: a custom id given by the publisher, or the position after
    * this message (`String(seq)` with one shard; a `v1.` position vector with several).
    */

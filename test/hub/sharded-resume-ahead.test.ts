@@ -41,7 +41,7 @@ describe('sharded store: live ids after a replay that was ahead of the node', ()
     // This node's dispatch of shard 1 lags: what its loop reads waits until released.
     const lagging: Message[] = [];
     let lag = true;
-    store.shards[1]!.setAppendListener((message) => (lag ? lagging.push(message) : store['dispatch'](1, message)));
+    store.shards[1]!.setAppendListener((message) => (lag ? lagging.push(message) : store['barrier'].offer(1, message)));
 
     await publisher.append(draft(y, 'y1'));
     const sink = collector();
@@ -55,7 +55,7 @@ describe('sharded store: live ids after a replay that was ahead of the node', ()
     await eventually(() => sink.events.some(([, data]) => data === 'x1'), 'x1 live');
     assert.deepEqual(sink.events.map(([, data]) => data), ['y1', 'y2', 'x1']);
     lag = false;
-    for (const message of lagging.splice(0)) store['dispatch'](1, message);
+    for (const message of lagging.splice(0)) store['barrier'].offer(1, message);
 
     // The client drops after x1 and resumes from its id.
     const liveId = sink.events[2]![0];

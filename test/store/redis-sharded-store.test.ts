@@ -96,3 +96,94 @@ describe('sharded Redis store: the shard count is fixed for a deployment (review
     });
   });
 });
+
+/** A topic with this prefix on `shard`. */
+function topicOn(store: ShardedRedisStore, shard: number, prefix: string): string {
+  for (let i = 0; ; i++) if (store.shardOf(`${prefix}${i}`) === shard) return `${prefix}${i}`;
+}
+
+describe('sharded Redis store: messages on several shards and their locks', () => {
+  it('a copy that never arrives on its other shard stops that merge only up to the bound, then delivery goes on in order', async (t) => {
+    const { url } = await (redis ??= startRedis());
+    const options = { maxMessagesPerTopic: 100, maxAgeMs: 0, url, keyPrefix: `missing-${++stores}:`, shards: 2, commandTimeoutMs: 200 };
+    const warnings: string[] = [];
+    const node = new ShardedRedisStore({ ...options, log: (level, message) => void (level === 'warn' && warnings.push(message)) });
+    const publisher = new ShardedRedisStore(options);
+    t.after(() => Promise.all([node.close(), publisher.close()]));
+    await Promise.all([node.open(), publisher.open()]);
+    const [x, y] = [topicOn(node, 0, 'missing'), topicOn(node, 1, 'missing')];
+    const seen: string[] = [];
+    node.setAppendListener((m) => seen.push(m.data));
+    await node.follow([x, y]);
+
+    // A publish of m on x and y whose copy reached shard 0 only (shard 1 refused it).
+    const token = 'lost-publisher';
+    const deadline = Date.now() + 1000;
+    const ticket = 1 + Math.max(await publisher.shards[0]!.lock(token, 5000, deadline), await publisher.shards[1]!.lock(token, 5000, deadline));
+    await publisher.shards[0]!.appendFenced([draft([x, y], 'm')], token, [ticket]);
+    publisher.shards[0]!.unlock(token);
+    publisher.shards[1]!.unlock(token);
+    // Shard 0 is stopped at m, waiting for shard 1 to pass its ticket; it never will.
+    const later = publisher.append(draft(x, 'x after m'));
+    await publisher.append(draft(y, 'y1'));
+    await later;
+    await eventually(() => seen.includes('x after m'), 'shard 0 to go on after the bound', 5000);
+    assert.deepEqual(seen, ['y1', 'm', 'x after m']);
+    assert.equal(node.missingCopies, 1);
+    assert.ok(warnings.some((w) => w.includes('never came')), warnings.join('\n'));
+    // Nothing more waits: a message on both shards now goes through, its two copies together.
+    await publisher.append(draft([y, x], 'both'));
+    assert.deepEqual(seen, ['y1', 'm', 'x after m', 'both', 'both']);
+    // Replay does not wait for the missing copy: its publisher no longer holds the lock.
+    assert.deepEqual((await node.read({ afterSeq: 0, after: [0, 0], topics: [x, y], limit: 10 })).map((m) => m.data).filter((d, i, all) => all.indexOf(d) === i), ['m', 'x after m', 'y1', 'both'], 'by publish time, m not held back');
+  });
+
+  it('a lock left by a dead publisher is taken once its lease ends; one held past the command timeout fails the publish with 503', async (t) => {
+    const { url } = await (redis ??= startRedis());
+    const keyPrefix = `lease-${++stores}:`;
+    const store = new ShardedRedisStore({ maxMessagesPerTopic: 100, maxAgeMs: 0, url, keyPrefix, shards: 2, commandTimeoutMs: 1000 });
+    t.after(() => store.close());
+    await store.open();
+    const admin = new Redis(url);
+    t.after(() => admin.disconnect());
+    const [x, y] = [topicOn(store, 0, 'lease'), topicOn(store, 1, 'lease')];
+    const lock = `{${keyPrefix}0}lock`;
+
+    await admin.set(lock, 'dead-publisher', 'PX', 300);
+    const message = await store.append(draft([x, y], 'after the lease'));
+    assert.equal(message.data, 'after the lease');
+    await eventually(async () => (await admin.exists(lock)) === 0, 'the lock released after the append');
+
+    await admin.set(lock, 'stuck-publisher', 'PX', 60_000);
+    await assert.rejects(store.append(draft([x, y], 'blocked')), (error: Error & { code?: string }) => {
+      assert.equal(error.code, 'HUB_ERR_STORE_UNAVAILABLE');
+      assert.match(error.message, /lock of shard 0/);
+      return true;
+    });
+    assert.equal(await admin.get(lock), 'stuck-publisher', 'another holder\'s lock is left alone');
+    assert.deepEqual((await store.read({ afterSeq: 0, after: [0, 0], topics: [x, y], limit: 10 })).map((m) => m.data), ['after the lease', 'after the lease']);
+  });
+
+  it('a publisher whose lease expired before its append gets an error and stores nothing', async (t) => {
+    const { url } = await (redis ??= startRedis());
+    const keyPrefix = `fenced-${++stores}:`;
+    const store = new ShardedRedisStore({ maxMessagesPerTopic: 100, maxAgeMs: 0, url, keyPrefix, shards: 2 });
+    t.after(() => store.close());
+    await store.open();
+    const admin = new Redis(url);
+    t.after(() => admin.disconnect());
+    const [x, y] = [topicOn(store, 0, 'fenced'), topicOn(store, 1, 'fenced')];
+    const shard = store.shards[0]!;
+    const ticket = 1 + (await shard.lock('slow-publisher', 5000, Date.now() + 1000));
+    // Its lease ends (as PX would) and another publisher takes the lock before its append lands.
+    await admin.del(`{${keyPrefix}0}lock`);
+    await admin.set(`{${keyPrefix}0}lock`, 'next-publisher', 'PX', 5000);
+    await assert.rejects(shard.appendFenced([draft([x, y], 'late')], 'slow-publisher', [ticket]), (error: Error & { code?: string }) => {
+      assert.equal(error.code, 'HUB_ERR_STORE_UNAVAILABLE');
+      assert.match(error.message, /expired/);
+      return true;
+    });
+    assert.deepEqual(await store.read({ afterSeq: 0, after: [0, 0], topics: [x], limit: 10 }), [], 'nothing stored');
+    assert.equal(await admin.hget(`{${keyPrefix}0}meta`, 'ticket'), null, 'no ticket recorded');
+  });
+});

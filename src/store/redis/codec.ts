@@ -4,7 +4,8 @@ import type { Message, MessageDraft } from '../../hub/message.js';
  * One entry of the log stream as Redis returns it (RESP2): id `<seq>-0` and a flat field list.
  *
  * Fields: `t` topics joined by LF (topics cannot contain control characters), `ts` time,
- * `d` data, and only when set `i` custom id, `y` type, `p` private (0/1), `r` retry. Plain
+ * `d` data, and only when set `i` custom id, `y` type, `p` private (0/1), `r` retry, `k` the
+ * `<ticket>:<lock token>` of a copy of a message on topics of several shards. Plain
  * messages share one field list, which the stream encoding stores once per node.
  */
 export type StreamEntry = [id: string, fields: string[]];
@@ -33,6 +34,8 @@ export function decodeEntry([id, fields]: StreamEntry): Message {
   let type: string | undefined;
   let privateFlag: boolean | undefined;
   let retry: number | undefined;
+  let ticket: number | undefined;
+  let writer: string | undefined;
   for (let i = 0; i < fields.length; i += 2) {
     const value = fields[i + 1]!;
     switch (fields[i]) {
@@ -57,7 +60,14 @@ export function decodeEntry([id, fields]: StreamEntry): Message {
       case 'r':
         retry = Number(value);
         break;
+      case 'k': {
+        const colon = value.indexOf(':');
+        ticket = Number(value.slice(0, colon));
+        writer = value.slice(colon + 1);
+        break;
+      }
     }
   }
-  return { seq, id: custom ?? String(seq), topics, data, type, private: privateFlag, retry, time };
+  const message: Message = { seq, id: custom ?? String(seq), topics, data, type, private: privateFlag, retry, time };
+  return ticket === undefined ? message : { ...message, ticket, writer };
 }

@@ -67,6 +67,8 @@ export class ReadLoop {
    * connected while the one master holding the data set is down: this is what says so.
    */
   healthy = true;
+  /** Sharded: the last multi-shard ticket at the position of the last join (see JOIN). */
+  joinedTicket = 0;
   /** Bumped when the data set changes: a read issued before must not move `lastDispatched`. */
   private dataSetGeneration = 0;
   /** `base` of the data set, to notice a Redis that came back empty. */
@@ -125,6 +127,7 @@ export class ReadLoop {
     const reply = await scripts.join(commands, nodeId, position, READER_TTL_MS);
     if (epoch !== this.epoch) return false;
     this.healthy = true;
+    this.joinedTicket = reply.ticket;
     const lost = this.noteBase(reply.base);
     if (this.lastDispatched < 0) {
       this.lastDispatched = Number(reply.position);
@@ -220,6 +223,7 @@ export class ReadLoop {
     // A pause (or another follow) came meanwhile: it decides.
     if (epoch !== this.epoch) return this.lastDispatched;
     this.healthy = true;
+    this.joinedTicket = reply.ticket;
     this.noteBase(reply.base);
     this.lastDispatched = Number(reply.position);
     this.highestSeen = Math.max(this.highestSeen, this.lastDispatched);

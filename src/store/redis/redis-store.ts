@@ -9,7 +9,7 @@ import type { AppendListener, Cursor, ReadQuery, RetentionOptions, Store, TopicS
 import { decodeEntry, encodeDraft } from './codec.js';
 import { RedisConsumerLog } from './consumers.js';
 import { isClusterUrl } from './cluster-url.js';
-import { describeWhere, RedisConnection, type RedisClient, type RedisStoreLog } from './connection.js';
+import { describeError, describeWhere, RedisConnection, type RedisClient, type RedisStoreLog } from './connection.js';
 import { BLOCK_MS, READER_TTL_MS, ReadLoop } from './read-loop.js';
 import { RedisScripts, redisKeys, type RedisKeys } from './scripts.js';
 import { shardOf } from './shard-of.js';
@@ -122,6 +122,12 @@ export class RedisStore implements Store {
   private deadlineTimer: NodeJS.Timeout | undefined;
   private pruneTimer: NodeJS.Timeout | undefined;
   private pruning = false;
+  /**
+   * Sharded: the highest seq of this shard its owner has handed on to the hub (Infinity when it
+   * holds nothing back): an append resolves once dispatched past it too (sharded-redis-store.ts
+   * may hold copies back to merge shards in order).
+   */
+  private handedThrough: () => number = () => Infinity;
   /** Resolves `close()` once nothing is in flight or waiting for dispatch. */
   private onIdle: (() => void) | undefined;
   private batches = 0;
@@ -282,6 +288,68 @@ export class RedisStore implements Store {
     return readLoop.paused || (readLoop.lastDispatched >= 0 && readLoop.healthy);
   }
 
+  /** Sharded: see {@link handedThrough}; call {@link settle} when it moves. */
+  setHandoff(handedThrough: () => number): void {
+    this.handedThrough = handedThrough;
+  }
+
+  /** Sharded: the last multi-shard ticket at the position the last {@link followShard} started from. */
+  get followedFromTicket(): number {
+    return this.readLoop?.joinedTicket ?? 0;
+  }
+
+  /**
+   * Sharded: takes this shard's lock for an append of copies of multi-shard messages, retrying
+   * with a short backoff until `deadline` (epoch ms); resolves with the shard's last ticket.
+   * Rejects with HUB_ERR_STORE_UNAVAILABLE when the lock stays taken or Redis fails.
+   */
+  async lock(token: string, leaseMs: number, deadline: number): Promise<number> {
+    for (let attempt = 0; ; attempt++) {
+      const reply = await this.guard(this.scripts.lock(this.ready(), token, leaseMs));
+      if (reply.taken) return reply.ticket;
+      const wait = Math.min(1 + Math.random() * Math.min(2 ** attempt, 20), Math.max(1, reply.leftMs));
+      if (Date.now() + wait > deadline) {
+        throw new RelayError('HUB_ERR_STORE_UNAVAILABLE', `Another publisher held the lock of shard ${this.shard?.index ?? 0} (for messages on several shards) longer than the command timeout`);
+      }
+      await new Promise((resolve) => setTimeout(resolve, wait));
+    }
+  }
+
+  /** Sharded: one attempt of {@link lock}; resolves with the last ticket, or undefined when taken. */
+  async tryLock(token: string, leaseMs: number): Promise<number | undefined> {
+    const reply = await this.guard(this.scripts.lock(this.ready(), token, leaseMs));
+    return reply.taken ? reply.ticket : undefined;
+  }
+
+  /** Sharded: releases the lock if `token` still holds it; nothing waits for the reply. */
+  unlock(token: string): void {
+    const cmd = this.connection?.cmd;
+    if (cmd?.status === 'ready') this.scripts.unlock(cmd, token).catch(() => {});
+  }
+
+  /** Sharded: the shard's last ticket and lock holder, read before a page of replay. */
+  fenceState(): Promise<{ ticket: number; holder: string }> {
+    return this.guard(this.scripts.fenceState(this.ready()));
+  }
+
+  /**
+   * Sharded: appends drafts all or nothing in one script call sent now (not queued), only while
+   * this shard's lock holds `token`; `tickets[i]` is the ticket of draft i when it is on topics of
+   * several shards. Resolves as {@link appendAll} does; rejects with HUB_ERR_STORE_UNAVAILABLE,
+   * storing nothing, when the lock expired. `replied` is called once Redis answered the call (or
+   * it was not sent): the lock may be released then, before the copies are dispatched.
+   */
+  appendFenced(drafts: readonly MessageDraft[], token: string, tickets: readonly (number | undefined)[], replied: () => void = () => {}): Promise<Message[]> {
+    if (!this.isReady()) {
+      replied();
+      return Promise.reject(this.unavailable());
+    }
+    const pending: PendingAppend[] = [];
+    const result = appendGroup(drafts, (draft, following, resolve, reject) => pending.push({ draft, following, topics: [...new Set(draft.topics)], time: Date.now(), resolve, reject }));
+    this.send(pending, { token, tickets, replied });
+    return result;
+  }
+
   /** Sharded: true while the read loop reads this shard. */
   get following(): boolean {
     return this.readLoop !== undefined && !this.readLoop.paused;
@@ -426,8 +494,6 @@ export class RedisStore implements Store {
   /** Sends one script call with the next drafts of the queue; does not wait for the reply. */
   private sendBatch(): void {
     const pending: PendingAppend[] = [];
-    const values: (string | number)[] = [];
-    const topics = new Set<string>();
     let bytes = 0;
     // Groups (appendAll) go whole into one script call, which Redis runs atomically; a group
     // may pass the byte bound when it is the first of its call.
@@ -436,43 +502,56 @@ export class RedisStore implements Store {
         const p = this.queue.shift()!;
         pending.push(p);
         bytes += p.draft.data.length;
-        values.push(...encodeDraft(p.draft, p.topics, p.time));
-        for (const topic of p.topics) if (this.owns(topic)) topics.add(topic);
       }
+    }
+    this.send(pending);
+  }
+
+  /** Sends one script call with `pending` (fenced: under the shard's lock); does not wait for the reply. */
+  private send(pending: readonly PendingAppend[], fence?: { readonly token: string; readonly tickets: readonly (number | undefined)[]; readonly replied: () => void }): void {
+    const values: (string | number)[] = [];
+    const topics = new Set<string>();
+    for (const p of pending) {
+      values.push(...encodeDraft(p.draft, p.topics, p.time));
+      for (const topic of p.topics) if (this.owns(topic)) topics.add(topic);
     }
     const cmd = this.connection?.cmd;
     if (!cmd || cmd.status !== 'ready') {
       const error = this.unavailable();
+      fence?.replied();
       for (const p of pending) p.reject(error);
       return;
     }
     const readLoop = this.readLoop!;
     this.inFlight++;
     this.batches++;
-    this.scripts
-      .append(cmd, {
-        // Base of a data set this batch would start: microseconds of the clock, or above every
-        // seq this node has seen when its clock is behind the node that started the lost one.
-        base: Math.max(Date.now() * 1000, readLoop.highestSeen),
-        maxMessagesPerTopic: this.options.maxMessagesPerTopic,
-        pruneBudget: PRUNE_BUDGET,
-        topics: [...topics],
-        values,
-      })
-      .then(
-        ({ first, base }) => {
-          this.inFlight--;
-          readLoop.noteBase(base);
-          this.acceptBatch(pending, first);
-          this.checkIdle();
-        },
-        (error: unknown) => {
-          this.inFlight--;
-          const failure = this.storeError(error);
-          for (const p of pending) p.reject(failure);
-          this.checkIdle();
-        },
-      );
+    const batch = {
+      // Base of a data set this batch would start: microseconds of the clock, or above every
+      // seq this node has seen when its clock is behind the node that started the lost one.
+      base: Math.max(Date.now() * 1000, readLoop.highestSeen),
+      maxMessagesPerTopic: this.options.maxMessagesPerTopic,
+      pruneBudget: PRUNE_BUDGET,
+      topics: [...topics],
+      values,
+    };
+    (fence ? this.scripts.appendFenced(cmd, batch, fence.token, fence.tickets) : this.scripts.append(cmd, batch)).then(
+      ({ first, base }) => {
+        this.inFlight--;
+        fence?.replied();
+        readLoop.noteBase(base);
+        this.acceptBatch(pending, first);
+        this.checkIdle();
+      },
+      (error: unknown) => {
+        this.inFlight--;
+        fence?.replied();
+        const failure = /^FENCED/.test(describeError(error))
+          ? new RelayError('HUB_ERR_STORE_UNAVAILABLE', `The lock of shard ${this.shard?.index ?? 0} expired before the message was stored there (Redis too slow); nothing was stored on that shard`, { cause: error })
+          : this.storeError(error);
+        for (const p of pending) p.reject(failure);
+        this.checkIdle();
+      },
+    );
   }
 
   private acceptBatch(pending: readonly PendingAppend[], first: number): void {
@@ -492,7 +571,7 @@ export class RedisStore implements Store {
     readLoop.noteSeen(lastSeq);
     // The reply and the read loop race on two connections: the read loop may be ahead. A shard
     // this node does not read has no local subscriber to dispatch to before resolving.
-    if ((readLoop.paused && !readLoop.joining) || lastSeq <= readLoop.lastDispatched) {
+    if ((readLoop.paused && !readLoop.joining) || lastSeq <= this.settledThrough()) {
       for (let i = 0; i < pending.length; i++) pending[i]!.resolve(messages[i]!);
       return;
     }
@@ -513,8 +592,18 @@ export class RedisStore implements Store {
     if (this.onIdle && this.inFlight === 0 && this.accepted.length === 0) this.onIdle();
   }
 
+  /** The highest seq dispatched to the hub: read by the loop and handed on by the owner. */
+  private settledThrough(): number {
+    return Math.min(this.readLoop!.lastDispatched, this.handedThrough());
+  }
+
+  /** Sharded: resolves the appends the owner has now handed on (see {@link setHandoff}). */
+  settle(): void {
+    if (this.readLoop) this.settleAccepted();
+  }
+
   private settleAccepted(): void {
-    const through = this.readLoop!.lastDispatched;
+    const through = this.settledThrough();
     for (let head = this.accepted.peek(); head && head.lastSeq <= through; head = this.accepted.peek()) {
       this.accepted.shift();
       for (let i = 0; i < head.pending.length; i++) head.pending[i]!.resolve(head.messages[i]!);

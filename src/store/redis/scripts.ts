@@ -1,5 +1,5 @@
 import type { RedisClient } from './connection.js';
-import type { StreamEntry } from './codec.js';
+import { APPEND_VALUES_PER_MESSAGE, type StreamEntry } from './codec.js';
 
 /**
  * The Lua scripts of the Redis store. Each runs atomically on the server, so numbering,
@@ -26,6 +26,9 @@ import type { StreamEntry } from './codec.js';
  *                have not dispatched them yet; swept once every live reader has passed them.
  * - `P readers`  hash: node id -> last seq its read loop dispatched; `P reader:<id>` is the
  *                node's liveness key (PX), so a crashed node stops holding the sweep back.
+ * - `P lock`     string (sharded only): the token of the publisher appending a message on topics of
+ *                several shards (PX lease); `P meta` `ticket` is the last such message's ticket.
+ *                A copy of one carries `k` = `<ticket>:<token>` (sharded-redis-store.ts).
  *
  * Every key a script touches is declared in its KEYS, never built inside Lua: the wrappers
  * below know which topics and readers a call concerns (age retention asks a read-only script
@@ -74,12 +77,17 @@ end
  * KEYS 1-8 are the data set's fixed keys, KEYS 9.. the keys of the topics the call concerns;
  * ARGV begins with the names of those topics, in the same order.
  */
-const PRUNE_PRELUDE = `
+const PRUNE_PRELUDE = prunePrelude(0);
+
+/** {@link PRUNE_PRELUDE} for a call with `extraKeys` more keys after the topics' ones. */
+function prunePrelude(extraKeys: number): string {
+  return `
 local seqKey, metaKey, logKey, idsKey, refsKey, wmKey, deadKey, idOfKey = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7], KEYS[8]
-local topicCount = #KEYS - 8
+local topicCount = #KEYS - 8 - ${extraKeys}
 local topicKey = {}
 for i = 1, topicCount do topicKey[ARGV[i]] = KEYS[8 + i] end
 `;
+}
 
 /**
  * Appends a batch. KEYS: the fixed keys, then the key of every topic of the batch. ARGV: those
@@ -91,8 +99,7 @@ for i = 1, topicCount do topicKey[ARGV[i]] = KEYS[8 + i] end
  * Failure: Redis refuses a script for lack of memory only at its first write, and the first
  * write here creates nothing visible (INCR), so an OOM batch stores nothing.
  */
-const APPEND = `${PRUNE_PRELUDE}${PRUNE_FUNCTIONS}
-local limit = tonumber(ARGV[topicCount + 2])
+const APPEND_BODY = `local limit = tonumber(ARGV[topicCount + 2])
 local budget = tonumber(ARGV[topicCount + 3])
 if redis.call('EXISTS', seqKey) == 0 then
   -- A new (or lost) data set. Start above the caller's clock in microseconds, so ids a client
@@ -106,7 +113,7 @@ if redis.call('EXISTS', seqKey) == 0 then
 end
 local globalPruned = redis.call('HGET', metaKey, 'pruned') or '0'
 local first = nil
-for a = topicCount + 4, #ARGV, 7 do
+for a = firstValue, #ARGV, stride do
   local topics, id, typ, priv, retry = ARGV[a + 1], ARGV[a + 2], ARGV[a + 4], ARGV[a + 5], ARGV[a + 6]
   local seq = redis.call('INCR', seqKey)
   if not first then first = seq end
@@ -116,6 +123,10 @@ for a = topicCount + 4, #ARGV, 7 do
   if typ ~= '' then fields[#fields + 1] = 'y'; fields[#fields + 1] = typ end
   if priv ~= '' then fields[#fields + 1] = 'p'; fields[#fields + 1] = priv end
   if retry ~= '' then fields[#fields + 1] = 'r'; fields[#fields + 1] = retry end
+  if stride == 8 and ARGV[a + 7] ~= '' then
+    fields[#fields + 1] = 'k'; fields[#fields + 1] = ARGV[a + 7] .. ':' .. token
+    ticket = ARGV[a + 7]
+  end
   -- A shard indexes only its own topics (the ones declared); the copy keeps the full list in
   -- 't' and, when some are another shard's, its own in 'o' for retention.
   local count, all, own = 0, 0, {}
@@ -147,7 +158,58 @@ if limit > 0 then
     if excess > 0 then pruneTopic(topic, key, math.min(excess, budget)) end
   end
 end
+`;
+
+const APPEND = `${PRUNE_PRELUDE}${PRUNE_FUNCTIONS}
+local firstValue, stride, token, ticket = topicCount + 4, 7, '', nil
+${APPEND_BODY}
 return { first, redis.call('HGET', metaKey, 'base') }
+`;
+
+/**
+ * Sharded: appends a batch holding copies of messages on topics of several shards, only while
+ * this shard's lock holds the caller's token (fencing: a publisher whose lease expired cannot
+ * interleave its copies with the next holder's). KEYS: as {@link APPEND}, then the lock. ARGV:
+ * as APPEND up to the prune budget, then the token, then 8 values per message: APPEND's 7 and
+ * its ticket ('' for a message of this shard alone). Records the last ticket in `meta`
+ * atomically with the copies, and releases the lock. Fails with `FENCED` (nothing stored) when
+ * the lock is not held.
+ */
+const APPEND_FENCED = `${prunePrelude(1)}${PRUNE_FUNCTIONS}
+local firstValue, stride, token, ticket = topicCount + 5, 8, ARGV[topicCount + 4], nil
+if redis.call('GET', KEYS[#KEYS]) ~= token then return redis.error_reply('FENCED the lock of this shard expired before the append') end
+${APPEND_BODY}
+if ticket then redis.call('HSET', metaKey, 'ticket', ticket) end
+-- Released here, with the copies: no release call, and none that could run before them.
+redis.call('DEL', KEYS[#KEYS])
+return { first, redis.call('HGET', metaKey, 'base') }
+`;
+
+/**
+ * Sharded: takes this shard's lock for a message on topics of several shards. KEYS: lock, meta.
+ * ARGV: token, lease ms. Returns {1, last ticket} when taken, {0, ms left on the lease} when
+ * another publisher holds it.
+ */
+const LOCK = `
+if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then
+  return { 1, redis.call('HGET', KEYS[2], 'ticket') or '0' }
+end
+return { 0, redis.call('PTTL', KEYS[1]) }
+`;
+
+/** Sharded: releases the lock if it still holds the token. KEYS: lock. ARGV: token. */
+const UNLOCK = `
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+`;
+
+/**
+ * Sharded, replay: what a reader needs to know, before reading a page, about copies of
+ * multi-shard messages still to come: the last ticket appended and the lock's holder ('' when
+ * free). KEYS: meta, lock.
+ */
+const FENCE_STATE = `
+return { redis.call('HGET', KEYS[1], 'ticket') or '0', redis.call('GET', KEYS[2]) or '' }
 `;
 
 /**
@@ -240,8 +302,10 @@ return { pruned, more }
 
 /**
  * Registers a node's read loop and, from the second call on, its progress; returns
- * {lastSeq, base, wasRegistered}. KEYS: seq, meta, readers, the node's liveness key. ARGV:
- * node id, position ('' = the last seq issued), liveness TTL in ms.
+ * {lastSeq, base, wasRegistered, last multi-shard ticket (sharded; '0' when none)}: the ticket
+ * is read atomically with the position, so a copy above the position has a higher ticket.
+ * KEYS: seq, meta, readers, the node's liveness key. ARGV: node id, position ('' = the last seq
+ * issued), liveness TTL in ms.
  */
 const JOIN = `
 local position = ARGV[2]
@@ -250,7 +314,7 @@ if position == '' then position = last end
 local registered = redis.call('EXISTS', KEYS[4])
 redis.call('HSET', KEYS[3], ARGV[1], position)
 redis.call('SET', KEYS[4], position, 'PX', ARGV[3])
-return { position, redis.call('HGET', KEYS[2], 'base') or '', registered }
+return { position, redis.call('HGET', KEYS[2], 'base') or '', registered, redis.call('HGET', KEYS[2], 'ticket') or '0' }
 `;
 
 /**
@@ -417,6 +481,7 @@ export interface RedisKeys {
   readonly idOf: string;
   readonly readers: string;
   readonly readerPrefix: string;
+  readonly lock: string;
   readonly topicPrefix: string;
 }
 
@@ -441,6 +506,7 @@ export function redisKeys(keyPrefix: string, hashTag = false, shard?: number): R
     idOf: `${prefix}idof`,
     readers: `${prefix}readers`,
     readerPrefix: `${prefix}reader:`,
+    lock: `${prefix}lock`,
     topicPrefix: `${prefix}t:`,
   });
 }
@@ -453,6 +519,10 @@ export function redisKeys(keyPrefix: string, hashTag = false, shard?: number): R
  */
 export const SCRIPT_DEFINITIONS = {
   sseRelayAppend: { lua: APPEND },
+  sseRelayAppendFenced: { lua: APPEND_FENCED },
+  sseRelayLock: { lua: LOCK },
+  sseRelayUnlock: { lua: UNLOCK },
+  sseRelayFenceState: { lua: FENCE_STATE, readOnly: true },
   sseRelayAgePlan: { lua: AGE_PLAN, readOnly: true },
   sseRelayPruneAge: { lua: PRUNE_AGE },
   sseRelayJoin: { lua: JOIN },
@@ -492,6 +562,8 @@ export interface JoinReply {
   readonly base: string;
   /** True when the node was still registered as live. */
   readonly wasRegistered: boolean;
+  /** Sharded: the last multi-shard ticket at that position (0: none). */
+  readonly ticket: number;
 }
 
 /** The retained count of a topic, and its first and last seqs with their custom ids ('' for none). */
@@ -515,6 +587,43 @@ export class RedisScripts {
     return { first, base };
   }
 
+  /**
+   * Sharded: appends a batch under this shard's lock (see APPEND_FENCED); `tickets` has one entry
+   * per message, undefined for a message of this shard alone. Rejects with `FENCED` when the
+   * lock no longer holds `token`.
+   */
+  async appendFenced(client: RedisClient, batch: AppendBatch, token: string, tickets: readonly (number | undefined)[]): Promise<{ first: number; base: string }> {
+    const values: (string | number)[] = [];
+    for (let i = 0; i < tickets.length; i++) {
+      for (let j = 0; j < APPEND_VALUES_PER_MESSAGE; j++) values.push(batch.values[i * APPEND_VALUES_PER_MESSAGE + j]!);
+      values.push(tickets[i] ?? '');
+    }
+    const [first, base] = (await run(
+      client,
+      'sseRelayAppendFenced',
+      [...this.keysWithTopics(batch.topics), this.keys.lock],
+      [...batch.topics, batch.base, batch.maxMessagesPerTopic, batch.pruneBudget, token, ...values],
+    )) as [number, string];
+    return { first, base };
+  }
+
+  /** Sharded: takes the lock with `token` for `leaseMs`; see LOCK. */
+  async lock(client: RedisClient, token: string, leaseMs: number): Promise<{ taken: true; ticket: number } | { taken: false; leftMs: number }> {
+    const [taken, value] = (await run(client, 'sseRelayLock', [this.keys.lock, this.keys.meta], [token, leaseMs])) as [number, string | number];
+    return taken === 1 ? { taken: true, ticket: Number(value) } : { taken: false, leftMs: Number(value) };
+  }
+
+  /** Sharded: releases the lock if `token` still holds it. */
+  async unlock(client: RedisClient, token: string): Promise<void> {
+    await run(client, 'sseRelayUnlock', [this.keys.lock], [token]);
+  }
+
+  /** Sharded: the last ticket and the lock's holder ('' when free); see FENCE_STATE. */
+  async fenceState(client: RedisClient): Promise<{ ticket: number; holder: string }> {
+    const [ticket, holder] = (await run(client, 'sseRelayFenceState', [this.keys.meta, this.keys.lock], [])) as [string, string];
+    return { ticket: Number(ticket), holder };
+  }
+
   /** One slice of age retention; resolves true when there is more to prune. */
   async pruneAge(client: RedisClient, cutoff: number, budget: number): Promise<boolean> {
     const [due, ...topics] = (await run(client, 'sseRelayAgePlan', [this.keys.meta, this.keys.log, this.keys.dead], [cutoff, budget])) as [number, ...string[]];
@@ -525,13 +634,13 @@ export class RedisScripts {
 
   /** Registers a node's read loop at `position` ('' = the last seq issued). */
   async join(client: RedisClient, nodeId: string, position: string, ttlMs: number): Promise<JoinReply> {
-    const [registered, base, was] = (await run(
+    const [registered, base, was, ticket] = (await run(
       client,
       'sseRelayJoin',
       [this.keys.seq, this.keys.meta, this.keys.readers, this.keys.readerPrefix + nodeId],
       [nodeId, position, ttlMs],
-    )) as [string, string, number];
-    return { position: registered, base, wasRegistered: was === 1 };
+    )) as [string, string, number, string];
+    return { position: registered, base, wasRegistered: was === 1, ticket: Number(ticket) };
   }
 
   /**

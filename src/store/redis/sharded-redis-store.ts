@@ -1,10 +1,13 @@
+import { randomBytes } from 'node:crypto';
 import { RelayError } from '../../hub/errors.js';
 import type { Message, MessageDraft } from '../../hub/message.js';
 import type { ConsumerLog } from '../consumer-log.js';
 import { formatPosition, isVectorIdForm, parsePosition } from '../position-vector.js';
-import type { AppendListener, Cursor, ReadQuery, Store, TopicStats } from '../store.js';
-import { readMergedByTime, type ShardPageReader } from './merged-shard-pages.js';
+import { RingBuffer } from '../ring-buffer.js';
+import { MAX_APPEND_ALL, type AppendListener, type Cursor, type ReadQuery, type Store, type TopicStats } from '../store.js';
 import { RedisStore, type RedisStoreOptions } from './redis-store.js';
+import { mergeShardHistories, type ShardHistory } from './replay-merge.js';
+import { ShardBarrier, type ShardCopy } from './shard-barrier.js';
 import { UnsupportedConsumerLog } from './sharded-consumers.js';
 import { shardOf } from './shard-of.js';
 
@@ -16,6 +19,16 @@ export interface ShardedRedisStoreOptions extends Omit<RedisStoreOptions, 'shard
 
 const DIGITS = /^[0-9]+$/;
 
+/** Drafts waiting for a lock round, as one all-or-nothing group per shard. */
+interface LockedAppend {
+  readonly drafts: readonly MessageDraft[];
+  readonly owners: readonly (readonly number[])[];
+  readonly resolve: (messages: Message[]) => void;
+  readonly reject: (error: unknown) => void;
+}
+/** RedisStore's default command timeout, from which the lock lease and the merge's waits follow. */
+const DEFAULT_COMMAND_TIMEOUT_MS = 2000;
+
 /**
  * History in Redis split over `shards` data sets (`--redis-shards`, docs/scaling.md), for
  * publish capacity that grows with the masters of a Redis Cluster and nodes that read only
@@ -26,9 +39,16 @@ const DIGITS = /^[0-9]+$/;
  * of several shards is appended to each (one script call per shard, in parallel), every copy
  * carrying the full topic list; the publish resolves when every copy is stored and dispatched,
  * and fails (503) when one shard refuses, a copy already written still being delivered:
- * atomic per shard, not across shards. Order per topic holds, a topic being on one shard.
- * A subscription takes one copy per message (Subscription.isCanonicalCopy); `read` returns
- * every copy of the shards it reads, for the same reason.
+ * atomic per shard, not across shards. A subscription takes one copy per message
+ * (Subscription.isCanonicalCopy); `read` returns every copy of the shards it reads.
+ *
+ * Order per topic, also for a subscriber of topics on several shards: a publisher of such a
+ * message first takes the lock of each of its shards (all at once, or when one is taken in
+ * ascending order; lease: twice the command timeout), numbers it with a ticket above every ticket those shards hold (a Lamport clock), and
+ * appends each copy only while that shard's lock still holds its token (fencing). So copies of
+ * such messages are in one order on every shard, and the node merges its shards' read loops
+ * (shard-barrier.ts) and replay merges the shards' pages (replay-merge.ts) by ticket, keeping
+ * each shard's order. Messages of one shard take no lock.
  *
  * Positions: a message's `seq` counts on its `shard`; the node's dispatch position is a vector,
  * and every event id this store issues is that vector after the message (`v1.<k>:<n>...`,
@@ -55,6 +75,13 @@ export class ShardedRedisStore implements Store {
   private readonly interest: number[];
   /** A follow being registered, per shard. */
   private readonly joining: (Promise<number> | undefined)[];
+  /** Shards this node dispatches (followed and registered). */
+  private readonly reading: boolean[];
+  private readonly barrier: ShardBarrier;
+  private readonly commandTimeoutMs: number;
+  /** Appends of this node waiting for their lock round (see {@link appendLocked}). */
+  private readonly lockQueue = new RingBuffer<LockedAppend>(64);
+  private lockRunning = false;
 
   constructor(options: ShardedRedisStoreOptions) {
     if (!Number.isSafeInteger(options.shards) || options.shards < 2) throw new RelayError('HUB_ERR_CONFIG_INVALID', 'A sharded Redis store needs 2 or more shards');
@@ -65,7 +92,27 @@ export class ShardedRedisStore implements Store {
     this.dispatched = new Array<number>(count).fill(0);
     this.interest = new Array<number>(count).fill(0);
     this.joining = new Array<Promise<number> | undefined>(count).fill(undefined);
-    this.shards.forEach((shard, index) => shard.setAppendListener((message) => this.dispatch(index, message)));
+    this.reading = new Array<boolean>(count).fill(false);
+    this.commandTimeoutMs = options.commandTimeoutMs ?? DEFAULT_COMMAND_TIMEOUT_MS;
+    this.barrier = new ShardBarrier(
+      count,
+      {
+        shardsOf: (message) => this.shardsOfTopics(message.topics),
+        isReading: (shard) => this.reading[shard]!,
+        isJoining: (shard) => this.joining[shard] !== undefined,
+        hand: (copies) => this.hand(copies),
+        handOne: (shard, message) => this.handOne(shard, message),
+        settle: (shard) => this.shards[shard]!.settle(),
+        log: this.log,
+      },
+      // A missing copy's publisher had its 503 by then: its lock wait and its append each take
+      // at most the command timeout.
+      3 * this.commandTimeoutMs,
+    );
+    this.shards.forEach((shard, index) => {
+      shard.setAppendListener((message) => this.barrier.offer(index, message));
+      shard.setHandoff(() => this.barrier.handedThrough(index));
+    });
   }
 
   /** Where Redis is, without credentials, for log lines. */
@@ -122,18 +169,23 @@ export class ShardedRedisStore implements Store {
     return this.shards.some((shard) => shard.isReady());
   }
 
+  /** Multi-shard messages given up on by the node's merge (a copy that never came), for metrics. */
+  get missingCopies(): number {
+    return this.barrier.timeouts;
+  }
+
   async append(draft: MessageDraft): Promise<Message> {
     const owners = this.shardsOfTopics(draft.topics);
     if (owners.length === 1) {
       const shard = owners[0]!;
       return this.appended(draft, [[shard, await this.shards[shard]!.append(draft)]]);
     }
-    const copies = await Promise.all(owners.map(async (shard) => [shard, await this.shards[shard]!.append(draft)] as const));
-    return this.appended(draft, copies);
+    return (await this.appendLocked([draft], [owners]))[0]!;
   }
 
   async appendAll(drafts: readonly MessageDraft[]): Promise<Message[]> {
     const owners = drafts.map((draft) => this.shardsOfTopics(draft.topics));
+    if (owners.some((shards) => shards.length > 1)) return this.appendLocked(drafts, owners);
     const perShard = new Map<number, number[]>();
     owners.forEach((shards, i) => {
       for (const shard of shards) {
@@ -153,6 +205,113 @@ export class ShardedRedisStore implements Store {
   }
 
   /**
+   * Drafts of which some are on topics of several shards. Such appends of this node go in
+   * rounds, one at a time: each round takes what was queued meanwhile and locks the union of
+   * its shards once (a node does not compete with itself for a lock, and under load one lock
+   * round trip carries many messages), see {@link lockRound}.
+   */
+  private appendLocked(drafts: readonly MessageDraft[], owners: readonly (readonly number[])[]): Promise<Message[]> {
+    return new Promise<Message[]>((resolve, reject) => {
+      this.lockQueue.push({ drafts, owners, resolve, reject });
+      if (!this.lockRunning) void this.runLockRounds();
+    });
+  }
+
+  private async runLockRounds(): Promise<void> {
+    this.lockRunning = true;
+    try {
+      while (this.lockQueue.length > 0) {
+        const round: LockedAppend[] = [];
+        let size = 0;
+        for (let head = this.lockQueue.peek(); head && (round.length === 0 || size + head.drafts.length <= MAX_APPEND_ALL); head = this.lockQueue.peek()) {
+          round.push(this.lockQueue.shift()!);
+          size += head.drafts.length;
+        }
+        let stored: Promise<Message[]>;
+        try {
+          ({ stored } = await this.lockRound(round.flatMap((entry) => entry.drafts), round.flatMap((entry) => entry.owners)));
+        } catch (error) {
+          for (const entry of round) entry.reject(error);
+          continue;
+        }
+        stored.then(
+          (messages) => {
+            let at = 0;
+            for (const entry of round) {
+              entry.resolve(messages.slice(at, at + entry.drafts.length));
+              at += entry.drafts.length;
+            }
+          },
+          (error: unknown) => {
+            for (const entry of round) entry.reject(error);
+          },
+        );
+      }
+    } finally {
+      this.lockRunning = false;
+    }
+  }
+
+  /**
+   * One round: takes the lock of every shard the drafts touch (all at once, or when one is
+   * taken in ascending order: no two publishers can wait for each other), numbers the
+   * multi-shard drafts in order with tickets above every ticket of those shards, and appends
+   * each shard's part under its lock, the append script releasing it. Resolves once every
+   * append replied (the next round may lock), with the promise of the messages (`stored`),
+   * which resolves once they are dispatched.
+   */
+  private async lockRound(drafts: readonly MessageDraft[], owners: readonly (readonly number[])[]): Promise<{ stored: Promise<Message[]> }> {
+    const shards = [...new Set(owners.flat())].sort((a, b) => a - b);
+    const token = randomBytes(12).toString('base64url');
+    // The lease covers the wait for the locks and the append, each bounded by the timeout.
+    const leaseMs = 2 * this.commandTimeoutMs;
+    const deadline = Date.now() + this.commandTimeoutMs;
+    let lastTicket = 0;
+    try {
+      // First every lock at once (one round trip when free): waiting for none while holding
+      // some, it cannot deadlock. When one is taken, release them all and queue in ascending
+      // order, which cannot either.
+      const tickets = await Promise.all(shards.map((shard) => this.shards[shard]!.tryLock(token, leaseMs)));
+      if (tickets.every((ticket) => ticket !== undefined)) lastTicket = Math.max(...tickets);
+      else {
+        for (const shard of shards) this.shards[shard]!.unlock(token);
+        for (const shard of shards) lastTicket = Math.max(lastTicket, await this.shards[shard]!.lock(token, leaseMs, deadline));
+      }
+    } catch (error) {
+      // Every one, also the shard whose lock reply was lost (it may hold it): releasing only
+      // compares and deletes.
+      for (const shard of shards) this.shards[shard]!.unlock(token);
+      throw error;
+    }
+    let ticket = lastTicket;
+    const tickets = owners.map((mine) => (mine.length > 1 ? ++ticket : undefined));
+    const replies: Promise<void>[] = [];
+    const appends = shards.map((shard) => {
+      const indexes = owners.flatMap((mine, i) => (mine.includes(shard) ? [i] : []));
+      let replied!: () => void;
+      replies.push(new Promise<void>((resolve) => (replied = resolve)));
+      // The append script releases the lock; when it failed (or was not sent), release here.
+      const stored = this.shards[shard]!.appendFenced(indexes.map((i) => drafts[i]!), token, indexes.map((i) => tickets[i]), replied);
+      return stored.then(
+        (messages) => ({ shard, indexes, messages }),
+        (error: unknown) => {
+          this.shards[shard]!.unlock(token);
+          throw error;
+        },
+      );
+    });
+    const stored = Promise.all(appends).then((results) => {
+      const copies: [number, Message][][] = drafts.map(() => []);
+      for (const { shard, indexes, messages } of results) messages.forEach((message, j) => copies[indexes[j]!]!.push([shard, message]));
+      return drafts.map((draft, i) => this.appended(draft, copies[i]!.sort((a, b) => a[0] - b[0])));
+    });
+    // Observed by the round's caller once this resolves; a failure before that is not unhandled.
+    stored.catch(() => {});
+    await Promise.all(replies);
+    return { stored };
+  }
+
+  /**
    * The message a publisher gets: the copy of its lowest shard, with (unless custom) the id of
    * its copies' positions, a cursor that resumes its topics right after it.
    */
@@ -163,15 +322,30 @@ export class ShardedRedisStore implements Store {
     return { ...first, shard, topicShards: this.topicShardsOf(first.topics), id: draft.id ?? formatPosition(vector, this.shardCount) };
   }
 
-  private dispatch(shard: number, message: Message): void {
+  private handOne(shard: number, message: Message): void {
     this.dispatched[shard] = message.seq;
-    this.listener({
+    this.listener(this.dispatchedCopy(shard, message, undefined));
+  }
+
+  /** A copy as the hub gets it: its shard, its topics' shards, and the node's position as id. */
+  private dispatchedCopy(shard: number, message: Message, position: string | undefined): Message {
+    return {
       ...message,
       shard,
       topicShards: this.topicShardsOf(message.topics),
       // Custom ids cannot be digits only (reserved), so a decimal id is the shard's own.
-      id: DIGITS.test(message.id) ? formatPosition(this.dispatched, this.shardCount) : message.id,
-    });
+      id: DIGITS.test(message.id) ? (position ?? formatPosition(this.dispatched, this.shardCount)) : message.id,
+    };
+  }
+
+  /**
+   * Hands copies the barrier released to the hub: the node's position moves past all of them
+   * first, so each one's id covers every copy of its message.
+   */
+  private hand(copies: readonly ShardCopy[]): void {
+    for (const { shard, message } of copies) this.dispatched[shard] = message.seq;
+    const position = formatPosition(this.dispatched, this.shardCount);
+    for (const { shard, message } of copies) this.listener(this.dispatchedCopy(shard, message, position));
   }
 
   /**
@@ -242,12 +416,15 @@ export class ShardedRedisStore implements Store {
           (position) => {
             this.joining[shard] = undefined;
             this.dispatched[shard] = position;
+            this.reading[shard] = true;
+            this.barrier.started(shard, this.shards[shard]!.followedFromTicket);
             // Everyone who needed it left while it registered.
-            if (this.interest[shard] === 0) this.shards[shard]!.unfollowShard();
+            if (this.interest[shard] === 0) this.stopReading(shard);
             return position;
           },
           (error: unknown) => {
             this.joining[shard] = undefined;
+            this.barrier.changed();
             throw error;
           },
         );
@@ -262,21 +439,50 @@ export class ShardedRedisStore implements Store {
     for (const [shard] of this.neededShards(topics)) {
       if (--this.interest[shard]! > 0) continue;
       this.interest[shard] = 0;
-      if (this.joining[shard] === undefined) this.shards[shard]!.unfollowShard();
+      if (this.joining[shard] === undefined) this.stopReading(shard);
     }
+  }
+
+  /** Stops reading a shard: what its barrier held was for nobody here any more. */
+  private stopReading(shard: number): void {
+    this.reading[shard] = false;
+    this.barrier.stopped(shard);
+    this.shards[shard]!.unfollowShard();
   }
 
   async read(query: ReadQuery): Promise<Message[]> {
     if (query.limit <= 0 || query.topics?.length === 0) return [];
     const after = query.after ?? [query.afterSeq];
     const needed = this.neededShards(query.topics);
-    const readers = needed.map(([shard, shardTopics]): ShardPageReader => async (afterSeq, limit) =>
-      (await this.shards[shard]!.read({ afterSeq, topics: shardTopics, limit })).map((message) => this.stored(shard, message)),
-    );
+    if (needed.length === 1) {
+      const [shard, shardTopics] = needed[0]!;
+      return (await this.shards[shard]!.read({ afterSeq: after[shard] ?? 0, topics: shardTopics, limit: query.limit })).map((message) => this.stored(shard, message));
+    }
+    const chunk = Math.ceil(query.limit / needed.length);
+    const histories = needed.map(([shard, shardTopics]): ShardHistory => ({
+      shard,
+      afterSeq: after[shard] ?? 0,
+      read: async (afterSeq) => {
+        const store = this.shards[shard]!;
+        // Sent first on the connection the page is read on: what it says held before the page.
+        const fence = store.fenceState();
+        const page = store.read({ afterSeq, topics: shardTopics, limit: chunk });
+        const [{ ticket, holder }, messages] = await Promise.all([fence, page]);
+        return { ticket, holder, messages: messages.map((message) => this.stored(shard, message)) };
+      },
+    }));
+    const wanted = query.topics === undefined ? undefined : new Set(query.topics);
     // Every copy, also of a message on several of the shards read: which one a subscription
     // takes is its own rule (Subscription.isCanonicalCopy), and the hub's replay moves its
-    // read position past each copy it was given, taken or not, so paging never stalls.
-    return readMergedByTime(readers, needed.map(([shard]) => after[shard] ?? 0), query.limit);
+    // read position past each copy it was given, taken or not, so paging never stalls. Fewer
+    // than `limit` only at the end of every shard.
+    return mergeShardHistories(
+      histories,
+      query.limit,
+      chunk,
+      (message) => this.shardsOfTopics(wanted === undefined ? message.topics : message.topics.filter((topic) => wanted.has(topic))),
+      2 * this.commandTimeoutMs,
+    );
   }
 
   async topicStats(topic: string): Promise<TopicStats> {
@@ -287,6 +493,7 @@ export class ShardedRedisStore implements Store {
   }
 
   async close(): Promise<void> {
+    this.barrier.close();
     await Promise.all(this.shards.map((shard) => shard.close()));
   }
 
