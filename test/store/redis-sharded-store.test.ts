@@ -133,6 +133,8 @@ describe('sharded Redis store: messages on several shards and their locks', () =
     assert.ok(warnings.some((w) => w.includes('never came')), warnings.join('\n'));
     // Nothing more waits: a message on both shards now goes through, its two copies together.
     await publisher.append(draft([y, x], 'both'));
+    // The publisher's append resolves at its own node; this node's loops deliver on their own.
+    await eventually(() => seen.length >= 5, 'both copies at the other node', 5000);
     assert.deepEqual(seen, ['y1', 'm', 'x after m', 'both', 'both']);
     // Replay does not wait for the missing copy: its publisher no longer holds the lock.
     assert.deepEqual((await node.read({ afterSeq: 0, after: [0, 0], topics: [x, y], limit: 10 })).map((m) => m.data).filter((d, i, all) => all.indexOf(d) === i), ['m', 'x after m', 'y1', 'both'], 'by publish time, m not held back');
