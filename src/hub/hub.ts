@@ -229,10 +229,7 @@ export class Hub {
         let sent = 0;
         for (const stored of page) {
           after[stored.shard ?? 0] = stored.seq;
-          if (!subscription.wants(stored)) {
-            sent++;
-            continue;
-          }
+          if (!subscription.wants(stored)) continue;
           // A sharded store's own ids are positions: a replayed one names where this subscriber
           // stands after it (its delivered vector), which only it knows.
           const message = sharded && isVectorIdForm(stored.id) ? { ...stored, id: formatPosition(withCopy(subscription.delivered, stored), this.store.shardCount!) } : stored;

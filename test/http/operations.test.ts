@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { startHub, type TestHub } from '../helpers/hub.js';
+import { mercurePublish, mercureUrl } from '../auth/tokens.js';
 import { eventually, openStream, publish } from '../helpers/sse-client.js';
 
 /** Reads one sample of a metric from the Prometheus text exposition. */
@@ -45,6 +46,19 @@ describe('operations: health, readiness, metrics, console', () => {
     await eventually(() => hub.hub.subscriptionCount === 0, 5000, 'subscribers to leave');
     const later = await (await fetch(`${hub.url}/metrics`)).text();
     assert.equal(sample(later, 'sse_relay_subscribers'), 0);
+  });
+
+  it('counts as replayed only what a resuming subscriber was sent, not what its filter left out', async () => {
+    const replayedSoFar = async (): Promise<number> => sample(await (await fetch(`${hub.url}/metrics`)).text(), 'sse_relay_messages_replayed_total') ?? 0;
+    for (const [topic, count] of [['https://example.com/counted/a', 2], ['https://example.com/elsewhere/b', 5]] as const) {
+      for (let i = 0; i < count; i++) assert.equal((await mercurePublish(hub.url, [['topic', topic], ['data', `${topic} ${i}`]])).status, 200);
+    }
+    const before = await replayedSoFar();
+    const resuming = await openStream(mercureUrl(hub.url, [['match_urlpattern', 'https://example.com/counted/*'], ['lastEventID', 'earliest']]));
+    await resuming.waitForCount(2);
+    assert.deepEqual(resuming.events.map((e) => e.data), ['https://example.com/counted/a 0', 'https://example.com/counted/a 1']);
+    assert.equal((await replayedSoFar()) - before, 2, 'the five messages of another topic the pattern read past are not counted');
+    resuming.close();
   });
 
   it('reports live figures as JSON for the console', async () => {
