@@ -5,7 +5,8 @@
  * per id, keep-alive publishers with one request at a time each, 100-byte `text/plain` bodies.
  *
  *   node dist/bench/callgrind-publish.js [--store memory|sqlite] [--peer nchan]
- *        [--ids 50] [--connections 4] [--warmup 3000] [--publishes 1500] [--top 25] [--keep]
+ *        [--ids 50] [--connections 4] [--warmup 3000] [--publishes 1500] [--runs 1] [--top 25]
+ *        [--no-names] [--keep]
  *
  * The server (sse-relay's CLI, or nginx with nchan in one process) runs under callgrind; the
  * load runs in this process. After the warm-up (JIT compilation done, caches filled) the
@@ -13,7 +14,13 @@
  * and the counters dumped (`-d`), one file per thread. Printed: instructions per publish on the
  * main thread and on all threads (V8's compiler and GC helpers included), and the top functions
  * by self and inclusive cost. V8's generated code is named through `node --perf-basic-prof`'s
- * map. Kernel time (the syscalls: reads and writes on the sockets) is not counted.
+ * map (`--no-names`: without it; the map makes every scavenge report each object it moves, a
+ * few per cent more instructions). Kernel time (the syscalls: reads and writes on the sockets)
+ * is not counted.
+ *
+ * Identical runs differ by up to ~10% on the main thread and more on all threads (when V8's
+ * concurrent compiler and GC helpers get their turns under valgrind moves which tier runs and
+ * when a collection falls): `--runs 3` prints the median and every run; compare medians.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { closeSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -34,28 +41,32 @@ interface Args {
   warmup: number;
   publishes: number;
   top: number;
+  runs: number;
+  /** Name V8's generated code (`--perf-basic-prof`); it also makes GC report every moved object. */
+  names: boolean;
   keep: boolean;
 }
 
-const USAGE = 'usage: [--store memory|sqlite] [--peer nchan] [--ids N] [--connections N] [--warmup N] [--publishes N] [--top N] [--keep]';
+const USAGE = 'usage: [--store memory|sqlite] [--peer nchan] [--ids N] [--connections N] [--warmup N] [--publishes N] [--runs N] [--top N] [--no-names] [--keep]';
 /** Start-up under callgrind (Node's snapshot, the CLI's imports) takes 20–60 s here. */
 const START_DEADLINE_MS = 180_000;
 
 function parseArgs(argv: readonly string[]): Args {
-  const args: Args = { store: 'memory', peer: 'sse-relay', ids: 50, connections: 4, warmup: 3000, publishes: 1500, top: 25, keep: false };
+  const args: Args = { store: 'memory', peer: 'sse-relay', ids: 50, connections: 4, warmup: 3000, publishes: 1500, top: 25, runs: 1, names: true, keep: false };
   for (let i = 0; i < argv.length; i++) {
     const flag = argv[i];
-    if (flag === '--keep') {
-      args.keep = true;
+    if (flag === '--keep' || flag === '--no-names') {
+      if (flag === '--keep') args.keep = true;
+      else args.names = false;
       continue;
     }
     const value = argv[++i];
     if (flag === '--store' && (value === 'memory' || value === 'sqlite')) args.store = value;
     else if (flag === '--peer' && (value === 'nchan' || value === 'sse-relay')) args.peer = value;
-    else if (flag === '--ids' || flag === '--connections' || flag === '--warmup' || flag === '--publishes' || flag === '--top') {
+    else if (flag === '--ids' || flag === '--connections' || flag === '--warmup' || flag === '--publishes' || flag === '--top' || flag === '--runs') {
       const n = Number(value);
       if (!Number.isSafeInteger(n) || n < 1) throw new Error(`${flag} takes a positive integer`);
-      args[flag.slice(2) as 'ids' | 'connections' | 'warmup' | 'publishes' | 'top'] = n;
+      args[flag.slice(2) as 'ids' | 'connections' | 'warmup' | 'publishes' | 'top' | 'runs'] = n;
     } else throw new Error(`unknown argument ${String(flag)} (${USAGE})`);
   }
   return args;
@@ -75,7 +86,7 @@ function serverCommand(args: Args, port: number, dir: string): { command: string
   }
   const command = [
     process.execPath,
-    '--perf-basic-prof',
+    ...(args.names ? ['--perf-basic-prof'] : []),
     RELAY_CLI_PATH,
     'serve',
     '--port',
@@ -140,8 +151,14 @@ function printTop(title: string, profile: ThreadProfile, by: 'self' | 'inclusive
   }
 }
 
-async function main(): Promise<void> {
-  const args = parseArgs(process.argv.slice(2));
+/** One measurement: a fresh server under callgrind, its warm-up, its counted publishes. */
+interface Measurement {
+  readonly threads: readonly ThreadProfile[];
+  readonly main: ThreadProfile;
+  readonly all: ThreadProfile;
+}
+
+async function measure(args: Args): Promise<Measurement> {
   const dir = mkdtempSync(path.join(tmpdir(), 'callgrind-publish-'));
   const port = await freePort();
   const { command, subscribePath, publishPath } = serverCommand(args, port, dir);
@@ -154,7 +171,7 @@ async function main(): Promise<void> {
   const pid = child.pid!;
   let load: SerialLoad | undefined;
   try {
-    process.stderr.write(`starting ${args.peer === 'nchan' ? 'nchan' : `sse-relay --store ${args.store}`} under callgrind (pid ${pid}, ${dir})\n`);
+    process.stderr.write(`starting ${serverName(args)} under callgrind (pid ${pid}, ${dir})\n`);
     await waitUntilListening(port, child, log);
     load = await SerialLoad.open({ port, subscribePath, publishPath }, args.ids, args.connections);
     process.stderr.write(`warm-up: ${args.warmup} publishes\n`);
@@ -176,24 +193,42 @@ async function main(): Promise<void> {
     .sort((a, b) => a.thread - b.thread);
   const main = threads.find((t) => t.thread === 1);
   if (!main) throw new Error(`no dump of the main thread in ${dir}`);
-  const all = mergeThreads(threads);
+  if (args.keep) process.stderr.write(`callgrind files kept in ${dir}\n`);
+  else {
+    rmSync(dir, { recursive: true, force: true });
+    rmSync(`/tmp/perf-${pid}.map`, { force: true });
+  }
+  return { threads, main, all: mergeThreads(threads) };
+}
+
+function serverName(args: Args): string {
+  return args.peer === 'nchan' ? 'nchan (nginx, one process)' : `sse-relay --store ${args.store}`;
+}
+
+async function main(): Promise<void> {
+  const args = parseArgs(process.argv.slice(2));
   const n = args.publishes;
-  const server = args.peer === 'nchan' ? 'nchan (nginx, one process)' : `sse-relay --store ${args.store}`;
+  const runs: Measurement[] = [];
+  for (let i = 0; i < args.runs; i++) runs.push(await measure(args));
+  // The run of median main-thread cost is the one whose functions are shown.
+  const byMain = [...runs].sort((a, b) => a.main.total - b.main.total);
+  const median = byMain[(byMain.length - 1) >> 1]!;
+  const sortedAll = runs.map((r) => r.all.total).sort((a, b) => a - b);
+  const range = (values: number[]): string => (values.length > 1 ? ` (runs: ${values.map((v) => thousands(v / n)).join(', ')})` : '');
   process.stdout.write(
-    `${server}: ${args.ids} ids with one subscriber each, ${args.connections} keep-alive publishers one request at a time, ` +
-      `100-byte bodies; ${n} publishes counted after ${args.warmup} of warm-up\n` +
-      `instructions per publish and its delivery: main thread ${thousands(main.total / n)}, all threads ${thousands(all.total / n)}\n` +
-      `per thread: ${threads.map((t) => `${t.thread}: ${thousands(t.total / n)}`).join(', ')}\n`,
+    `${serverName(args)}: ${args.ids} ids with one subscriber each, ${args.connections} keep-alive publishers one request at a time, ` +
+      `100-byte bodies; ${n} publishes counted after ${args.warmup} of warm-up${args.names ? '' : ', without --perf-basic-prof'}\n` +
+      `instructions per publish and its delivery${runs.length > 1 ? `, median of ${runs.length} runs` : ''}: ` +
+      `main thread ${thousands(median.main.total / n)}${range(byMain.map((r) => r.main.total))}, ` +
+      `all threads ${thousands(sortedAll[(sortedAll.length - 1) >> 1]! / n)}${range(sortedAll)}\n` +
+      `per thread (run shown): ${median.threads.map((t) => `${t.thread}: ${thousands(t.total / n)}`).join(', ')}\n`,
   );
-  printTop('main thread, by self cost', main, 'self', args.top, n);
+  printTop('main thread, by self cost', median.main, 'self', args.top, n);
   // Node's and V8's frames (the event loop, a call into JavaScript) include everything: the
   // inclusive view is of the JavaScript functions, where it tells which step costs what.
-  if (args.peer === 'nchan') printTop('main thread, by inclusive cost', main, 'inclusive', args.top, n);
-  else printTop('main thread, JavaScript functions by inclusive cost', main, 'inclusive', args.top, n, true);
-  if (threads.length > 1) printTop('all threads, by self cost', all, 'self', Math.min(args.top, 15), n);
-  if (args.keep) process.stderr.write(`callgrind files kept in ${dir}\n`);
-  else rmSync(dir, { recursive: true, force: true });
-  if (!args.keep) rmSync(`/tmp/perf-${pid}.map`, { force: true });
+  if (args.peer === 'nchan') printTop('main thread, by inclusive cost', median.main, 'inclusive', args.top, n);
+  else if (args.names) printTop('main thread, JavaScript functions by inclusive cost (cycles count a function once per call edge)', median.main, 'inclusive', args.top, n, true);
+  if (median.threads.length > 1) printTop('all threads, by self cost', median.all, 'self', Math.min(args.top, 15), n);
 }
 
 main().catch((error: unknown) => {

@@ -5,27 +5,31 @@ interface CodeRange {
   readonly start: number;
   readonly end: number;
   readonly name: string;
+  /** Its line in the map: a later line describes newer code. */
+  readonly order: number;
 }
 
 /**
  * Names of the code V8 generated at run time, from the `/tmp/perf-<pid>.map` that
  * `node --perf-basic-prof` writes (one `start size name` line per code object, hex numbers).
  * callgrind only knows such code by address: this turns `0x000000000d044dc0` back into the
- * JavaScript function it belongs to. Code can be moved or freed and its range reused: a later
- * line wins over an earlier one at the same start.
+ * JavaScript function it belongs to. Code can be moved or freed and its range reused: of the
+ * lines that cover an address, the last one wins.
  */
 export class PerfMap {
-  private readonly ranges: CodeRange[];
-
-  private constructor(ranges: CodeRange[]) {
-    this.ranges = ranges;
-  }
+  private constructor(
+    /** By start address. */
+    private readonly ranges: readonly CodeRange[],
+    /** The longest range: how far before an address a range covering it may start. */
+    private readonly longest: number,
+  ) {}
 
   /** The map of process `pid`; an empty one when it wrote none. */
   static ofProcess(pid: number): PerfMap {
     const file = `/tmp/perf-${pid}.map`;
-    if (!existsSync(file)) return new PerfMap([]);
-    const byStart = new Map<number, CodeRange>();
+    if (!existsSync(file)) return new PerfMap([], 0);
+    const ranges: CodeRange[] = [];
+    let longest = 0;
     for (const line of readFileSync(file, 'latin1').split('\n')) {
       const first = line.indexOf(' ');
       const second = line.indexOf(' ', first + 1);
@@ -33,12 +37,13 @@ export class PerfMap {
       const start = parseInt(line.slice(0, first), 16);
       const size = parseInt(line.slice(first + 1, second), 16);
       if (!Number.isFinite(start) || !Number.isFinite(size)) continue;
-      byStart.set(start, { start, end: start + size, name: jsName(line.slice(second + 1)) });
+      ranges.push({ start, end: start + size, name: jsName(line.slice(second + 1)), order: ranges.length });
+      if (size > longest) longest = size;
     }
-    return new PerfMap([...byStart.values()].sort((a, b) => a.start - b.start));
+    return new PerfMap(ranges.sort((a, b) => a.start - b.start || a.order - b.order), longest);
   }
 
-  /** The name of the code at `address`; undefined when no code object covers it. */
+  /** The name of the newest code covering `address`; undefined when none does. */
   nameAt(address: number): string | undefined {
     const ranges = this.ranges;
     let low = 0;
@@ -48,13 +53,12 @@ export class PerfMap {
       if (ranges[middle]!.start <= address) low = middle + 1;
       else high = middle - 1;
     }
-    // `high` is the last range starting at or before the address; an overlapping older one may
-    // start a little earlier.
-    for (let i = high; i >= 0 && i > high - 4; i--) {
+    let newest: CodeRange | undefined;
+    for (let i = high; i >= 0 && ranges[i]!.start > address - this.longest - 1; i--) {
       const range = ranges[i]!;
-      if (address < range.end) return range.name;
+      if (address < range.end && (newest === undefined || range.order > newest.order)) newest = range;
     }
-    return undefined;
+    return newest?.name;
   }
 }
 
