@@ -63,6 +63,8 @@ export class LocalHistogram {
   private readonly bounds: Float64Array;
   private readonly labelNames: readonly string[];
   private series = new Map<string, HistogramSeries>();
+  /** The one series of a histogram without labels. */
+  private unlabelled: HistogramSeries | undefined;
 
   constructor(options: LocalHistogramOptions) {
     this.name = options.name;
@@ -87,13 +89,13 @@ export class LocalHistogram {
 
   /** Observes into the series without labels. */
   observe(value: number): void {
-    this.labels().observe(value);
+    (this.unlabelled ?? this.labels()).observe(value);
   }
 
   /** Forgets every observation (prom-client's `reset`); a histogram without labels keeps its zero series. */
   reset(): void {
     this.series = new Map();
-    if (this.labelNames.length === 0) this.labels();
+    this.unlabelled = this.labelNames.length === 0 ? this.labels() : undefined;
   }
 
   /** The samples with each series' labels apart, as the registry's text exposition reads them. */
