@@ -58,7 +58,7 @@ export function readCallgrindFile(file: string, perfMap: PerfMap): ThreadProfile
       name = mapped;
       // V8's own builtins are in the map too, under `Builtin:`; callgrind names them anyway.
       if (!mapped.startsWith('Builtin:') && !mapped.startsWith('RegExp:')) javascript.add(name);
-    } else name = address ? `${raw.replace(RECURSION_SUFFIX, '')} (generated code)` : raw.replace(RECURSION_SUFFIX, '');
+    } else name = address ? `${raw.replace(RECURSION_SUFFIX, '')} (no symbol: generated or stripped code)` : raw.replace(RECURSION_SUFFIX, '');
     resolved.set(raw, name);
     return name;
   };
