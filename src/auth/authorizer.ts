@@ -106,6 +106,16 @@ export class Authorizer {
    * and missing, HUB_ERR_TOKEN_INVALID (401) when the token is not valid.
    */
   async authenticate(role: Role, headers: IncomingHttpHeaders): Promise<Principal> {
+    return this.authenticateNow(role, headers);
+  }
+
+  /**
+   * {@link authenticate} without a promise when no token needs verifying (an open hub, an
+   * anonymous subscriber, a missing token): the principal, or a promise of it when a token is
+   * verified. Throws synchronously what `authenticate` rejects with in those cases. For the
+   * publish path, where an open hub's publish would otherwise cost a promise turn for nothing.
+   */
+  authenticateNow(role: Role, headers: IncomingHttpHeaders): Principal | Promise<Principal> {
     const verifier = role === 'publisher' ? this.publisher : this.subscriber;
     if (verifier === undefined) return OPEN;
     const token = presentedToken(headers);
@@ -113,14 +123,12 @@ export class Authorizer {
       if (role === 'subscriber' && this.anonymous) return ANONYMOUS;
       throw authorizationError('HUB_ERR_UNAUTHORIZED', `A bearer token is required to ${role === 'publisher' ? 'publish' : 'subscribe'}`, new BearerChallenge());
     }
-    const { profile, claims } = await verifier.verify(token);
-    const grants = grantsFromClaims(profile, claims, this.baseUrl);
-    return {
+    return verifier.verify(token).then(({ profile, claims }): Principal => ({
       kind: 'token',
-      grants,
+      grants: grantsFromClaims(profile, claims, this.baseUrl),
       expiresAt: typeof claims.exp === 'number' ? claims.exp * 1000 : undefined,
       subject: typeof claims.sub === 'string' && claims.sub.length > 0 ? claims.sub : undefined,
-    };
+    }));
   }
 
   /** Throws HUB_ERR_FORBIDDEN (403) unless the principal may publish to every one of `topics`. */

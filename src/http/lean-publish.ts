@@ -7,7 +7,7 @@ import type { ServeOptions } from '../config/options.js';
 import type { ErrorCode, RelayError } from '../hub/errors.js';
 import type { HttpRequestObserver } from '../metrics/http-metrics.js';
 import { discoveryLink } from '../protocols/mercure/discovery.js';
-import { publishToId, type PublishRequest } from '../protocols/messages/publish.js';
+import { publishToId, type PublishReply, type PublishRequest } from '../protocols/messages/publish.js';
 import { BODY_PARSERS, queryOf, type BodyParser } from './body/parsers.js';
 import type { AdapterContext } from './context.js';
 import { corsPolicy } from './cors.js';
@@ -153,10 +153,22 @@ export function leanPublishRules(lean: LeanPublishOptions): LeanPublishRules {
       answerError(write, url, origin, startedAt, error, true, true);
       return;
     }
-    publishToId(context, headers, plan.topic, parsed, query).then(
-      (reply) => answer(write, origin, startedAt, 200, `{"id":${JSON.stringify(reply.id)}}`),
-      (error: unknown) => answerError(write, url, origin, startedAt, error),
-    );
+    let reply: PublishReply | Promise<PublishReply>;
+    try {
+      reply = publishToId(context, headers, plan.topic, parsed, query);
+    } catch (error) {
+      answerError(write, url, origin, startedAt, error);
+      return;
+    }
+    // Answered in this turn when the publish did not wait (see publishToId).
+    if (reply instanceof Promise) {
+      reply.then(
+        (accepted) => answer(write, origin, startedAt, 200, `{"id":${JSON.stringify(accepted.id)}}`),
+        (error: unknown) => answerError(write, url, origin, startedAt, error),
+      );
+    } else {
+      answer(write, origin, startedAt, 200, `{"id":${JSON.stringify(reply.id)}}`);
+    }
   };
 
   const plan: LeanPublishRules['plan'] = (method, url, headers, socket) => {

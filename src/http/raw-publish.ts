@@ -139,12 +139,8 @@ export function installRawPublish(server: Server, options: RawPublishOptions): v
       let closing = connection.closeAfterAnswer || (isShuttingDown() && !parked);
       // The head node:http would write for the same writeHead: the given headers, then Date
       // and the connection's fate, unless the answer names it itself.
-      let text = `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\n`;
-      let named = false;
-      for (let i = 0; i < headers.length; i += 2) {
-        text += `${headers[i]}: ${headers[i + 1]}\r\n`;
-        if (headers[i] === 'connection') named = true;
-      }
+      let text = headTextOf(status, headers);
+      const named = headNamesConnection;
       text += `Date: ${utcDate()}\r\n`;
       if (named) {
         closing = true;
@@ -167,6 +163,27 @@ export function installRawPublish(server: Server, options: RawPublishOptions): v
         handOver(socket, parked);
       }
     };
+
+  // The status line and headers of the last answer, as text: a publisher's answers repeat them
+  // (the content-length of ids of one length included), so most answers reuse the text.
+  let headStatus = 0;
+  let headHeaders: readonly string[] = [];
+  let headText = '';
+  let headNamesConnection = false;
+  const headTextOf = (status: number, headers: readonly string[]): string => {
+    if (status === headStatus && sameStrings(headers, headHeaders)) return headText;
+    let text = `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\n`;
+    let named = false;
+    for (let i = 0; i < headers.length; i += 2) {
+      text += `${headers[i]}: ${headers[i + 1]}\r\n`;
+      if (headers[i] === 'connection') named = true;
+    }
+    headStatus = status;
+    headHeaders = headers;
+    headText = text;
+    headNamesConnection = named;
+    return text;
+  };
 
   server.removeListener('connection', nodeConnectionListener);
   server.on('connection', (socket: Socket) => {
@@ -194,6 +211,12 @@ export function installRawPublish(server: Server, options: RawPublishOptions): v
     closeAll();
     for (const socket of held.keys()) socket.destroy();
   };
+}
+
+function sameStrings(a: readonly string[], b: readonly string[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
 }
 
 /**

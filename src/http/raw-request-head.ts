@@ -19,8 +19,8 @@ export const MAX_RAW_HEAD_BYTES = 8 * 1024;
 /** Header lines at most; more are node:http's to judge. */
 const MAX_HEADER_LINES = 64;
 
-const REQUEST_LINE_START = Buffer.from('POST /', 'latin1');
-const VERSION_AND_EOL = Buffer.from(' HTTP/1.1\r\n', 'latin1');
+const REQUEST_LINE_START = 'POST /';
+const VERSION_AND_EOL = ' HTTP/1.1\r\n';
 const CR = 0x0d;
 const LF = 0x0a;
 const SP = 0x20;
@@ -32,6 +32,33 @@ const CONTENT_LENGTH = /^(?:0|[1-9][0-9]{0,14})$/;
 /** RFC 9110 `tchar`: the bytes a header name is made of. */
 const TOKEN = new Uint8Array(128);
 for (const c of "!#$%&'*+-.^_`|~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz") TOKEN[c.charCodeAt(0)] = 1;
+
+/**
+ * The names publishers send, as constant (so internalized) strings, by length: a name that
+ * matches one, in any case, is stored under it with no lowercase copy made and no lookup of a
+ * fresh string in V8's string table when it becomes a property key (both showed up in the
+ * callgrind profile of a publish, `bench/callgrind-publish.ts`). Other names are lowercased.
+ */
+const KNOWN_NAMES: readonly (readonly string[])[] = (() => {
+  const byLength: string[][] = [];
+  const names = ['host', 'content-type', 'content-length', 'connection', 'user-agent', 'accept', 'authorization', 'origin', 'accept-encoding', 'keep-alive', 'cookie', 'transfer-encoding', 'expect', 'upgrade', 'te'];
+  for (const name of names) (byLength[name.length] ??= []).push(name);
+  return byLength;
+})();
+
+/** The lowercase name of `text[start, end)`, a token: a known name's constant, or a lowercased copy. */
+function headerName(text: string, start: number, end: number): string {
+  const candidates = KNOWN_NAMES[end - start];
+  if (candidates !== undefined) {
+    for (const known of candidates) {
+      let i = 0;
+      // `| 0x20` lowercases letters; tokens hold no byte that it would turn into another one of `known`.
+      while (i < known.length && (text.charCodeAt(start + i) | 0x20) === known.charCodeAt(i)) i++;
+      if (i === known.length) return known;
+    }
+  }
+  return text.slice(start, end).toLowerCase();
+}
 
 /**
  * Headers whose meaning the raw path does not take on: framing it does not do (chunked bodies,
@@ -58,48 +85,53 @@ const NOT_TAKEN = new Set(['transfer-encoding', 'te', 'expect', 'upgrade', 'http
  */
 export function parseRawRequestHead(bytes: Buffer): RawRequestHead | undefined {
   const limit = Math.min(bytes.length, MAX_RAW_HEAD_BYTES);
-  if (limit < REQUEST_LINE_START.length || bytes.compare(REQUEST_LINE_START, 0, REQUEST_LINE_START.length, 0, REQUEST_LINE_START.length) !== 0) return undefined;
+  if (limit < REQUEST_LINE_START.length) return undefined;
+  // One string for the whole head: latin1 maps every byte to the char of the same code, so the
+  // checks below see the bytes, and names, values and the target are slices of it (one decode
+  // instead of one per field).
+  const text = bytes.toString('latin1', 0, limit);
+  if (!text.startsWith(REQUEST_LINE_START)) return undefined;
   const targetStart = REQUEST_LINE_START.length - 1;
   let i = targetStart;
   while (i < limit) {
-    const c = bytes[i]!;
+    const c = text.charCodeAt(i);
     if (c === SP) break;
     if (c < 0x21 || c > 0x7e) return undefined;
     i++;
   }
-  if (i + VERSION_AND_EOL.length > limit || bytes.compare(VERSION_AND_EOL, 0, VERSION_AND_EOL.length, i, i + VERSION_AND_EOL.length) !== 0) return undefined;
-  const url = bytes.toString('latin1', targetStart, i);
+  if (i + VERSION_AND_EOL.length > limit || !text.startsWith(VERSION_AND_EOL, i)) return undefined;
+  const url = text.slice(targetStart, i);
   i += VERSION_AND_EOL.length;
 
   const headers: IncomingHttpHeaders = {};
   let lines = 0;
   for (;;) {
     if (i + 1 >= limit) return undefined;
-    if (bytes[i] === CR) {
-      if (bytes[i + 1] !== LF) return undefined;
+    if (text.charCodeAt(i) === CR) {
+      if (text.charCodeAt(i + 1) !== LF) return undefined;
       i += 2;
       break;
     }
     const nameStart = i;
-    while (i < limit && bytes[i]! < 0x80 && TOKEN[bytes[i]!] === 1) i++;
-    if (i === nameStart || i >= limit || bytes[i] !== COLON) return undefined;
-    const name = bytes.toString('latin1', nameStart, i).toLowerCase();
+    for (let c = text.charCodeAt(i); i < limit && c < 0x80 && TOKEN[c] === 1; c = text.charCodeAt(++i));
+    if (i === nameStart || i >= limit || text.charCodeAt(i) !== COLON) return undefined;
+    const name = headerName(text, nameStart, i);
     i++;
-    while (i < limit && (bytes[i] === SP || bytes[i] === HTAB)) i++;
+    for (let c = text.charCodeAt(i); i < limit && (c === SP || c === HTAB); c = text.charCodeAt(++i));
     const valueStart = i;
     let valueEnd = i;
     while (i < limit) {
-      const c = bytes[i]!;
+      const c = text.charCodeAt(i);
       if (c === CR) break;
       if (c !== HTAB && (c < 0x20 || c > 0x7e)) return undefined;
       i++;
       if (c !== SP && c !== HTAB) valueEnd = i;
     }
-    if (i + 1 >= limit || bytes[i + 1] !== LF) return undefined;
+    if (i + 1 >= limit || text.charCodeAt(i + 1) !== LF) return undefined;
     i += 2;
     // `in` also sees Object.prototype's names: such a header is node:http's.
     if (++lines > MAX_HEADER_LINES || name in headers || NOT_TAKEN.has(name)) return undefined;
-    headers[name] = bytes.toString('latin1', valueStart, valueEnd);
+    headers[name] = text.slice(valueStart, valueEnd);
   }
 
   if (headers.host === undefined) return undefined;

@@ -115,12 +115,27 @@ export class Hub {
 
   /** Validates and stores a message; resolves once it is committed (and dispatched). */
   async publish(draft: MessageDraft): Promise<Message> {
+    return this.publishNow(draft);
+  }
+
+  /**
+   * {@link publish} without a promise when the store appends synchronously (`appendNow`, the
+   * memory store): the committed (and dispatched) message, else a promise of it. Throws
+   * synchronously what `publish` would reject with before the store is asked.
+   */
+  publishNow(draft: MessageDraft): Message | Promise<Message> {
     assertValidDraft(draft, this.sharded);
     if (this.closing) throw new RelayError('HUB_ERR_SHUTTING_DOWN');
     const started = performance.now();
-    const message = await this.store.append(draft);
-    this.observer.published(message, performance.now() - started);
-    return message;
+    if (this.store.appendNow !== undefined) {
+      const message = this.store.appendNow(draft);
+      this.observer.published(message, performance.now() - started);
+      return message;
+    }
+    return this.store.append(draft).then((message) => {
+      this.observer.published(message, performance.now() - started);
+      return message;
+    });
   }
 
   /**

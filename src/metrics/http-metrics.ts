@@ -1,6 +1,7 @@
 import type { FastifyInstance, FastifyReply } from 'fastify';
-import { Counter, Histogram, type Registry } from 'prom-client';
+import { Counter, type Registry } from 'prom-client';
 import { ERROR_CODES, type ErrorCode } from '../hub/errors.js';
+import { LocalHistogram } from './local-histogram.js';
 
 /** Methods that get their own label value; anything else a client sends is `other` (bounded cardinality). */
 const METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS', 'QUERY']);
@@ -40,7 +41,7 @@ export interface HttpRequestObserver {
  */
 export function observeHttpRequests(app: FastifyInstance, registry: Registry): HttpRequestObserver {
   const registers = [registry];
-  const durations = new Histogram({
+  const durations = new LocalHistogram({
     name: 'sse_relay_http_request_duration_seconds',
     help: 'Time to answer an HTTP request (event streams excluded), by route pattern, method and status.',
     labelNames: ['route', 'method', 'status'],

@@ -1,4 +1,5 @@
-import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { collectDefaultMetrics, Counter, Gauge, Registry } from 'prom-client';
+import { LocalHistogram } from './local-histogram.js';
 import type { ConsumerObserver, Consumers } from '../hub/consumers.js';
 import { SUBSCRIPTION_APIS } from '../auth/authorized-selector.js';
 import type { Hub, HubObserver } from '../hub/hub.js';
@@ -18,8 +19,9 @@ export interface MetricsSources {
  */
 export class RelayMetrics implements HubObserver, SlowConsumerObserver, ConsumerObserver {
   readonly registry = new Registry();
-  private readonly publishedTotal: Counter;
-  private readonly deliveredTotal: Counter;
+  /** Published and delivered messages not yet handed to their counters (see the constructor). */
+  private publishedCount = 0;
+  private deliveredCount = 0;
   private readonly replayedTotal: Counter;
   private readonly droppedTotal: Counter;
   private readonly skippedTotal: Counter;
@@ -27,20 +29,36 @@ export class RelayMetrics implements HubObserver, SlowConsumerObserver, Consumer
   private readonly consumerAcksTotal: Counter;
   /** The largest backlog one `skip`/`latest` subscriber has held since start (bytes). */
   private backlogPeak = 0;
-  private readonly dispatchLag: Histogram;
-  private readonly appendLatency: Histogram;
+  private readonly dispatchLag: LocalHistogram;
+  private readonly appendLatency: LocalHistogram;
 
   constructor(hub: Hub, sources: MetricsSources = {}) {
     const registers = [this.registry];
     collectDefaultMetrics({ register: this.registry, eventLoopMonitoringPrecision: 20 });
-    this.publishedTotal = new Counter({ name: 'sse_relay_messages_published_total', help: 'Messages accepted and committed by the store.', registers });
-    this.deliveredTotal = new Counter({ name: 'sse_relay_messages_delivered_total', help: 'Live messages written to subscribers (one per subscriber per message).', registers });
+    const metrics = this;
+    // Counted in plain numbers on the hot path (once or twice per publish), handed to
+    // prom-client when the registry is read: its `inc` validates and hashes labels per call.
+    new Counter({
+      name: 'sse_relay_messages_published_total',
+      help: 'Messages accepted and committed by the store.',
+      registers,
+      collect() {
+        this.inc(metrics.takePublished());
+      },
+    });
+    new Counter({
+      name: 'sse_relay_messages_delivered_total',
+      help: 'Live messages written to subscribers (one per subscriber per message).',
+      registers,
+      collect() {
+        this.inc(metrics.takeDelivered());
+      },
+    });
     this.replayedTotal = new Counter({ name: 'sse_relay_messages_replayed_total', help: 'Messages sent from history to resuming subscribers.', registers });
     this.droppedTotal = new Counter({ name: 'sse_relay_subscribers_dropped_total', help: 'Subscribers disconnected because they did not keep up (slow consumers).', registers });
     this.skippedTotal = new Counter({ name: 'sse_relay_messages_skipped_total', help: 'Queued messages dropped for subscribers past --max-backlog with the skip or latest policy (each announced by a gap event).', registers });
     this.conflatedTotal = new Counter({ name: 'sse_relay_messages_conflated_total', help: 'Queued messages replaced by a newer one with the same key for subscribers behind with the latest policy.', registers });
     this.consumerAcksTotal = new Counter({ name: 'sse_relay_consumer_acks_total', help: 'Acknowledgements that moved an acknowledged consumer forward.', registers });
-    const metrics = this;
     new Gauge({
       name: 'sse_relay_subscriber_backlog_peak_bytes',
       help: 'The largest backlog (queued plus unsent in the socket) held for one skip or latest subscriber since start; bounded by --max-backlog.',
@@ -49,13 +67,13 @@ export class RelayMetrics implements HubObserver, SlowConsumerObserver, Consumer
         this.set(metrics.backlogPeak);
       },
     });
-    this.dispatchLag = new Histogram({
+    this.dispatchLag = new LocalHistogram({
       name: 'sse_relay_publish_to_dispatch_seconds',
       help: 'Time from the store accepting a message to the hub dispatching it.',
       buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1],
       registers,
     });
-    this.appendLatency = new Histogram({
+    this.appendLatency = new LocalHistogram({
       name: 'sse_relay_store_append_seconds',
       help: 'Time for the store to commit a published message.',
       buckets: [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5],
@@ -125,7 +143,7 @@ export class RelayMetrics implements HubObserver, SlowConsumerObserver, Consumer
   }
 
   published(_message: Message, appendMs: number): void {
-    this.publishedTotal.inc();
+    this.publishedCount++;
     this.appendLatency.observe(appendMs / 1000);
   }
 
@@ -134,7 +152,19 @@ export class RelayMetrics implements HubObserver, SlowConsumerObserver, Consumer
   }
 
   delivered(count: number): void {
-    this.deliveredTotal.inc(count);
+    this.deliveredCount += count;
+  }
+
+  private takePublished(): number {
+    const count = this.publishedCount;
+    this.publishedCount = 0;
+    return count;
+  }
+
+  private takeDelivered(): number {
+    const count = this.deliveredCount;
+    this.deliveredCount = 0;
+    return count;
   }
 
   replayed(count: number): void {

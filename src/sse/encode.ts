@@ -15,6 +15,7 @@
  *   message can be told from one that arrives live.
  */
 import type { Message } from '../hub/message.js';
+import { isoTime } from './iso-time.js';
 
 /** One event to frame. */
 export interface SseEvent {
@@ -82,7 +83,7 @@ export function encodeMessage(message: Message): Buffer {
   let frame = frames.get(message);
   if (frame === undefined) {
     // A store that lost the time (0, NaN) frames the message without it rather than fail.
-    const published = message.time > 0 && Number.isFinite(message.time) ? `: ${PUBLISHED_COMMENT_PREFIX}${new Date(message.time).toISOString()}\n` : '';
+    const published = message.time > 0 && Number.isFinite(message.time) ? `: ${PUBLISHED_COMMENT_PREFIX}${isoTime(message.time)}\n` : '';
     frame = Buffer.from(published + encodeEvent({ id: message.id, event: message.type, data: message.data, retry: message.retry }), 'utf8');
     frames.set(message, frame);
   }

@@ -68,6 +68,10 @@ export class MemoryStore implements Store {
   }
 
   async append(draft: MessageDraft): Promise<Message> {
+    return this.appendNow(draft);
+  }
+
+  appendNow(draft: MessageDraft): Message {
     if (this.closed) throw new RelayError('HUB_ERR_STORE_UNAVAILABLE', 'The store is closed');
     const seq = ++this.lastSeq;
     const message: Message = {

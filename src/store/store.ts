@@ -91,6 +91,12 @@ export interface Store {
   /** Stores a validated draft and resolves with the message once it is durable. */
   append(draft: MessageDraft): Promise<Message>;
   /**
+   * Optional, for a store whose append does all its work at once (memory): `append` without a
+   * promise. When it returns, the message is committed and dispatched; it throws what `append`
+   * rejects with. Every guarantee of `append` holds.
+   */
+  appendNow?(draft: MessageDraft): Message;
+  /**
    * Stores drafts all or nothing, with consecutive seqs in their order, and resolves once they
    * are durable; at most {@link MAX_APPEND_ALL} of them.
    */

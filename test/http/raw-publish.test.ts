@@ -88,6 +88,24 @@ describe('raw publish path: which requests it answers', () => {
     client.close();
   });
 
+  test('header names are matched in any case, and a name one letter off a known one is its own header', async () => {
+    const client = await RawClient.open(port);
+    client.write('POST /messages/a HTTP/1.1\r\nHOST: hub\r\ncOnTeNt-TyPe: text/plain\r\nCONTENT-LENGTH: 2\r\nContent-Typf: text/html\r\nHosu: x\r\n\r\nhi');
+    const answer = await client.next();
+    assert.equal(answer?.status, 200, answer?.body);
+    assert.match(answer.body, /^\{"id":"\d+"\}$/);
+    client.close();
+    // Case does not hide a header the raw path leaves to node:http.
+    for (const header of ['COOKIE: theme=dark', 'EXPECT: 100-continue', 'Transfer-ENCODING: chunked']) {
+      const other = await RawClient.open(port);
+      other.write(publish('/messages/a', 'x', `${header}\r\n`));
+      let handed = await other.next();
+      if (handed?.status === 100) handed = await other.next();
+      assert.notEqual(handed?.status, 200, header);
+      other.close();
+    }
+  });
+
   test('Connection: close is honoured: answered, then closed', async () => {
     const client = await RawClient.open(port);
     client.write(publish('/messages/a', 'bye', 'Connection: close\r\n'));

@@ -1,7 +1,8 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import type { FastifyInstance } from 'fastify';
 import { RelayError } from '../../hub/errors.js';
-import { assertValidTopic } from '../../hub/message.js';
+import { assertValidTopic, type Message } from '../../hub/message.js';
+import type { Principal } from '../../auth/authorizer.js';
 import type { AdapterContext } from '../../http/context.js';
 import { MERCURE_PATH } from '../mercure/discovery.js';
 import { isReservedTopic } from '../mercure/publish.js';
@@ -28,30 +29,49 @@ export interface PublishReply {
  * the token must grant `publish` on the id (401 without a valid token, 403 without the grant).
  */
 export function registerPublishRoute(app: FastifyInstance, context: AdapterContext): void {
-  app.post<PublishRequest>('/messages/:id', (request) => publishToId(context, request.headers, request.params.id, request.body, request.query));
+  app.post<PublishRequest>('/messages/:id', async (request) => publishToId(context, request.headers, request.params.id, request.body, request.query));
 }
 
 /**
  * The rules of `POST /messages/:id`, whichever HTTP path carries the request (Fastify's route,
  * or the lean paths of `src/http/lean-publish.ts` and `src/http/raw-publish.ts`): authenticate, check the id, authorize,
  * take the message from the parsed body or the query, publish. `topic` is the decoded path
- * parameter. Throws a RelayError for every refusal.
+ * parameter. Throws a RelayError for every refusal, synchronously when it is decided without
+ * waiting, as a rejection otherwise.
+ *
+ * The reply comes without a promise when nothing needs waiting for (no token to verify, a store
+ * that appends synchronously): on the memory store of an open hub, a publish then costs no
+ * promise turn at all, which was about a third of its instructions on the raw path.
  */
-export async function publishToId(
+export function publishToId(
   context: Pick<AdapterContext, 'hub' | 'authorizer'>,
   headers: IncomingHttpHeaders,
   topic: string,
   body: unknown,
   query: PublishRequest['Querystring'],
-): Promise<PublishReply> {
-  const { hub, authorizer } = context;
-  const principal = await authorizer.authenticate('publisher', headers);
+): PublishReply | Promise<PublishReply> {
+  const principal = context.authorizer.authenticateNow('publisher', headers);
+  if (principal instanceof Promise) return principal.then((verified) => publishAs(context, verified, topic, body, query));
+  return publishAs(context, principal, topic, body, query);
+}
+
+function publishAs(
+  context: Pick<AdapterContext, 'hub' | 'authorizer'>,
+  principal: Principal,
+  topic: string,
+  body: unknown,
+  query: PublishRequest['Querystring'],
+): PublishReply | Promise<PublishReply> {
   assertPublishableId(topic);
-  authorizer.assertMayPublish(principal, [topic]);
+  context.authorizer.assertMayPublish(principal, [topic]);
   const { message, event, key } = extractMessage(body, query);
   assertPublishableEventType(event);
-  const accepted = await hub.publish({ topics: [topic], data: message, type: event, key });
-  return { id: accepted.id };
+  const accepted = context.hub.publishNow({ topics: [topic], data: message, type: event, key });
+  return accepted instanceof Promise ? accepted.then(replyOf) : replyOf(accepted);
+}
+
+function replyOf(message: Message): PublishReply {
+  return { id: message.id };
 }
 
 /**
