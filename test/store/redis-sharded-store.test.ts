@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
+import { redisKeys } from '../../src/store/redis/scripts.js';
 import { ShardedRedisStore } from '../../src/store/redis/sharded-redis-store.js';
 import { runShardedStoreContract } from '../contract/sharded-store-contract.js';
 import { Redis } from 'ioredis';
@@ -164,6 +165,30 @@ describe('sharded Redis store: messages on several shards and their locks', () =
     });
     assert.equal(await admin.get(lock), 'stuck-publisher', 'another holder\'s lock is left alone');
     assert.deepEqual((await store.read({ afterSeq: 0, after: [0, 0], topics: [x, y], limit: 10 })).map((m) => m.data), ['after the lease', 'after the lease']);
+  });
+
+  it('a shard failing in a lock round fails only the publishes with a copy there (issue 14 review)', async (t) => {
+    const { url } = await (redis ??= startRedis());
+    const keyPrefix = `round-${++stores}:`;
+    const store = new ShardedRedisStore({ maxMessagesPerTopic: 100, maxAgeMs: 0, url, keyPrefix, shards: 3 });
+    t.after(() => store.close());
+    await store.open();
+    const admin = new Redis(url);
+    t.after(() => admin.disconnect());
+    const [a, b, c] = [topicOn(store, 0, 'round'), topicOn(store, 1, 'round'), topicOn(store, 2, 'round')];
+    await store.append(draft([a, c], 'warm'));
+    // Shard 2 refuses appends from now on (its log key is of the wrong type: any script error).
+    const log = redisKeys(keyPrefix, false, 2).log;
+    await admin.del(log);
+    await admin.set(log, 'not a stream');
+    // p1 and p2 queue while p0's round runs, and go in the next round together.
+    const p0 = store.append(draft([a, b], 'p0'));
+    const p1 = store.append(draft([a, b], 'p1'));
+    const p2 = store.append(draft([b, c], 'p2'));
+    await assert.rejects(p2);
+    assert.equal((await p0).data, 'p0');
+    assert.equal((await p1).data, 'p1', 'all its copies were stored: its publisher must not retry it');
+    assert.deepEqual((await store.read({ afterSeq: 0, after: [0, 0, 0], topics: [a], limit: 10 })).map((m) => m.data), ['warm', 'p0', 'p1']);
   });
 
   it('a publisher whose lease expired before its append gets an error and stores nothing', async (t) => {

@@ -227,25 +227,20 @@ export class ShardedRedisStore implements Store {
           round.push(this.lockQueue.shift()!);
           size += head.drafts.length;
         }
-        let stored: Promise<Message[]>;
+        let stored: Promise<Message>[];
         try {
           ({ stored } = await this.lockRound(round.flatMap((entry) => entry.drafts), round.flatMap((entry) => entry.owners)));
         } catch (error) {
           for (const entry of round) entry.reject(error);
           continue;
         }
-        stored.then(
-          (messages) => {
-            let at = 0;
-            for (const entry of round) {
-              entry.resolve(messages.slice(at, at + entry.drafts.length));
-              at += entry.drafts.length;
-            }
-          },
-          (error: unknown) => {
-            for (const entry of round) entry.reject(error);
-          },
-        );
+        // Each publish by its own copies: a shard failing in the round fails only the publishes
+        // with a copy there (the others were stored and will be delivered).
+        let at = 0;
+        for (const entry of round) {
+          Promise.all(stored.slice(at, at + entry.drafts.length)).then(entry.resolve, entry.reject);
+          at += entry.drafts.length;
+        }
       }
     } finally {
       this.lockRunning = false;
@@ -257,10 +252,11 @@ export class ShardedRedisStore implements Store {
    * taken in ascending order: no two publishers can wait for each other), numbers the
    * multi-shard drafts in order with tickets above every ticket of those shards, and appends
    * each shard's part under its lock, the append script releasing it. Resolves once every
-   * append replied (the next round may lock), with the promise of the messages (`stored`),
-   * which resolves once they are dispatched.
+   * append replied (the next round may lock), with the promise of each draft's message
+   * (`stored`), which resolves once its copies are dispatched, or rejects when an append of one
+   * of its own shards failed.
    */
-  private async lockRound(drafts: readonly MessageDraft[], owners: readonly (readonly number[])[]): Promise<{ stored: Promise<Message[]> }> {
+  private async lockRound(drafts: readonly MessageDraft[], owners: readonly (readonly number[])[]): Promise<{ stored: Promise<Message>[] }> {
     const shards = [...new Set(owners.flat())].sort((a, b) => a - b);
     const token = randomBytes(12).toString('base64url');
     // The lease covers the wait for the locks and the append, each bounded by the timeout.
@@ -293,20 +289,25 @@ export class ShardedRedisStore implements Store {
       // The append script releases the lock; when it failed (or was not sent), release here.
       const stored = this.shards[shard]!.appendFenced(indexes.map((i) => drafts[i]!), token, indexes.map((i) => tickets[i]), replied);
       return stored.then(
-        (messages) => ({ shard, indexes, messages }),
+        (messages) => new Map(indexes.map((i, j) => [i, messages[j]!])),
         (error: unknown) => {
           this.shards[shard]!.unlock(token);
           throw error;
         },
       );
     });
-    const stored = Promise.all(appends).then((results) => {
-      const copies: [number, Message][][] = drafts.map(() => []);
-      for (const { shard, indexes, messages } of results) messages.forEach((message, j) => copies[indexes[j]!]!.push([shard, message]));
-      return drafts.map((draft, i) => this.appended(draft, copies[i]!.sort((a, b) => a[0] - b[0])));
+    const byShard = new Map(shards.map((shard, k) => [shard, appends[k]!]));
+    const stored = drafts.map(async (draft, i) => {
+      const copies = await Promise.all(
+        [...owners[i]!].sort((a, b) => a - b).map(async (shard): Promise<[number, Message]> => {
+          const byDraft = await byShard.get(shard)!;
+          return [shard, byDraft.get(i)!];
+        }),
+      );
+      return this.appended(draft, copies);
     });
     // Observed by the round's caller once this resolves; a failure before that is not unhandled.
-    stored.catch(() => {});
+    for (const message of stored) message.catch(() => {});
     await Promise.all(replies);
     return { stored };
   }
