@@ -42,7 +42,11 @@ const CHECK_EVERY_MS = 100;
  * shard, the lowest waiting ticket can always proceed: no deadlock.
  *
  * A copy that never comes (its shard refused the append; the publisher got a 503) would stop a
- * shard forever: after `timeoutMs` it is given up, with a warning, and counted.
+ * shard forever: after `timeoutMs` it is given up, with a warning, and counted. The bound runs
+ * from when the waiting copy reached its shard's head, or from when the shard waited on began
+ * to be waited on without delivering anything, whichever is earlier: a shard whose loop
+ * delivers nothing (its master unreachable, a follow stuck registering) holds the others once
+ * for `timeoutMs`, not that long for each copy, until it delivers again.
  *
  * What a stopped shard reads meanwhile is queued here; its read loop keeps reading, so the queue
  * holds at most `timeoutMs` of that shard's messages.
@@ -56,6 +60,13 @@ export class ShardBarrier {
   private readonly since: number[];
   /** Highest ticket each shard has passed (read, or started reading after). */
   private readonly passed: number[];
+  /**
+   * Since when each shard has been waited on without its loop delivering anything (undefined:
+   * it delivered since, or nobody waited on it).
+   */
+  private readonly stalledSince: (number | undefined)[];
+  /** The stall of each shard was warned of. */
+  private readonly stallWarned: boolean[];
   private timer: NodeJS.Timeout | undefined;
   private releasing = false;
 
@@ -67,12 +78,15 @@ export class ShardBarrier {
     this.held = Array.from({ length: shardCount }, () => new RingBuffer<Message>(16));
     this.since = new Array<number>(shardCount).fill(0);
     this.passed = new Array<number>(shardCount).fill(0);
+    this.stalledSince = new Array<number | undefined>(shardCount).fill(undefined);
+    this.stallWarned = new Array<boolean>(shardCount).fill(false);
   }
 
   /** A message the shard's read loop passed, in its order. */
   offer(shard: number, message: Message): void {
     const ticket = message.ticket;
     if (ticket !== undefined && ticket > this.passed[shard]!) this.passed[shard] = ticket;
+    this.delivered(shard);
     const queue = this.held[shard]!;
     if (queue.length === 0 && !this.mustWait(shard, message)) {
       this.host.handOne(shard, message);
@@ -88,6 +102,7 @@ export class ShardBarrier {
   /** The shard started being read, from a position whose last ticket is `ticket`. */
   started(shard: number, ticket: number): void {
     this.passed[shard] = ticket;
+    this.delivered(shard);
     this.release();
   }
 
@@ -98,6 +113,7 @@ export class ShardBarrier {
   stopped(shard: number): void {
     const queue = this.held[shard]!;
     while (queue.length > 0) queue.shift();
+    this.delivered(shard);
     this.release();
   }
 
@@ -115,6 +131,13 @@ export class ShardBarrier {
   close(): void {
     if (this.timer) clearInterval(this.timer);
     this.timer = undefined;
+  }
+
+  /** The shard's loop moved: waits on it are bounded afresh. */
+  private delivered(shard: number): void {
+    if (this.stalledSince[shard] === undefined) return;
+    this.stalledSince[shard] = undefined;
+    this.stallWarned[shard] = false;
   }
 
   /** True when `message`, at the head of `shard`, waits for other shards to pass its ticket. */
@@ -135,27 +158,52 @@ export class ShardBarrier {
     const ticket = head.ticket!;
     const copies: ShardCopy[] = [{ shard, message: head }];
     let waiting = false;
+    const givenUp: number[] = [];
     for (const other of this.host.shardsOf(head)) {
       if (other === shard) continue;
-      if (this.host.isJoining(other)) {
-        waiting = true;
-        continue;
-      }
-      if (!this.host.isReading(other)) continue;
-      const theirs = this.held[other]!.peek();
-      if (theirs !== undefined) {
-        if (theirs.ticket === ticket && theirs.writer === head.writer) copies.push({ shard: other, message: theirs });
-        // Before their copy of `ticket` (or before the place it would have): wait.
-        else if (theirs.ticket === undefined || theirs.ticket < ticket) waiting = true;
-        continue;
-      }
-      if (this.passed[other]! < ticket) waiting = true;
+      const wait = this.waitFor(other, head, copies);
+      if (wait === undefined) continue;
+      if (this.withinBound(shard, wait === 'silent' ? other : undefined, now)) waiting = true;
+      else givenUp.push(other);
     }
-    if (!waiting) return copies;
-    if (now - this.since[shard]! < this.timeoutMs) return undefined;
+    if (waiting) return undefined;
+    if (givenUp.length === 0) return copies;
     this.timeouts++;
-    this.host.log('warn', `A message on several shards (ticket ${ticket}) waited ${this.timeoutMs} ms on shard ${shard} for its copy on another shard, which never came (that shard refused the append and its publisher got a 503): delivering it without`);
+    for (const other of givenUp) {
+      if (this.stallWarned[other]) continue;
+      this.stallWarned[other] = true;
+      this.host.log('warn', `A message on several shards (ticket ${ticket}) waited ${this.timeoutMs} ms on shard ${shard} for its copy on shard ${other}, which never came (that shard refused the append and its publisher got a 503, or its loop delivers nothing): delivering it without, and the next ones at once until shard ${other} delivers again`);
+    }
     return copies;
+  }
+
+  /**
+   * Whether `head` (multi-shard) must wait for `other`: undefined when not (it is not read, has
+   * passed the ticket, or holds its copy at its head, then added to `copies`); `held` when it
+   * holds messages to give first (it delivers, and they wait on their own bound); `silent` when
+   * it is registering or has given everything and not yet reached the ticket.
+   */
+  private waitFor(other: number, head: Message, copies: ShardCopy[]): 'held' | 'silent' | undefined {
+    if (this.host.isJoining(other)) return 'silent';
+    if (!this.host.isReading(other)) return undefined;
+    const theirs = this.held[other]!.peek();
+    if (theirs === undefined) return this.passed[other]! < head.ticket! ? 'silent' : undefined;
+    if (theirs.ticket === head.ticket && theirs.writer === head.writer) {
+      copies.push({ shard: other, message: theirs });
+      return undefined;
+    }
+    // Before their copy of the ticket (or before the place it would have).
+    return theirs.ticket === undefined || theirs.ticket < head.ticket! ? 'held' : undefined;
+  }
+
+  /**
+   * True while the head of `shard` is within its bound: from when it reached the head, or from
+   * when the `silent` shard it waits on was first waited on without delivering since.
+   */
+  private withinBound(shard: number, silent: number | undefined, now: number): boolean {
+    let since = this.since[shard]!;
+    if (silent !== undefined) since = Math.min(since, (this.stalledSince[silent] ??= now));
+    return now - since < this.timeoutMs;
   }
 
   /** Hands on everything that can go, until nothing moves. */
