@@ -1,6 +1,6 @@
 import type { IncomingHttpHeaders } from 'node:http';
 
-/** A publish request head in the strict subset {@link parseRawRequestHead} accepts. */
+/** A request head in the strict subset {@link parseRawRequestHead} accepts. */
 export interface RawRequestHead {
   /** The request target, as node:http's `request.url` would give it. */
   readonly url: string;
@@ -19,7 +19,9 @@ export const MAX_RAW_HEAD_BYTES = 8 * 1024;
 /** Header lines at most; more are node:http's to judge. */
 const MAX_HEADER_LINES = 64;
 
-const REQUEST_LINE_START = Buffer.from('POST /', 'latin1');
+/** The methods the raw paths serve: publishes and subscriptions. */
+export type RawRequestMethod = 'POST' | 'GET';
+const REQUEST_LINE_STARTS: Readonly<Record<RawRequestMethod, Buffer>> = { POST: Buffer.from('POST /', 'latin1'), GET: Buffer.from('GET /', 'latin1') };
 const VERSION_AND_EOL = Buffer.from(' HTTP/1.1\r\n', 'latin1');
 const CR = 0x0d;
 const LF = 0x0a;
@@ -41,12 +43,12 @@ for (const c of "!#$%&'*+-.^_`|~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijkl
 const NOT_TAKEN = new Set(['transfer-encoding', 'te', 'expect', 'upgrade', 'http2-settings', 'cookie', 'proxy-connection']);
 
 /**
- * Parses `bytes` as one whole HTTP/1.1 `POST /…` request head in a deliberately strict subset of
+ * Parses `bytes` as one whole HTTP/1.1 `POST /…` (or `GET /…`) request head in a deliberately strict subset of
  * the grammar, and returns undefined for anything outside it, so the caller can hand the bytes
  * to node:http, whose parser then accepts or refuses them as it always did. Undefined also when
  * the head is not complete in `bytes`. The subset:
  *
- * - request line exactly `POST /<target> HTTP/1.1` CRLF, the target of visible ASCII only;
+ * - request line exactly `<method> /<target> HTTP/1.1` CRLF, the target of visible ASCII only;
  * - header lines `name: value` CRLF: a token name, a value of visible ASCII, spaces and tabs
  *   (trimmed); no obs-fold (a line starting with whitespace), no bare CR or LF, no byte ≥ 0x80,
  *   at most {@link MAX_HEADER_LINES} lines in {@link MAX_RAW_HEAD_BYTES} bytes;
@@ -56,10 +58,11 @@ const NOT_TAKEN = new Set(['transfer-encoding', 'te', 'expect', 'upgrade', 'http
  * - `Host` present; `Content-Length` digits only, no sign, no leading zero, at most 15 digits;
  *   `Connection` exactly `keep-alive` or `close`; none of {@link NOT_TAKEN}.
  */
-export function parseRawRequestHead(bytes: Buffer): RawRequestHead | undefined {
+export function parseRawRequestHead(bytes: Buffer, method: RawRequestMethod = 'POST'): RawRequestHead | undefined {
+  const requestLineStart = REQUEST_LINE_STARTS[method];
   const limit = Math.min(bytes.length, MAX_RAW_HEAD_BYTES);
-  if (limit < REQUEST_LINE_START.length || bytes.compare(REQUEST_LINE_START, 0, REQUEST_LINE_START.length, 0, REQUEST_LINE_START.length) !== 0) return undefined;
-  const targetStart = REQUEST_LINE_START.length - 1;
+  if (limit < requestLineStart.length || bytes.compare(requestLineStart, 0, requestLineStart.length, 0, requestLineStart.length) !== 0) return undefined;
+  const targetStart = requestLineStart.length - 1;
   let i = targetStart;
   while (i < limit) {
     const c = bytes[i]!;
