@@ -120,6 +120,8 @@ export function installRawSubscribe(server: Server, options: RawSubscribeOptions
       presetHeaders: () => options.presetHeaders(head.headers.origin),
       takeOver: () => {
         taken = true;
+        // Gone meanwhile: the caller sees it (`gone`) and lets the stream go.
+        if (socket.destroyed) return;
         socket.removeListener('error', onError);
         response.attach();
         streaming.add(socket);
