@@ -22,8 +22,7 @@ export const MAX_PARKED_BYTES = 16 * 1024;
  *
  * Bytes the client sends while the stream is open (a pipelined request) are kept, up to
  * {@link MAX_PARKED_BYTES}, and once the last chunk is written the connection and those bytes go
- * to `whenWritten` (the raw path reads the next request as it read the first), so keep-alive
- * works as on node:http.
+ * to `whenWritten` (which hands them to node:http), so keep-alive works as after any answer.
  */
 export class RawEventStreamResponse extends EventEmitter implements EventStreamResponse {
   readonly chunkedEncoding = true;

@@ -25,6 +25,11 @@ export interface RawSubscribeOptions {
 }
 
 const SUBSCRIBE_PATH = '/messages/subscribe/';
+/**
+ * Ids the router hands to the route unchanged (no percent-encoding to decode, no `/`, no
+ * query): any other request target is node:http's and Fastify's to route.
+ */
+const PLAIN_ID = /^[A-Za-z0-9._~-]+$/;
 
 /** Why the raw path refused a request it handed to node:http, by the socket, then the request. */
 const refusedOn = new WeakMap<Socket, { error: unknown }>();
@@ -41,11 +46,6 @@ export function rawRefusalOf(request: IncomingMessage): { error: unknown } | und
   refused.delete(request);
   return refusal;
 }
-/**
- * Ids the router hands to the route unchanged (no percent-encoding to decode, no `/`, no
- * query): any other request target is node:http's and Fastify's to route.
- */
-const PLAIN_ID = /^[A-Za-z0-9._~-]+$/;
 
 /**
  * A raw path on the socket for `GET /messages/subscribe/<id>`, the request that opens an event
@@ -74,6 +74,8 @@ export function installRawSubscribe(server: Server, options: RawSubscribeOptions
   const nodeConnectionListener = nodeListeners[0] as (socket: Socket) => void;
   /** Sockets serving a raw stream, for `closeAllConnections`. */
   const streaming = new Set<Socket>();
+  /** Connections whose client asked for `Connection: close`: they end with their stream. */
+  const closeAfterStream = new WeakSet<Socket>();
 
   // Shared listeners, `this` being the socket: nothing allocated per connection until it is taken.
   function onFirstData(this: Socket, chunk: Buffer): void {
@@ -113,6 +115,7 @@ export function installRawSubscribe(server: Server, options: RawSubscribeOptions
     if (!PLAIN_ID.test(topic)) return handOver(socket, bytes);
     // Nothing more is read until the stream opens (or the request goes to node:http).
     socket.pause();
+    if (!head.keepAlive) closeAfterStream.add(socket);
     const response = new RawEventStreamResponse(socket, nextRequest);
     let taken = false;
     const transport: EventStreamTransport = {
@@ -149,9 +152,10 @@ export function installRawSubscribe(server: Server, options: RawSubscribeOptions
    * half-closed clients) is node:http's as after any other answer.
    */
   const nextRequest = (socket: Socket, parked: Buffer | undefined): void => {
-    if (options.isShuttingDown()) {
-      // node:http already closed its idle connections: this one ends here (and is cut with the
-      // others at the shutdown deadline if the client does not close its side).
+    if (options.isShuttingDown() || closeAfterStream.has(socket)) {
+      // Asked for by the client, or node:http already closed its idle connections (shutdown):
+      // this one ends here, and is cut with the others at the shutdown deadline if the client
+      // does not close its side.
       socket.end();
       return;
     }
