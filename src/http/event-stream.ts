@@ -2,6 +2,7 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { SlowConsumerPolicy } from '../config/options.js';
 import type { ConsumerSession } from '../hub/consumers.js';
 import type { SubscriptionSelector } from '../hub/subscription.js';
+import type { EventStreamResponse } from '../sse/stream.js';
 import type { Cursor } from '../store/store.js';
 
 /** Longest accepted `Last-Event-ID`; longer ones are treated as unknown ids (a gap). */
@@ -29,9 +30,27 @@ export function shownLastEventId(cursor: string | undefined): string | undefined
 }
 
 /** What a protocol decides about one event stream (see EventStreams.open). */
-export interface EventStreamRequest {
+export interface EventStreamRequest extends EventStreamDescription {
   readonly request: FastifyRequest;
   readonly reply: FastifyReply;
+}
+
+/**
+ * The HTTP side of one event stream (see EventStreams.openOn): Fastify's request and reply, or
+ * the raw subscribe path's socket (raw-subscribe.ts).
+ */
+export interface EventStreamTransport {
+  readonly response: EventStreamResponse;
+  /** Headers set before the stream takes the response (CORS, discovery), sent with its own. */
+  presetHeaders(): Record<string, string>;
+  /** Takes the response from whoever held it (Fastify: `reply.hijack()`); called once. */
+  takeOver(): void;
+  /** True when the client is gone already. */
+  readonly gone: boolean;
+}
+
+/** What a protocol decides about one event stream, whatever serves its HTTP. */
+export interface EventStreamDescription {
   /** Which messages the subscription receives. */
   readonly selector: SubscriptionSelector;
   /** Topics the cursor is resolved for (gap detection); undefined: every topic. */

@@ -8,7 +8,7 @@ import type { SlowConsumerObserver } from '../sse/backlog-queue.js';
 import { answerEventStreamHead, SseStream, type SseCloseListener } from '../sse/stream.js';
 import { Ticker } from '../sse/ticker.js';
 import type { Cursor } from '../store/store.js';
-import type { EventStreamRequest } from './event-stream.js';
+import type { EventStreamDescription, EventStreamRequest, EventStreamTransport } from './event-stream.js';
 import { releaseFrameworkListeners } from './stream-response.js';
 
 const HEARTBEAT = Buffer.from(':\n\n');
@@ -54,10 +54,30 @@ export class EventStreams {
       answerEventStreamHead(reply.raw, { ...reply.getHeaders(), ...headers } as Record<string, string>);
       return;
     }
+    await this.openOn(args, {
+      response: reply.raw,
+      presetHeaders: () => reply.getHeaders() as Record<string, string>,
+      takeOver: () => {
+        reply.hijack();
+        releaseFrameworkListeners(reply.raw);
+      },
+      get gone() {
+        return reply.raw.destroyed || request.raw.socket.destroyed;
+      },
+    });
+  }
+
+  /**
+   * {@link open} on any transport (a GET). Rejects, with nothing registered and nothing
+   * written, when the stream cannot open (the caller answers); resolves once the stream went
+   * live, or ended.
+   */
+  async openOn(args: EventStreamDescription, transport: EventStreamTransport): Promise<void> {
+    const { hub } = this;
     // The stream is the hub's sink. It exists before the response starts: the hub may dispatch
     // while the cursor resolves, and holds those messages because the subscription starts in
     // the replaying state. It writes nothing until it is opened.
-    const stream = new SseStream(reply.raw, {
+    const stream = new SseStream(transport.response, {
       maxBacklogBytes: this.options.maxBacklog,
       slowPolicy: args.slowPolicy ?? this.options.slowConsumerPolicy,
       observer: this.slowObserver,
@@ -81,15 +101,14 @@ export class EventStreams {
       }
       headers = args.headers(cursor);
       // Ended while the cursor resolved: the hub shut down, or held more than it may for us.
-      if (stream.closed && !reply.raw.destroyed) throw closedWhileOpening(superseded, hub);
+      if (stream.closed && !transport.response.destroyed) throw closedWhileOpening(superseded, hub);
     } catch (error) {
       hub.unsubscribe(subscription);
       consumer?.end();
       throw error;
     }
 
-    reply.hijack();
-    releaseFrameworkListeners(reply.raw);
+    transport.takeOver();
     stream.subscription = subscription;
     const { lifecycle } = args;
     // A closure only for the streams that asked to be followed (one listener per stream).
@@ -102,14 +121,14 @@ export class EventStreams {
             lifecycle?.ended();
           },
     );
-    if (stream.closed || reply.raw.destroyed || request.raw.socket.destroyed) {
+    if (stream.closed || transport.gone) {
       hub.unsubscribe(subscription);
       consumer?.end();
       return;
     }
     // Headers that hooks set on the reply (CORS, discovery) go out with the stream's own, in one
     // writeHead (see SseStream.open).
-    stream.open({ ...reply.getHeaders(), ...headers } as Record<string, string>);
+    stream.open({ ...transport.presetHeaders(), ...headers });
     lifecycle?.opened();
     this.heartbeats.add(stream);
     this.tokenExpiry.add(stream, args.expiresAt);

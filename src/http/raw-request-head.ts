@@ -1,6 +1,6 @@
 import type { IncomingHttpHeaders } from 'node:http';
 
-/** A publish request head in the strict subset {@link parseRawRequestHead} accepts. */
+/** A request head in the strict subset {@link parseRawRequestHead} accepts. */
 export interface RawRequestHead {
   /** The request target, as node:http's `request.url` would give it. */
   readonly url: string;
@@ -19,7 +19,9 @@ export const MAX_RAW_HEAD_BYTES = 8 * 1024;
 /** Header lines at most; more are node:http's to judge. */
 const MAX_HEADER_LINES = 64;
 
-const REQUEST_LINE_START = 'POST /';
+/** The methods the raw paths serve: publishes and subscriptions. */
+export type RawRequestMethod = 'POST' | 'GET';
+const REQUEST_LINE_STARTS: Readonly<Record<RawRequestMethod, string>> = { POST: 'POST /', GET: 'GET /' };
 const VERSION_AND_EOL = ' HTTP/1.1\r\n';
 const CR = 0x0d;
 const LF = 0x0a;
@@ -68,12 +70,12 @@ function headerName(text: string, start: number, end: number): string {
 const NOT_TAKEN = new Set(['transfer-encoding', 'te', 'expect', 'upgrade', 'http2-settings', 'cookie', 'proxy-connection']);
 
 /**
- * Parses `bytes` as one whole HTTP/1.1 `POST /…` request head in a deliberately strict subset of
+ * Parses `bytes` as one whole HTTP/1.1 `POST /…` (or `GET /…`) request head in a deliberately strict subset of
  * the grammar, and returns undefined for anything outside it, so the caller can hand the bytes
  * to node:http, whose parser then accepts or refuses them as it always did. Undefined also when
  * the head is not complete in `bytes`. The subset:
  *
- * - request line exactly `POST /<target> HTTP/1.1` CRLF, the target of visible ASCII only;
+ * - request line exactly `<method> /<target> HTTP/1.1` CRLF, the target of visible ASCII only;
  * - header lines `name: value` CRLF: a token name, a value of visible ASCII, spaces and tabs
  *   (trimmed); no obs-fold (a line starting with whitespace), no bare CR or LF, no byte ≥ 0x80,
  *   at most {@link MAX_HEADER_LINES} lines in {@link MAX_RAW_HEAD_BYTES} bytes;
@@ -83,15 +85,16 @@ const NOT_TAKEN = new Set(['transfer-encoding', 'te', 'expect', 'upgrade', 'http
  * - `Host` present; `Content-Length` digits only, no sign, no leading zero, at most 15 digits;
  *   `Connection` exactly `keep-alive` or `close`; none of {@link NOT_TAKEN}.
  */
-export function parseRawRequestHead(bytes: Buffer): RawRequestHead | undefined {
+export function parseRawRequestHead(bytes: Buffer, method: RawRequestMethod = 'POST'): RawRequestHead | undefined {
+  const requestLineStart = REQUEST_LINE_STARTS[method];
   const limit = Math.min(bytes.length, MAX_RAW_HEAD_BYTES);
-  if (limit < REQUEST_LINE_START.length) return undefined;
+  if (limit < requestLineStart.length) return undefined;
   // One string for the whole head: latin1 maps every byte to the char of the same code, so the
   // checks below see the bytes, and names, values and the target are slices of it (one decode
   // instead of one per field).
   const text = bytes.toString('latin1', 0, limit);
-  if (!text.startsWith(REQUEST_LINE_START)) return undefined;
-  const targetStart = REQUEST_LINE_START.length - 1;
+  if (!text.startsWith(requestLineStart)) return undefined;
+  const targetStart = requestLineStart.length - 1;
   let i = targetStart;
   while (i < limit) {
     const c = text.charCodeAt(i);

@@ -9,7 +9,9 @@ import type { Hub } from '../hub/hub.js';
 import { observeHttpRequests } from '../metrics/http-metrics.js';
 import type { RelayMetrics } from '../metrics/metrics.js';
 import { registerMercureProtocol } from '../protocols/mercure/routes.js';
+import { discoveryLink } from '../protocols/mercure/discovery.js';
 import { registerMessagesProtocol } from '../protocols/messages/routes.js';
+import { describeSubscribeStream } from '../protocols/messages/subscribe.js';
 import type { RelayCore } from '../relay.js';
 import type { AdapterContext } from './context.js';
 import { trackAllowedMethods } from './allowed-methods.js';
@@ -17,7 +19,7 @@ import { installBodyParsers } from './body/parsers.js';
 import { registerConsoleRoutes } from './console.js';
 import { installLingeringClose } from './lingering-close.js';
 import { limitConnections } from './connection-limits.js';
-import { installCors } from './cors.js';
+import { corsPolicy, installCors } from './cors.js';
 import { installCsrfCheck } from './csrf.js';
 import { EventStreams } from './event-streams.js';
 import { answerClientError, answerFrameworkError, answerOnSocket, installErrorHandling } from './error-handler.js';
@@ -26,6 +28,7 @@ import { registerOperationsRoutes } from './operations.js';
 import { registerProbeRoute } from './probe.js';
 import { leanPublishRules, leanRouteOf, type LeanPublishRules, type LeanRoute } from './lean-publish.js';
 import { installRawPublish } from './raw-publish.js';
+import { installRawSubscribe, type RawSubscribeOpener } from './raw-subscribe.js';
 import { armShutdownDeadline } from './shutdown-deadline.js';
 
 /** A running hub: its HTTP server, core and address. */
@@ -79,6 +82,8 @@ export async function serveOverHttp(core: RelayCore, parts: HttpLayerOptions = {
   // and for every request it does not take, Fastify's handler serves.
   let leanRules: LeanPublishRules | undefined;
   let leanRoute: LeanRoute | undefined;
+  let rawSubscribe: RawSubscribeOpener | undefined;
+  const cors = corsPolicy(options.corsOrigins);
   let shuttingDown = false;
   const app = Fastify({
     // Fastify's own http.createServer, plus the lean path in front of its handler.
@@ -91,7 +96,20 @@ export async function serveOverHttp(core: RelayCore, parts: HttpLayerOptions = {
       server.keepAliveTimeout = options.keepAliveTimeout;
       server.requestTimeout = options.requestTimeout;
       if (options.maxRequestsPerSocket > 0) server.maxRequestsPerSocket = options.maxRequestsPerSocket;
-      // In front of node:http: plain publishes answered on the raw socket (raw-publish.ts).
+      // In front of node:http: plain subscriptions streamed on the raw socket (raw-subscribe.ts),
+      // and in front of that, plain publishes answered on it (raw-publish.ts).
+      installRawSubscribe(server, {
+        opener: () => rawSubscribe,
+        isShuttingDown: () => shuttingDown,
+        isOverLimit: (socket) => connections.isOverLimit(socket),
+        presetHeaders: (origin) => {
+          // What the CORS and discovery hooks set on the route's reply, in their order.
+          const headers: Record<string, string> = {};
+          if (cors) for (const [name, value] of cors.headersFor(origin)) headers[name] = value;
+          headers.link = discoveryLink(options);
+          return headers;
+        },
+      });
       installRawPublish(server, {
         rules: () => leanRules,
         isShuttingDown: () => shuttingDown,
@@ -200,6 +218,7 @@ export async function serveOverHttp(core: RelayCore, parts: HttpLayerOptions = {
     observer: requestObserver,
   });
   leanRoute = leanRouteOf(leanRules);
+  rawSubscribe = async (topic, headers, transport) => streams.openOn(await describeSubscribeStream(context, topic, headers, {}), transport);
 
   try {
     await app.listen({ host: options.host, port: options.port, listenTextResolver: () => FASTIFY_LISTENING_TEXT });

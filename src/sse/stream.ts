@@ -72,9 +72,31 @@ export function answerEventStreamHead(res: ServerResponse, headers?: Readonly<Re
   res.end();
 }
 
+/**
+ * What a stream writes to: node:http's `ServerResponse`, or the raw subscribe path's response
+ * on a bare socket (`src/http/raw-event-stream-response.ts`), which never has node:http's
+ * request and response objects. `chunkedEncoding` is `ServerResponse`'s field (not in its
+ * typings), true when the body goes out in HTTP/1.1 chunks.
+ */
+export interface EventStreamResponse {
+  writeHead(status: number, headers: OutgoingHttpHeaders): unknown;
+  flushHeaders(): void;
+  readonly socket: Socket | null;
+  readonly chunkedEncoding?: boolean;
+  write(chunk: Buffer): unknown;
+  end(chunk?: string): unknown;
+  readonly writableLength: number;
+  readonly writableNeedDrain: boolean;
+  readonly writableFinished: boolean;
+  readonly destroyed: boolean;
+  on(event: 'close' | 'error', listener: () => void): unknown;
+  once(event: 'close' | 'drain', listener: () => void): unknown;
+  off(event: 'close' | 'drain', listener: () => void): unknown;
+}
+
 /** Where a response's listeners find their stream (see the constructor). */
 const STREAM = Symbol('sse-relay.stream');
-type StreamResponse = ServerResponse & { [STREAM]?: SseStream };
+type StreamResponse = EventStreamResponse & { [STREAM]?: SseStream };
 
 /**
  * One `text/event-stream` response, and the hub's sink for one subscription.
@@ -127,7 +149,7 @@ export class SseStream {
   private readonly baseHeaders: Record<string, string>;
 
   constructor(
-    private readonly res: ServerResponse,
+    private readonly res: EventStreamResponse,
     options: SseStreamOptions,
   ) {
     this.maxBacklogBytes = options.maxBacklogBytes;
@@ -151,7 +173,7 @@ export class SseStream {
     const socket = this.res.socket;
     // Events are small and latency matters more than packet count.
     socket?.setNoDelay(true);
-    if (socket && (this.res as ServerResponse & { chunkedEncoding?: boolean }).chunkedEncoding === true) this.socket = socket;
+    if (socket && this.res.chunkedEncoding === true) this.socket = socket;
     if (this.pendingBytes > 0) this.schedule();
   }
 
@@ -342,7 +364,7 @@ const EVICTED_DRAIN_MS = 1000;
  * destroying it would reset. An unfinished response still owns its socket (HTTP/1.1 answers
  * in order), so nothing else is on it that could be served anyway.
  */
-function releaseUnfinished(res: ServerResponse): void {
+function releaseUnfinished(res: EventStreamResponse): void {
   if (res.writableFinished) return;
   res.socket?.destroy();
 }

@@ -1,12 +1,14 @@
+import type { IncomingHttpHeaders } from 'node:http';
 import type { FastifyInstance } from 'fastify';
 import { AuthorizedSelector } from '../../auth/authorized-selector.js';
 import type { ConsumerConflict } from '../../hub/consumers.js';
 import { RelayError } from '../../hub/errors.js';
 import { assertValidTopic } from '../../hub/message.js';
 import type { AdapterContext } from '../../http/context.js';
+import { rawRefusalOf } from '../../http/raw-subscribe.js';
 import { encodeEvent } from '../../sse/encode.js';
 import { headerText } from '../../sse/last-event-id.js';
-import { normaliseLastEventId, shownLastEventId } from '../../http/event-stream.js';
+import { normaliseLastEventId, shownLastEventId, type EventStreamDescription } from '../../http/event-stream.js';
 import { readSlowPolicy } from '../../http/event-streams.js';
 import type { LostRange } from '../../store/consumer-log.js';
 import { consumerCaller } from './consumer-caller.js';
@@ -17,7 +19,8 @@ export const GAP_HEADER = 'Replay-Gap';
 const GAP_MESSAGE =
   'The requested event id is unknown or no longer retained; replaying from the oldest retained message. Messages may have been missed.';
 
-interface SubscribeRequest {
+/** The route's parameters and query. */
+export interface SubscribeRequest {
   Params: { id: string };
   Querystring: { lastEventId?: string | string[]; slow?: string | string[]; consumer?: string | string[]; takeover?: string | string[] };
 }
@@ -35,45 +38,59 @@ interface SubscribeRequest {
  * of the same consumer still open in this process instead of answering 409.
  */
 export function registerSubscribeRoute(app: FastifyInstance, context: AdapterContext): void {
-  const { options, authorizer } = context;
   app.get<SubscribeRequest>('/messages/subscribe/:id', async (request, reply) => {
-    const principal = await authorizer.authenticate('subscriber', request.headers);
-    const topic = request.params.id;
-    assertValidTopic(topic);
-    authorizer.assertMaySubscribe(principal, topic);
-    const lastEventId = pickLastEventId(request.headers['last-event-id'], request.query.lastEventId);
-    const slowPolicy = readSlowPolicy(request.query.slow);
-    const consumerName = request.query.consumer;
-    const conflict = readTakeover(request.query.takeover, consumerName !== undefined);
-    // What an acknowledged consumer lost past --consumer-max-pending, told after the greeting.
-    let lost: LostRange | null = null;
-    const consumer = consumerName === undefined
-      ? undefined
-      : async (registeredAfterSeq: number) => {
-          const session = await context.consumers.connect(topic, String(consumerName), consumerCaller(principal), registeredAfterSeq, lastEventId, conflict);
-          lost = session.lost;
-          return session;
-        };
-
-    await context.streams.open({
-      request,
-      reply,
-      // Private updates (published through Mercure) only reach tokens granted all their topics.
-      selector: new AuthorizedSelector('messages', [topic], authorizer, principal),
-      cursorTopics: [topic],
-      lastEventId,
-      consumer,
-      slowPolicy,
-      expiresAt: principal.expiresAt,
-      headers: (cursor) => (cursor?.gap ? { [GAP_HEADER]: 'true' } : undefined),
-      preamble: (cursor, startId) => {
-        const frames = [Buffer.from(encodeEvent({ id: startId, data: `Subscribed to id ${topic}`, retry: options.retry }))];
-        if (cursor?.gap) frames.push(Buffer.from(encodeEvent({ event: 'gap', data: JSON.stringify({ lastEventId: shownLastEventId(lastEventId), message: GAP_MESSAGE }) })));
-        if (lost) frames.push(Buffer.from(encodeEvent({ event: 'gap', data: JSON.stringify({ reason: 'consumer-max-pending', ...lost }) })));
-        return frames;
-      },
-    });
+    // The raw path tried this request first and met an error: that is the answer.
+    const refusal = rawRefusalOf(request.raw);
+    if (refusal) throw refusal.error;
+    const stream = await describeSubscribeStream(context, request.params.id, request.headers, request.query);
+    await context.streams.open({ ...stream, request, reply });
   });
+}
+
+/**
+ * The subscribe rules of `GET /messages/subscribe/:id`, whatever serves its HTTP (the Fastify
+ * route, or the raw path, which passes an empty query): authenticates and authorises the
+ * subscriber (throws the route's errors), reads its cursor and options, and describes its stream.
+ */
+export async function describeSubscribeStream(
+  context: AdapterContext,
+  topic: string,
+  requestHeaders: IncomingHttpHeaders,
+  query: SubscribeRequest['Querystring'],
+): Promise<EventStreamDescription> {
+  const { options, authorizer } = context;
+  const principal = await authorizer.authenticate('subscriber', requestHeaders);
+  assertValidTopic(topic);
+  authorizer.assertMaySubscribe(principal, topic);
+  const lastEventId = pickLastEventId(requestHeaders['last-event-id'], query.lastEventId);
+  const slowPolicy = readSlowPolicy(query.slow);
+  const consumerName = query.consumer;
+  const conflict = readTakeover(query.takeover, consumerName !== undefined);
+  // What an acknowledged consumer lost past --consumer-max-pending, told after the greeting.
+  let lost: LostRange | null = null;
+  const consumer = consumerName === undefined
+    ? undefined
+    : async (registeredAfterSeq: number) => {
+        const session = await context.consumers.connect(topic, String(consumerName), consumerCaller(principal), registeredAfterSeq, lastEventId, conflict);
+        lost = session.lost;
+        return session;
+      };
+  return {
+    // Private updates (published through Mercure) only reach tokens granted all their topics.
+    selector: new AuthorizedSelector('messages', [topic], authorizer, principal),
+    cursorTopics: [topic],
+    lastEventId,
+    consumer,
+    slowPolicy,
+    expiresAt: principal.expiresAt,
+    headers: (cursor) => (cursor?.gap ? { [GAP_HEADER]: 'true' } : undefined),
+    preamble: (cursor, startId) => {
+      const frames = [Buffer.from(encodeEvent({ id: startId, data: `Subscribed to id ${topic}`, retry: options.retry }))];
+      if (cursor?.gap) frames.push(Buffer.from(encodeEvent({ event: 'gap', data: JSON.stringify({ lastEventId: shownLastEventId(lastEventId), message: GAP_MESSAGE }) })));
+      if (lost) frames.push(Buffer.from(encodeEvent({ event: 'gap', data: JSON.stringify({ reason: 'consumer-max-pending', ...lost }) })));
+      return frames;
+    },
+  };
 }
 
 /** `?takeover=1`: only with `?consumer=`, once, `1` or `true`. */
