@@ -22,6 +22,8 @@ export interface RawSubscribeOptions {
   readonly isOverLimit: (socket: Socket) => boolean;
   /** The headers Fastify's hooks put on the route's answers for `origin` (CORS, discovery). */
   readonly presetHeaders: (origin: string | undefined) => Record<string, string>;
+  /** node:http's `keepAliveTimeout` (ms; 0: none): how long a connection may idle after its stream. */
+  readonly keepAliveTimeout: number;
 }
 
 const SUBSCRIBE_PATH = '/messages/subscribe/';
@@ -76,6 +78,12 @@ export function installRawSubscribe(server: Server, options: RawSubscribeOptions
   const streaming = new Set<Socket>();
   /** Connections whose client asked for `Connection: close`: they end with their stream. */
   const closeAfterStream = new WeakSet<Socket>();
+  /**
+   * Connections whose stream ended with nothing pipelined, waiting for their next request:
+   * idle keep-alive connections (node:http would time them out and close them on shutdown, but
+   * it only learns of a connection with its first bytes).
+   */
+  const idleAfterStream = new Set<Socket>();
 
   // Shared listeners, `this` being the socket: nothing allocated per connection until it is taken.
   function onFirstData(this: Socket, chunk: Buffer): void {
@@ -152,6 +160,9 @@ export function installRawSubscribe(server: Server, options: RawSubscribeOptions
    * half-closed clients) is node:http's as after any other answer.
    */
   const nextRequest = (socket: Socket, parked: Buffer | undefined): void => {
+    // The response let go of the socket's errors: a reset from here on must not go unheard
+    // (an `error` event without a listener ends the process).
+    socket.on('error', onError);
     if (options.isShuttingDown() || closeAfterStream.has(socket)) {
       // Asked for by the client, or node:http already closed its idle connections (shutdown):
       // this one ends here, and is cut with the others at the shutdown deadline if the client
@@ -161,7 +172,46 @@ export function installRawSubscribe(server: Server, options: RawSubscribeOptions
     }
     streaming.delete(socket);
     socket.removeListener('close', onStreamClose);
-    handOver(socket, parked);
+    if (parked !== undefined) return handOver(socket, parked);
+    waitForNextRequest(socket);
+  };
+
+  /**
+   * Holds an idle connection after its stream until its next request, which goes to node:http
+   * with its bytes; closes it after the keep-alive timeout, on shutdown, or when the client
+   * half-closes, as node:http does with an idle connection.
+   */
+  const waitForNextRequest = (socket: Socket): void => {
+    idleAfterStream.add(socket);
+    const done = (): void => {
+      idleAfterStream.delete(socket);
+      socket.removeListener('data', onData);
+      socket.removeListener('end', onEnd);
+      socket.removeListener('timeout', onIdle);
+      socket.removeListener('close', onClose);
+      socket.setTimeout(0);
+    };
+    const onData = (bytes: Buffer): void => {
+      done();
+      handOver(socket, bytes);
+    };
+    const onEnd = (): void => {
+      done();
+      socket.end();
+    };
+    const onIdle = (): void => {
+      done();
+      socket.destroy();
+    };
+    const onClose = (): void => done();
+    socket.on('data', onData);
+    socket.on('end', onEnd);
+    socket.on('close', onClose);
+    if (options.keepAliveTimeout > 0) {
+      socket.setTimeout(options.keepAliveTimeout);
+      socket.on('timeout', onIdle);
+    }
+    socket.resume();
   };
 
   // First, so the refusal is the request's before Fastify's handler (a `request` listener) runs.
@@ -185,5 +235,11 @@ export function installRawSubscribe(server: Server, options: RawSubscribeOptions
   server.closeAllConnections = () => {
     closeAll();
     for (const socket of streaming) socket.destroy();
+    for (const socket of idleAfterStream) socket.destroy();
+  };
+  const closeIdle = server.closeIdleConnections.bind(server);
+  server.closeIdleConnections = () => {
+    closeIdle();
+    for (const socket of idleAfterStream) socket.destroy();
   };
 }

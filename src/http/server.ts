@@ -102,6 +102,7 @@ export async function serveOverHttp(core: RelayCore, parts: HttpLayerOptions = {
         opener: () => rawSubscribe,
         isShuttingDown: () => shuttingDown,
         isOverLimit: (socket) => connections.isOverLimit(socket),
+        keepAliveTimeout: server.keepAliveTimeout,
         presetHeaders: (origin) => {
           // What the CORS and discovery hooks set on the route's reply, in their order.
           const headers: Record<string, string> = {};

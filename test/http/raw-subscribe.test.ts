@@ -7,8 +7,11 @@
  * `request` event tells which one served: the raw path never causes one.
  */
 import assert from 'node:assert/strict';
+import { connect } from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import type { ServeOptions } from '../../src/config/options.js';
+import { legacyToken, MERCURE_SECRET } from '../auth/tokens.js';
+import { spawnHub } from '../helpers/hub-process.js';
 import { startHub, type TestHub } from '../helpers/hub.js';
 import { RawClient } from '../helpers/raw-http-client.js';
 import { eventually, publish } from '../helpers/sse-client.js';
@@ -125,6 +128,48 @@ describe('raw subscribe path: authentication and shutdown', () => {
     assert.match(raw.text(), /^HTTP\/1\.1 401 [^]*\r\nwww-authenticate: Bearer/i);
     assert.equal(withoutDate(raw.text()), withoutDate(routed.text()));
     assert.equal(hub.hub.subscriptionCount, 0);
+  });
+
+  test('a client that resets its connection after its raw stream ended does not take the hub down', async () => {
+    // A stream the hub ends (the token expires), on a connection the client asked to close:
+    // the hub ends its side and waits for the client's; a reset then must be heard quietly.
+    const hub = await spawnHub(['--store', 'memory', '--subscriber-jwt-key', MERCURE_SECRET, '--publisher-jwt-key', MERCURE_SECRET]);
+    try {
+      const token = await legacyToken({ subscribe: ['*'] }, { exp: Math.floor(Date.now() / 1000) + 1 });
+      // Half-open allowed: the client does not answer the hub's FIN with its own, it resets.
+      const socket = connect({ port: Number(new URL(hub.url).port), host: '127.0.0.1', allowHalfOpen: true });
+      socket.on('error', () => {});
+      let text = '';
+      socket.on('data', (chunk: Buffer) => (text += chunk.toString('latin1')));
+      socket.write(subscribe('raw-reset', `Authorization: Bearer ${token}\r\nConnection: close\r\n`));
+      await eventually(() => text.endsWith('0\r\n\r\n'), 10_000, 'the stream to end when its token expires');
+      assert.match(text, /closed: access token expired/);
+      socket.resetAndDestroy();
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      const health = await fetch(`${hub.url}/healthz`);
+      assert.equal(health.status, 200, 'the hub is still up');
+      assert.doesNotMatch(hub.stderr(), /Unhandled 'error'/);
+    } finally {
+      hub.child.kill('SIGTERM');
+      await hub.exited;
+    }
+  });
+
+  test('after its raw stream ended, an idle keep-alive connection is closed at the keep-alive timeout, with nothing more written', async () => {
+    const hub = await startHub({ store: 'memory', subscriberJwtKey: MERCURE_SECRET, publisherJwtKey: MERCURE_SECRET, keepAliveTimeout: 500 } as Partial<ServeOptions>);
+    try {
+      const token = await legacyToken({ subscribe: ['*'] }, { exp: Math.floor(Date.now() / 1000) + 1 });
+      const stream = await openConnection(hub, subscribe('raw-idle', `Authorization: Bearer ${token}\r\n`));
+      let closedAt = 0;
+      stream.client.socket.on('close', () => (closedAt = Date.now()));
+      await eventually(() => stream.text().endsWith('0\r\n\r\n'), 10_000, 'the stream to end when its token expires');
+      const endedAt = Date.now();
+      await eventually(() => closedAt > 0, 5000, 'the hub to close the idle connection');
+      assert.ok(stream.text().endsWith('0\r\n\r\n'), 'nothing after the last chunk (no 408 for a request never sent)');
+      assert.ok(closedAt - endedAt >= 300, `closed ${closedAt - endedAt} ms after the stream, not at once`);
+    } finally {
+      await hub.close();
+    }
   });
 
   test('shutdown ends a raw stream with the final comment and the last chunk', async () => {
