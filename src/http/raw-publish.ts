@@ -3,6 +3,7 @@ import type { Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import type { LeanPublishRules, PublishAnswerWriter } from './lean-publish.js';
 import { parseRawRequestHead } from './raw-request-head.js';
+import { httpDate } from './http-date.js';
 
 /** What the raw publish path needs from the server it sits in front of. */
 export interface RawPublishOptions {
@@ -117,7 +118,7 @@ export function installRawPublish(server: Server, options: RawPublishOptions): v
     if (maxRequestsPerSocket > 0 && connection.served >= maxRequestsPerSocket) {
       // node:http's answer past the limit, byte for byte (it then closes the connection).
       connection.served++;
-      closeAfter(socket, `HTTP/1.1 503 Service Unavailable\r\nDate: ${utcDate()}\r\nConnection: close\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n`);
+      closeAfter(socket, `HTTP/1.1 503 Service Unavailable\r\nDate: ${httpDate()}\r\nConnection: close\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n`);
       return;
     }
     const plan = rules.plan('POST', head.url, head.headers, socket);
@@ -141,7 +142,7 @@ export function installRawPublish(server: Server, options: RawPublishOptions): v
       // and the connection's fate, unless the answer names it itself.
       let text = headTextOf(status, headers);
       const named = headNamesConnection;
-      text += `Date: ${utcDate()}\r\n`;
+      text += `Date: ${httpDate()}\r\n`;
       if (named) {
         closing = true;
         text += '\r\n';
@@ -234,15 +235,3 @@ function keepAliveHeaderOf(keepAliveTimeout: number, maxRequestsPerSocket: numbe
   return `Connection: keep-alive\r\nKeep-Alive: timeout=${Math.floor(keepAliveTimeout / 1000)}${max}\r\n\r\n`;
 }
 
-let dateSecond = -1;
-let dateText = '';
-/** The `Date` header's value, made once a second. */
-function utcDate(): string {
-  const now = Date.now();
-  const second = Math.floor(now / 1000);
-  if (second !== dateSecond) {
-    dateSecond = second;
-    dateText = new Date(now).toUTCString();
-  }
-  return dateText;
-}
