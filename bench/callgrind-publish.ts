@@ -24,7 +24,6 @@
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { closeSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import net from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { mergeThreads, readCallgrindFile, topFunctions, type ThreadProfile } from './callgrind/callgrind-profile.js';
@@ -32,6 +31,7 @@ import { PerfMap } from './callgrind/perf-map.js';
 import { SerialLoad } from './callgrind/serial-load.js';
 import { freePort } from './peers/free-port.js';
 import { nchanConfig, peerByName, RELAY_CLI_PATH, relayLimitFlags } from './peers/peers.js';
+import { accepts } from './port-wait.js';
 
 interface Args {
   store: 'memory' | 'sqlite';
@@ -114,17 +114,6 @@ async function waitUntilListening(port: number, child: ChildProcess, log: string
     if (Date.now() > deadline) throw new Error(`server did not listen within ${START_DEADLINE_MS / 1000} s`);
     await new Promise((r) => setTimeout(r, 250));
   }
-}
-
-function accepts(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = net.connect({ host: '127.0.0.1', port });
-    socket.once('connect', () => {
-      socket.destroy();
-      resolve(true);
-    });
-    socket.once('error', () => resolve(false));
-  });
 }
 
 function callgrindControl(option: '-z' | '-d', pid: number): void {

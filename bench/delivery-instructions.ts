@@ -14,12 +14,14 @@
 import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import http from 'node:http';
-import net from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { SubscriberPool } from './loadgen/subscribers.js';
 import { freePort } from './peers/free-port.js';
+import { waitForPort } from './port-wait.js';
+
+const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
 const argv = process.argv.slice(2);
 const flag = (name: string, fallback: string): string => {
@@ -29,22 +31,6 @@ const flag = (name: string, fallback: string): string => {
 const dist = path.resolve(flag('dist', fileURLToPath(new URL('../', import.meta.url))));
 const subscribers = Number(flag('subscribers', '1000'));
 const messages = Number(flag('messages', '100'));
-const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
-
-async function waitForPort(port: number): Promise<void> {
-  for (let attempt = 0; attempt < 1200; attempt++) {
-    const open = await new Promise<boolean>((resolve) => {
-      const socket = net.connect(port, '127.0.0.1', () => {
-        socket.destroy();
-        resolve(true);
-      });
-      socket.on('error', () => resolve(false));
-    });
-    if (open) return;
-    await sleep(250);
-  }
-  throw new Error(`nothing listens on ${port}`);
-}
 
 function publish(agent: http.Agent, port: number, body: string): Promise<void> {
   return new Promise((resolve, reject) => {
@@ -71,7 +57,7 @@ async function run(count: number, workDir: string): Promise<{ instructions: numb
   const exited = new Promise<void>((resolve) => server.once('exit', () => resolve()));
   let deliveries = 0;
   try {
-    await waitForPort(port);
+    await waitForPort(port, 1200, 250);
     const pool = new SubscriberPool([{ host: '127.0.0.1', port, path: (id) => `/messages/subscribe/${id}` }], ['fan'], subscribers);
     const { failed, firstError } = await pool.open(50, 600_000);
     // Under valgrind the hub's first-request sweep may cut a connection it was too slow to read:

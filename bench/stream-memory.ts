@@ -14,7 +14,6 @@
  */
 import { fork, spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import net from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -23,6 +22,7 @@ import { SubscriberPool } from './loadgen/subscribers.js';
 import { freePort } from './peers/free-port.js';
 import { nchanConfig } from './peers/peers.js';
 import { diffHeapSummaries, summariseHeapSnapshot } from './stream-memory/heap-summary.js';
+import { waitForPort } from './port-wait.js';
 
 const argv = process.argv.slice(2);
 const flag = (name: string, fallback: string): string => {
@@ -119,21 +119,6 @@ async function snapshotDiff(workDir: string): Promise<void> {
   for (const row of rows.slice(0, top)) console.log(`    ${row.key.padEnd(44)} ${row.countPerStream.toFixed(2).padStart(7)} ${row.bytesPerStream.toFixed(0).padStart(7)}`);
 }
 
-async function waitForPort(port: number): Promise<void> {
-  for (let attempt = 0; attempt < 100; attempt++) {
-    const open = await new Promise<boolean>((resolve) => {
-      const socket = net.connect(port, '127.0.0.1', () => {
-        socket.destroy();
-        resolve(true);
-      });
-      socket.on('error', () => resolve(false));
-    });
-    if (open) return;
-    await sleep(100);
-  }
-  throw new Error(`nothing listens on ${port}`);
-}
-
 async function measureNchan(workDir: string): Promise<number> {
   const dir = path.join(workDir, 'nchan');
   for (const sub of ['body', 'proxy', 'fastcgi', 'uwsgi', 'scgi']) mkdirSync(path.join(dir, sub), { recursive: true });
@@ -142,7 +127,7 @@ async function measureNchan(workDir: string): Promise<number> {
   writeFileSync(conf, nchanConfig(port, dir));
   const child = spawn('sh', ['-c', 'ulimit -n "$(ulimit -Hn)" 2>/dev/null; exec "$@"', 'sh', 'nginx', '-p', dir, '-c', conf, '-e', path.join(dir, 'error.log')], { stdio: 'ignore' });
   try {
-    await waitForPort(port);
+    await waitForPort(port, 100, 100);
     await sleep(500);
     const rssBefore = await medianRss(child.pid!);
     const pool = await openStreams(port);

@@ -6,11 +6,11 @@
 import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
-import net from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Endpoint } from '../loadgen/plan.js';
 import { freePort } from './free-port.js';
+import { accepts } from '../port-wait.js';
 
 /** dist/ of this build: dist/bench/peers → dist. */
 const DIST = fileURLToPath(new URL('../../', import.meta.url));
@@ -340,17 +340,6 @@ async function stopProcess(child: ChildProcess, exited: Promise<void>): Promise<
   const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
   await exited;
   clearTimeout(timer);
-}
-
-function accepts(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = net.connect({ host: '127.0.0.1', port });
-    socket.once('connect', () => {
-      socket.destroy();
-      resolve(true);
-    });
-    socket.once('error', () => resolve(false));
-  });
 }
 
 /** True when `taskset` can pin to `cpu` here. */
