@@ -163,7 +163,8 @@ export function installRawSubscribe(server: Server, options: RawSubscribeOptions
     // The response let go of the socket's errors: a reset from here on must not go unheard
     // (an `error` event without a listener ends the process).
     socket.on('error', onError);
-    if (options.isShuttingDown() || closeAfterStream.has(socket)) {
+    const shuttingDown = options.isShuttingDown();
+    if (closeAfterStream.has(socket) || (shuttingDown && parked === undefined)) {
       // Asked for by the client, or node:http already closed its idle connections (shutdown):
       // this one ends here, and is cut with the others at the shutdown deadline if the client
       // does not close its side.
@@ -172,6 +173,9 @@ export function installRawSubscribe(server: Server, options: RawSubscribeOptions
     }
     streaming.delete(socket);
     socket.removeListener('close', onStreamClose);
+    // A request pipelined behind the stream is answered even during shutdown (the drain's 503,
+    // with `Connection: close`), as raw-publish.ts does: the client then knows it was not
+    // served, rather than seeing its connection close under a request it sent.
     if (parked !== undefined) return handOver(socket, parked);
     waitForNextRequest(socket);
   };

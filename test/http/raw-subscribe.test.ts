@@ -180,4 +180,24 @@ describe('raw subscribe path: authentication and shutdown', () => {
     await eventually(() => stream.text().endsWith(': closed: hub shutting down\n\n\r\n0\r\n\r\n'), 5000, 'the end of the stream');
     stream.client.socket.destroy();
   });
+
+  test('at shutdown, a request pipelined behind a raw stream gets an answer after the stream ends (the 503 of a request during the drain), then the connection closes', async () => {
+    const hub = await startHub({ store: 'memory', shutdownTimeout: 10_000 });
+    const stream = await openConnection(hub, subscribe('raw-pipelined'));
+    await eventually(() => hasGreeting(stream.text()), 5000, 'the stream');
+    stream.client.write('GET /healthz HTTP/1.1\r\nHost: hub\r\n\r\n');
+    // The pipelined bytes reach the hub before it shuts down.
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    const outcome = await hub.close();
+    await stream.client.closedPromise;
+    assert.equal(outcome.forced, false, 'the drain ended without cutting the connection');
+    const text = stream.text();
+    const streamEnd = text.indexOf(': closed: hub shutting down\n\n\r\n0\r\n\r\n');
+    assert.ok(streamEnd > 0, 'the stream ended with its final comment and last chunk');
+    const after = text.slice(text.indexOf('0\r\n\r\n', streamEnd) + 5);
+    assert.match(after, /^HTTP\/1\.1 503 Service Unavailable\r\n/, `the pipelined request answered, got ${JSON.stringify(after)}`);
+    assert.match(after, /\r\nconnection: close\r\n/i);
+    assert.match(after, /HUB_ERR_SHUTTING_DOWN/);
+  });
+
 });
