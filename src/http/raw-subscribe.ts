@@ -84,11 +84,19 @@ export function installRawSubscribe(server: Server, options: RawSubscribeOptions
    * it only learns of a connection with its first bytes).
    */
   const idleAfterStream = new Set<Socket>();
+  /**
+   * Connections that have not sent their first request: idle too (node:http closes such
+   * sockets on `closeIdleConnections`, but it has not seen these yet).
+   */
+  const beforeFirstRequest = new Set<Socket>();
 
-  // Shared listeners, `this` being the socket: nothing allocated per connection until it is taken.
+  // Shared listeners, `this` being the socket: nothing allocated per connection until it is
+  // taken but its entry in `beforeFirstRequest`.
   function onFirstData(this: Socket, chunk: Buffer): void {
     this.removeListener('data', onFirstData);
     this.removeListener('end', onEndBeforeRequest);
+    this.removeListener('close', onCloseBeforeRequest);
+    beforeFirstRequest.delete(this);
     take(this, chunk);
   }
   function onError(this: Socket): void {
@@ -98,6 +106,9 @@ export function installRawSubscribe(server: Server, options: RawSubscribeOptions
   function onEndBeforeRequest(this: Socket): void {
     this.end();
   }
+  function onCloseBeforeRequest(this: Socket): void {
+    beforeFirstRequest.delete(this);
+  }
   function onStreamClose(this: Socket): void {
     streaming.delete(this);
   }
@@ -106,6 +117,8 @@ export function installRawSubscribe(server: Server, options: RawSubscribeOptions
     socket.removeListener('data', onFirstData);
     socket.removeListener('error', onError);
     socket.removeListener('end', onEndBeforeRequest);
+    socket.removeListener('close', onCloseBeforeRequest);
+    beforeFirstRequest.delete(socket);
     if (socket.destroyed) return;
     // Paused while the bytes go back, so none is emitted before node:http listens.
     socket.pause();
@@ -232,6 +245,8 @@ export function installRawSubscribe(server: Server, options: RawSubscribeOptions
     socket.on('data', onFirstData);
     socket.on('error', onError);
     socket.on('end', onEndBeforeRequest);
+    socket.on('close', onCloseBeforeRequest);
+    beforeFirstRequest.add(socket);
   });
 
   // The streams served here are not node:http's connections, so its closing call would miss them.
@@ -240,10 +255,12 @@ export function installRawSubscribe(server: Server, options: RawSubscribeOptions
     closeAll();
     for (const socket of streaming) socket.destroy();
     for (const socket of idleAfterStream) socket.destroy();
+    for (const socket of beforeFirstRequest) socket.destroy();
   };
   const closeIdle = server.closeIdleConnections.bind(server);
   server.closeIdleConnections = () => {
     closeIdle();
     for (const socket of idleAfterStream) socket.destroy();
+    for (const socket of beforeFirstRequest) socket.destroy();
   };
 }

@@ -7,9 +7,11 @@
  * `request` event tells which one served: the raw path never causes one.
  */
 import assert from 'node:assert/strict';
-import { connect } from 'node:net';
+import { createServer } from 'node:http';
+import { connect, type AddressInfo } from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import type { ServeOptions } from '../../src/config/options.js';
+import { installRawSubscribe } from '../../src/http/raw-subscribe.js';
 import { legacyToken, MERCURE_SECRET } from '../auth/tokens.js';
 import { spawnHub } from '../helpers/hub-process.js';
 import { startHub, type TestHub } from '../helpers/hub.js';
@@ -200,4 +202,42 @@ describe('raw subscribe path: authentication and shutdown', () => {
     assert.match(after, /HUB_ERR_SHUTTING_DOWN/);
   });
 
+  test('on its own in front of node:http, closing idle connections closes a connection that has not sent its first request yet', async () => {
+    // In the hub raw-publish.ts reads new connections first (and closes its silent ones); here
+    // the raw subscribe path is the only one in front, as when it is used without the other.
+    const server = createServer((_request, response) => response.end());
+    installRawSubscribe(server, {
+      opener: () => async () => {},
+      isShuttingDown: () => false,
+      isOverLimit: () => false,
+      presetHeaders: () => ({}),
+      keepAliveTimeout: 5000,
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const silent = await RawClient.open((server.address() as AddressInfo).port);
+    try {
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      server.closeIdleConnections();
+      const closed = await Promise.race([silent.closedPromise.then(() => true), new Promise((resolve) => setTimeout(() => resolve(false), 2000))]);
+      assert.equal(closed, true, 'the silent connection was closed as idle');
+    } finally {
+      silent.close();
+      await new Promise((resolve) => server.close(resolve));
+    }
+  });
+
+  test('at shutdown, a connection that has not sent its first request yet is closed at once, not at the shutdown deadline', async () => {
+    const hub = await startHub({ store: 'memory', shutdownTimeout: 10_000, headersTimeout: 60_000, requestTimeout: 120_000 } as Partial<ServeOptions>);
+    const silent = await RawClient.open(Number(new URL(hub.url).port));
+    // The hub has accepted the connection.
+    await eventually(() => hub.app.server.listenerCount('connection') > 0 && silent.socket.writable, 1000, 'the connection');
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    const started = Date.now();
+    const outcome = await hub.close();
+    const waited = Date.now() - started;
+    assert.equal(outcome.forced, false, 'closed as idle, not cut at the deadline');
+    await silent.closedPromise;
+    assert.ok(waited < 5000, `shutdown took ${waited} ms`);
+    assert.equal(silent.socket.bytesRead, 0, 'nothing written to a connection that asked for nothing');
+  });
 });
