@@ -67,10 +67,10 @@ export function answerFrameworkError(error: FastifyError, _request: FastifyReque
  * What Node's HTTP parser refuses before Fastify sees a request (`clientError`): malformed
  * HTTP, headers over the size limit (431), a request not received within `--request-timeout`
  * (408). Answered in the project's shape (Fastify's default has its own), then the connection
- * is closed, as Node does.
+ * is closed, as Node does. Returns the error answered, if one was written (for the metrics).
  */
-export function answerClientError(this: FastifyInstance, error: Error & { code?: string }, socket: Duplex): void {
-  if (error.code === 'ECONNRESET' || socket.destroyed) return;
+export function answerClientError(this: FastifyInstance, error: Error & { code?: string }, socket: Duplex): RelayError | undefined {
+  if (error.code === 'ECONNRESET' || socket.destroyed) return undefined;
   const relayError =
     error.code === 'HPE_HEADER_OVERFLOW'
       ? new RelayError('HUB_ERR_HEADERS_TOO_LARGE')
@@ -78,15 +78,16 @@ export function answerClientError(this: FastifyInstance, error: Error & { code?:
         ? new RelayError('HUB_ERR_REQUEST_TIMEOUT')
         : new RelayError('HUB_ERR_BAD_REQUEST', 'The request is not valid HTTP/1.1');
   this.log.debug({ err: error }, 'client error');
-  answerOnSocket(socket, relayError);
+  return answerOnSocket(socket, relayError) ? relayError : undefined;
 }
 
 /**
  * Writes an error answer straight to a socket that no request object owns (parser errors,
- * `CONNECT`), then closes the connection.
+ * `CONNECT`), then closes the connection. False when the socket could no longer be written.
  */
-export function answerOnSocket(socket: Duplex, error: RelayError): void {
-  if (socket.writable) {
+export function answerOnSocket(socket: Duplex, error: RelayError): boolean {
+  const writable = socket.writable;
+  if (writable) {
     const body = JSON.stringify(errorBody(error));
     socket.write(
       `HTTP/1.1 ${error.status} ${STATUS_CODES[error.status] ?? ''}\r\nContent-Type: application/json; charset=utf-8\r\n` +
@@ -94,6 +95,7 @@ export function answerOnSocket(socket: Duplex, error: RelayError): void {
     );
   }
   socket.destroy();
+  return writable;
 }
 
 /** One per process: see LogFloodGuard. */

@@ -27,7 +27,7 @@ export interface LeanPublishOptions {
    * Told of every answer the lean path sends, success or error, as Fastify's `onResponse` hook
    * tells it of the others (Fastify's own hooks never see these requests).
    */
-  readonly observer?: HttpRequestObserver | undefined;
+  readonly observer?: Pick<HttpRequestObserver, 'observe'> | undefined;
 }
 
 /** Takes a request when it is a plain publish; false leaves it to Fastify untouched. */

@@ -143,7 +143,10 @@ export async function serveOverHttp(core: RelayCore, parts: HttpLayerOptions = {
     // Errors raised before any route (malformed URL, over-long id, unparseable HTTP) get the
     // project's error shape too, not Fastify's.
     frameworkErrors: answerFrameworkError,
-    clientErrorHandler: answerClientError,
+    clientErrorHandler(this: FastifyInstance, error: Error & { code?: string }, socket: Duplex) {
+      const answered = answerClientError.call(this, error, socket);
+      if (answered) requestObserver.refusedBeforeRequest(answered.code);
+    },
     // Close keep-alive connections on shutdown so `close()` does not wait for idle clients.
     forceCloseConnections: 'idle',
     // Fastify's own 503 has Fastify's shape; requests arriving during the drain get ours
@@ -165,9 +168,10 @@ export async function serveOverHttp(core: RelayCore, parts: HttpLayerOptions = {
     },
   });
   // CONNECT is for proxies: Node would drop the connection without a word.
-  app.server.on('connect', (_request, socket: Duplex) =>
-    answerOnSocket(socket, new RelayError('HUB_ERR_METHOD_NOT_ALLOWED', 'CONNECT is not supported')),
-  );
+  app.server.on('connect', (_request, socket: Duplex) => {
+    const refusal = new RelayError('HUB_ERR_METHOD_NOT_ALLOWED', 'CONNECT is not supported');
+    if (answerOnSocket(socket, refusal)) requestObserver.refusedBeforeRequest(refusal.code);
+  });
   const trusted = proxyAddr.compile([...options.trustProxy]);
   const connections = limitConnections(app, app.server, {
     maxConnections: options.maxConnections,

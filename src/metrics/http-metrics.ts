@@ -28,6 +28,11 @@ export interface HttpRequestObserver {
    * code of an error answer.
    */
   observe(route: string, method: string, status: number, seconds: number, code: ErrorCode | undefined): void;
+  /**
+   * One error answered on the socket before a request existed (malformed HTTP, 408, 431,
+   * `CONNECT`): counted by its code only, as it has no route, method or duration to time.
+   */
+  refusedBeforeRequest(code: ErrorCode): void;
 }
 
 /**
@@ -37,7 +42,8 @@ export interface HttpRequestObserver {
  *
  * Event streams are not observed: they are hijacked (their lifetime is not a request duration),
  * and Fastify runs no `onResponse` for them. Errors answered on the socket before a request
- * exists (malformed HTTP, 408, 431) are not counted either.
+ * exists (malformed HTTP, 408, 431) are counted by their code (`refusedBeforeRequest`) but not
+ * timed: they have no route or method, and an error rate watched on the refusals must see them.
  */
 export function observeHttpRequests(app: FastifyInstance, registry: Registry): HttpRequestObserver {
   const registers = [registry];
@@ -73,6 +79,9 @@ export function observeHttpRequests(app: FastifyInstance, registry: Registry): H
     observe(route, method, status, seconds, code) {
       childFor(route, METHODS.has(method) ? method : 'other', status).observe(seconds);
       if (status >= 400 && code !== undefined) errors.inc({ code });
+    },
+    refusedBeforeRequest(code) {
+      errors.inc({ code });
     },
   };
   // A callback hook: an async one would cost a promise per request.

@@ -5,6 +5,7 @@ import { after, before, describe, it } from 'node:test';
 import { ERROR_CODES } from '../../src/hub/errors.js';
 import { accessToken, CONFORMANCE_AUDIENCE, CONFORMANCE_ISSUER, MERCURE_SECRET, mercurePublish, mercureUrl } from '../auth/tokens.js';
 import { startHub, type TestHub } from '../helpers/hub.js';
+import { RawClient } from '../helpers/raw-http-client.js';
 import { eventually, openStream, post } from '../helpers/sse-client.js';
 
 const unique = (): string => randomBytes(6).toString('hex');
@@ -152,6 +153,31 @@ describe('metrics: HTTP requests, refusals by error code, build info, gauges fro
     assert.equal(delta('HUB_ERR_METHOD_NOT_ALLOWED'), 1);
     assert.equal(delta('HUB_ERR_NOT_FOUND'), 0);
     assert.equal(durationCount(afterwards, '/.well-known/mercure', 'POST', '403') - durationCount(before, '/.well-known/mercure', 'POST', '403'), 2);
+  });
+
+  it('counts the refusals Node answers before a request exists: headers too large (431), a request too slow (408), malformed HTTP (400)', async () => {
+    const fresh = await startHub({ store: 'memory', headersTimeout: 300, requestTimeout: 600 });
+    try {
+      const port = Number(new URL(fresh.url).port);
+      const answerTo = async (bytes: string): Promise<number | undefined> => {
+        const client = await RawClient.open(port);
+        client.write(bytes);
+        const answer = await client.next();
+        client.close();
+        return answer?.status;
+      };
+      const before = await scrape(fresh);
+      assert.equal(await answerTo(`GET /healthz HTTP/1.1\r\nHost: hub\r\nX-Big: ${'a'.repeat(20_000)}\r\n\r\n`), 431);
+      assert.equal(await answerTo('GET /healthz HTTP/1.1\r\nHost: hub\r\n'), 408);
+      assert.equal(await answerTo('GET /healthz HTTP/1.1\r\nHost hub\r\n\r\n'), 400);
+      const afterwards = await scrape(fresh);
+      const delta = (code: string): number => refused(afterwards, code)! - refused(before, code)!;
+      assert.equal(delta('HUB_ERR_HEADERS_TOO_LARGE'), 1);
+      assert.equal(delta('HUB_ERR_REQUEST_TIMEOUT'), 1);
+      assert.equal(delta('HUB_ERR_BAD_REQUEST'), 1);
+    } finally {
+      await fresh.close();
+    }
   });
 
   it('counts 429s past the connection limit', async () => {
