@@ -221,9 +221,10 @@ export class Hub {
    */
   async resume(subscription: Subscription, cursor: Cursor | undefined, history?: HistoryReader): Promise<void> {
     if (cursor !== undefined) {
-      let afterSeq = cursor.afterSeq;
-      // The read position per shard; advanced by every message read, delivered or not.
-      const after = [...(cursor.after ?? [afterSeq])];
+      // The read position per shard, the one representation of where replay stands (a
+      // one-shard store's is `after[0]`, its `afterSeq`); advanced by every message read,
+      // delivered or not.
+      const after = [...(cursor.after ?? [cursor.afterSeq])];
       const sharded = (this.store.shardCount ?? 1) > 1;
       // The client has everything up to its cursor: what it is given next is counted from there
       // (the ids replay issues on a sharded store name the whole position, not only the copies
@@ -234,8 +235,8 @@ export class Hub {
         let page: Message[];
         try {
           page = history
-            ? await history(afterSeq, this.options.replayPageSize)
-            : await this.store.read({ afterSeq, after, topics: subscription.selector.topics, limit: this.options.replayPageSize });
+            ? await history(after[0] ?? 0, this.options.replayPageSize)
+            : await this.store.read({ afterSeq: after[0] ?? 0, after, topics: subscription.selector.topics, limit: this.options.replayPageSize });
         } catch {
           this.unsubscribe(subscription);
           if (!subscription.sink.closed) subscription.sink.close('store-failed');
@@ -267,7 +268,6 @@ export class Hub {
         }
         this.observer.replayed(sent);
         if (page.length < this.options.replayPageSize) break;
-        afterSeq = after[0] ?? 0;
       }
     }
     if (subscription.state === 'closed') return;
@@ -314,10 +314,9 @@ export class Hub {
     let retained = 0;
     let firstId: string | null = null;
     let lastId: string | null = null;
-    let afterSeq = 0;
     const after: number[] = [0];
     for (;;) {
-      const page = await this.store.read({ afterSeq, after, topics: [topic], limit: this.options.replayPageSize });
+      const page = await this.store.read({ afterSeq: after[0] ?? 0, after, topics: [topic], limit: this.options.replayPageSize });
       for (const message of page) {
         after[message.shard ?? 0] = message.seq;
         if (!visible(message)) continue;
@@ -326,7 +325,6 @@ export class Hub {
         lastId = message.id;
       }
       if (page.length < this.options.replayPageSize) return { retained, firstId, lastId };
-      afterSeq = after[0] ?? 0;
     }
   }
 
