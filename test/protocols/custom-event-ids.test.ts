@@ -2,7 +2,9 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { mercurePublish, mercureUrl } from '../auth/tokens.js';
+import type { ServeOptions } from '../../src/config/options.js';
 import { startHub, type TestHub } from '../helpers/hub.js';
+import { startRedis, type TestRedis } from '../helpers/redis-server.js';
 import { isGreeting, openStream, publish } from '../helpers/sse-client.js';
 
 const unique = (): string => randomBytes(8).toString('hex');
@@ -66,42 +68,56 @@ describe('custom event ids cannot shadow the hub’s ids', () => {
  * assumes it names one update. The hub does not check that it is unused: a reused id names its
  * latest retained use (README, "Mercure"), so resuming from it continues after that use.
  */
-describe('a reused custom id names its latest use', () => {
-  let hub: TestHub;
-  before(async () => {
-    hub = await startHub();
-  });
-  after(() => hub.close());
+const REUSE_STORES: readonly [name: string, store: 'memory' | 'sqlite' | 'redis', redisShards: number][] = [
+  ['memory', 'memory', 1],
+  ['sqlite', 'sqlite', 1],
+  ['redis', 'redis', 1],
+  ['redis, 4 shards', 'redis', 4],
+];
 
-  it('is accepted, both updates are delivered with it, and a resume from it continues after its latest use', async () => {
-    const topic = unique();
-    const fields = (id: string | undefined, data: string): [string, string][] => [['topic', topic], ['data', data], ...(id ? [['id', id] as [string, string]] : [])];
-    for (const [id, data] of [['rev-1', 'one'], [undefined, 'two'], ['rev-1', 'three'], [undefined, 'four']] as const) {
-      const res = await mercurePublish(hub.url, fields(id, data));
-      assert.equal(res.status, 200, res.text);
-      if (id) assert.equal(res.text, id, 'answered with the id it was given');
-    }
-    const replay = await openStream(mercureUrl(hub.url, [['match', topic], ['lastEventID', 'earliest']]));
-    try {
-      await replay.waitFor((events) => events.some((e) => e.data === 'four'));
-      assert.deepEqual(
-        replay.events.filter((e) => !isGreeting(e)).map((e) => [e.id, e.data]).slice(-4).map(([id, data]) => [/^\d+$/.test(id ?? '') ? 'hub' : id, data]),
-        [['rev-1', 'one'], ['hub', 'two'], ['rev-1', 'three'], ['hub', 'four']],
-      );
-    } finally {
-      replay.close();
-    }
-    const resumed = await openStream(mercureUrl(hub.url, [['match', topic]]), { 'Last-Event-ID': 'rev-1' });
-    try {
-      await resumed.waitFor((events) => events.some((e) => e.data === 'four'));
-      assert.deepEqual(
-        resumed.events.filter((e) => !isGreeting(e) && e.data !== '').map((e) => e.data),
-        ['four'],
-        'after the latest use of the id (a client that saw only its first use misses "two" and "three")',
-      );
-      assert.equal(resumed.headers['mercure-last-event-id'], 'rev-1', 'a known id, not a gap');
-    } finally {
-      resumed.close();
-    }
+for (const [storeName, store, redisShards] of REUSE_STORES) {
+  describe(`a reused custom id names its latest use (${storeName})`, () => {
+    let hub: TestHub;
+    let redis: TestRedis | undefined;
+    before(async () => {
+      if (store === 'redis') redis = await startRedis();
+      hub = await startHub(redis ? { store: redis.url as ServeOptions['store'], redisShards } : { store: store === 'memory' ? 'memory' : 'sqlite' });
+    });
+    after(async () => {
+      await hub.close();
+      await redis?.stop();
+    });
+
+    it('is accepted, both updates are delivered with it, and a resume from it continues after its latest use', async () => {
+      const topic = unique();
+      const fields = (id: string | undefined, data: string): [string, string][] => [['topic', topic], ['data', data], ...(id ? [['id', id] as [string, string]] : [])];
+      for (const [id, data] of [['rev-1', 'one'], [undefined, 'two'], ['rev-1', 'three'], [undefined, 'four']] as const) {
+        const res = await mercurePublish(hub.url, fields(id, data));
+        assert.equal(res.status, 200, res.text);
+        if (id) assert.equal(res.text, id, 'answered with the id it was given');
+      }
+      const replay = await openStream(mercureUrl(hub.url, [['match', topic], ['lastEventID', 'earliest']]));
+      try {
+        await replay.waitFor((events) => events.some((e) => e.data === 'four'));
+        assert.deepEqual(
+          replay.events.filter((e) => !isGreeting(e) && e.data !== '').map((e) => [/^(\d+|v1\..*)$/.test(e.id ?? '') ? 'hub' : e.id, e.data]),
+          [['rev-1', 'one'], ['hub', 'two'], ['rev-1', 'three'], ['hub', 'four']],
+        );
+      } finally {
+        replay.close();
+      }
+      const resumed = await openStream(mercureUrl(hub.url, [['match', topic]]), { 'Last-Event-ID': 'rev-1' });
+      try {
+        await resumed.waitFor((events) => events.some((e) => e.data === 'four'));
+        assert.deepEqual(
+          resumed.events.filter((e) => !isGreeting(e) && e.data !== '').map((e) => e.data),
+          ['four'],
+          'after the latest use of the id (a client that saw only its first use misses "two" and "three")',
+        );
+        assert.equal(resumed.headers['mercure-last-event-id'], 'rev-1', 'a known id, not a gap');
+      } finally {
+        resumed.close();
+      }
+    });
   });
-});
+}
