@@ -8,7 +8,7 @@
  */
 import assert from 'node:assert/strict';
 import { createServer } from 'node:http';
-import { connect, type AddressInfo } from 'node:net';
+import { connect, type AddressInfo, type Socket } from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import type { ServeOptions } from '../../src/config/options.js';
 import { installRawSubscribe } from '../../src/http/raw-subscribe.js';
@@ -185,11 +185,14 @@ describe('raw subscribe path: authentication and shutdown', () => {
 
   test('at shutdown, a request pipelined behind a raw stream gets an answer after the stream ends (the 503 of a request during the drain), then the connection closes', async () => {
     const hub = await startHub({ store: 'memory', shutdownTimeout: 10_000 });
-    const stream = await openConnection(hub, subscribe('raw-pipelined'));
+    const serverSockets: Socket[] = [];
+    hub.app.server.on('connection', (socket: Socket) => serverSockets.push(socket));
+    const request = subscribe('raw-pipelined');
+    const pipelined = 'GET /healthz HTTP/1.1\r\nHost: hub\r\n\r\n';
+    const stream = await openConnection(hub, request);
     await eventually(() => hasGreeting(stream.text()), 5000, 'the stream');
-    stream.client.write('GET /healthz HTTP/1.1\r\nHost: hub\r\n\r\n');
-    // The pipelined bytes reach the hub before it shuts down.
-    await new Promise((resolve) => setTimeout(resolve, 100));
+    stream.client.write(pipelined);
+    await eventually(() => serverSockets[0]!.bytesRead === request.length + pipelined.length, 5000, 'the pipelined bytes read by the hub before it shuts down');
     const outcome = await hub.close();
     await stream.client.closedPromise;
     assert.equal(outcome.forced, false, 'the drain ended without cutting the connection');
@@ -214,9 +217,11 @@ describe('raw subscribe path: authentication and shutdown', () => {
       keepAliveTimeout: 5000,
     });
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    let accepted = false;
+    server.once('connection', () => (accepted = true));
     const silent = await RawClient.open((server.address() as AddressInfo).port);
     try {
-      await new Promise((resolve) => setTimeout(resolve, 100));
+      await eventually(() => accepted, 5000, 'the server to accept the connection');
       server.closeIdleConnections();
       const closed = await Promise.race([silent.closedPromise.then(() => true), new Promise((resolve) => setTimeout(() => resolve(false), 2000))]);
       assert.equal(closed, true, 'the silent connection was closed as idle');
@@ -228,10 +233,10 @@ describe('raw subscribe path: authentication and shutdown', () => {
 
   test('at shutdown, a connection that has not sent its first request yet is closed at once, not at the shutdown deadline', async () => {
     const hub = await startHub({ store: 'memory', shutdownTimeout: 10_000, headersTimeout: 60_000, requestTimeout: 120_000 } as Partial<ServeOptions>);
+    let accepted = false;
+    hub.app.server.once('connection', () => (accepted = true));
     const silent = await RawClient.open(Number(new URL(hub.url).port));
-    // The hub has accepted the connection.
-    await eventually(() => hub.app.server.listenerCount('connection') > 0 && silent.socket.writable, 1000, 'the connection');
-    await new Promise((resolve) => setTimeout(resolve, 100));
+    await eventually(() => accepted, 5000, 'the hub to accept the connection');
     const started = Date.now();
     const outcome = await hub.close();
     const waited = Date.now() - started;
