@@ -146,6 +146,8 @@ export class SseStream {
    */
   private readonly held: BacklogQueue | undefined;
   private awaitingDrain = false;
+  /** Heartbeat ticks since bytes were last handed to the connection (see {@link quietFor}). */
+  private quietTicks = 0;
   private readonly baseHeaders: Record<string, string>;
 
   constructor(
@@ -256,6 +258,14 @@ export class SseStream {
     this.queue(frame, message.id, message.key);
   }
 
+  /**
+   * Counts one heartbeat tick and tells whether nothing was written for `ticks` of them: only
+   * such a stream needs a heartbeat. Any write restarts the count.
+   */
+  quietFor(ticks: number): boolean {
+    return ++this.quietTicks >= ticks;
+  }
+
   /** Sends a comment (heartbeat, notice). */
   comment(text: string): void {
     this.send(Buffer.from(encodeComment(text)));
@@ -301,8 +311,7 @@ export class SseStream {
     const several = this.several;
     const chunk = several === undefined ? this.pendingFirst! : Buffer.concat(several, this.pendingBytes);
     this.dropPending();
-    if (this.socket) this.socket.write(chunk);
-    else this.res.write(chunk);
+    this.write(chunk);
   }
 
   private flushHeld(force: boolean): void {
@@ -322,6 +331,11 @@ export class SseStream {
     }
     const chunk = held.take();
     if (chunk === undefined) return;
+    this.write(chunk);
+  }
+
+  private write(chunk: Buffer): void {
+    this.quietTicks = 0;
     if (this.socket) this.socket.write(chunk);
     else this.res.write(chunk);
   }
