@@ -1,3 +1,4 @@
+import type { EncodedMessage } from '../sse/encode.js';
 import { isVectorIdForm } from '../store/position-vector.js';
 import { RelayError } from './errors.js';
 
@@ -53,6 +54,12 @@ export interface Message {
    * is paced to the subscriber and never drops anything).
    */
   readonly key?: string | undefined;
+  /**
+   * The message's bytes on an event stream, written once by `encodeMessage` (sse/encode.ts) and
+   * read by it and the streams; nothing else sets it. A copy made with a spread carries the
+   * original's, which `of` tells apart, so a copy with another id is framed afresh.
+   */
+  encoded?: EncodedMessage | undefined;
 }
 
 /** What a publisher hands to the hub; the store turns it into a {@link Message}. */
