@@ -113,9 +113,8 @@ function encodedOf(message: Message): EncodedMessage {
   const length = Buffer.byteLength(text, 'utf8');
   const head = `${length.toString(16)}\r\n`;
   const chunk = Buffer.allocUnsafe(head.length + length + 2);
-  chunk.write(head, 0, 'latin1');
-  chunk.write(text, head.length, 'utf8');
-  chunk.write('\r\n', head.length + length, 'latin1');
+  // One write of the whole chunk (the head and CRLF are ASCII, the same bytes in UTF-8).
+  chunk.write(`${head}${text}\r\n`, 0, 'utf8');
   const encoded: EncodedMessage = { of: message, frame: chunk.subarray(head.length, head.length + length), chunk };
   message.encoded = encoded;
   return encoded;
