@@ -5,7 +5,7 @@
  * per id, keep-alive publishers with one request at a time each, 100-byte `text/plain` bodies.
  *
  *   node dist/bench/callgrind-publish.js [--store memory|sqlite] [--peer nchan]
- *        [--ids 50] [--connections 4] [--warmup 3000] [--publishes 1500] [--runs 1] [--top 25]
+ *        [--ids 50] [--connections 4] [--warmup 12000] [--publishes 1500] [--runs 1] [--top 25]
  *        [--no-names] [--keep]
  *
  * The server (sse-relay's CLI, or nginx with nchan in one process) runs under callgrind; the
@@ -17,6 +17,15 @@
  * map (`--no-names`: without it; the map makes every scavenge report each object it moves, a
  * few per cent more instructions). Kernel time (the syscalls: reads and writes on the sockets)
  * is not counted.
+ *
+ * The warm-up (12,000 publishes by default) has to reach the steady state the bench's timed
+ * steps run in: the memory store full (10,000 messages by default, so every publish also
+ * evicts one, a path that tiers up and deoptimizes `appendNow` once on its own) and V8's
+ * optimizing compiler done with the hot path. After 3,000 publishes it was not: TurboFan was
+ * still compiling a dozen hot functions (`--trace-opt`), ~85k instructions per publish on the
+ * helper threads, and how far it had got depended on when those threads ran, so the main
+ * thread's figure moved with the machine's load too; after 12,000 the helper threads run ~4k
+ * per publish (scavenger and concurrent-marking helpers).
  *
  * Identical runs differ by up to ~10% on the main thread and more on all threads (when V8's
  * concurrent compiler and GC helpers get their turns under valgrind moves which tier runs and
@@ -52,7 +61,7 @@ const USAGE = 'usage: [--store memory|sqlite] [--peer nchan] [--ids N] [--connec
 const START_DEADLINE_MS = 900_000;
 
 function parseArgs(argv: readonly string[]): Args {
-  const args: Args = { store: 'memory', peer: 'sse-relay', ids: 50, connections: 4, warmup: 3000, publishes: 1500, top: 25, runs: 1, names: true, keep: false };
+  const args: Args = { store: 'memory', peer: 'sse-relay', ids: 50, connections: 4, warmup: 12_000, publishes: 1500, top: 25, runs: 1, names: true, keep: false };
   for (let i = 0; i < argv.length; i++) {
     const flag = argv[i];
     if (flag === '--keep' || flag === '--no-names') {

@@ -378,27 +378,25 @@ export class Hub {
   }
 
   private dispatch(message: Message): void {
-    let frame: Buffer | undefined;
-    const encode = (): Buffer => (frame ??= encodeMessage(message));
     let delivered = 0;
     for (const topic of message.topics) {
       const set = this.byTopic.get(topic);
       if (!set) continue;
       for (const subscription of set) {
-        const outcome = subscription.offer(message, encode);
+        const outcome = subscription.offer(message);
         if (outcome < 0) this.evict(subscription);
         else delivered += outcome;
       }
     }
     for (const subscription of this.everyTopic) {
-      const outcome = subscription.offer(message, encode);
+      const outcome = subscription.offer(message);
       if (outcome < 0) this.evict(subscription);
       else delivered += outcome;
     }
     for (const { filter, subscriptions } of this.byFilter.values()) {
       if (!filter.testAny(message.topics)) continue;
       for (const subscription of subscriptions) {
-        const outcome = subscription.offer(message, encode);
+        const outcome = subscription.offer(message);
         if (outcome < 0) this.evict(subscription);
         else delivered += outcome;
       }

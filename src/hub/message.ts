@@ -1,3 +1,4 @@
+import type { EncodedMessage } from '../sse/encode.js';
 import { isVectorIdForm } from '../store/position-vector.js';
 import { RelayError } from './errors.js';
 
@@ -53,6 +54,12 @@ export interface Message {
    * is paced to the subscriber and never drops anything).
    */
   readonly key?: string | undefined;
+  /**
+   * The message's bytes on an event stream, written once by `encodeMessage` (sse/encode.ts) and
+   * read by it and the streams; nothing else sets it. A copy made with a spread carries the
+   * original's, which `of` tells apart, so a copy with another id is framed afresh.
+   */
+  encoded?: EncodedMessage | undefined;
 }
 
 /** What a publisher hands to the hub; the store turns it into a {@link Message}. */
@@ -79,12 +86,17 @@ const CONTROL_CHARACTERS = /[\u0000-\u001f\u007f-\u009f]/;
 // name display as another (`invoice\u202Efdp.exe` shows as `invoiceexe.pdf`) in the console, in
 // logs and in a terminal. RFC 3987 forbids them in IRIs, so no Mercure topic has them either.
 const BIDI_FORMATTING = /[\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/;
+// eslint-disable-next-line no-control-regex
+const UNPRINTABLE = /[\u0000-\u001f\u007f-\u009f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/;
 
 /**
  * Why `text` cannot name a topic, an event id or type, or a key: `control characters` or
  * `bidirectional formatting characters`; undefined when it can.
  */
 export function unprintableIn(text: string): string | undefined {
+  // One scan for both classes on the common path (every publish checks its topic twice: in the
+  // protocol and in the hub); which class matched is only worked out for a refusal.
+  if (!UNPRINTABLE.test(text)) return undefined;
   if (CONTROL_CHARACTERS.test(text)) return 'control characters';
   if (BIDI_FORMATTING.test(text)) return 'bidirectional formatting characters (they make a name display as another)';
   return undefined;

@@ -152,9 +152,11 @@ export class Subscription {
   /**
    * Live dispatch: deliver now, or hold while replaying. Returns 1 when delivered, 0 when
    * skipped or held, -1 when the subscriber cannot take it (closed, or too much held). The hub
-   * offers only what the subscription's topics or filter accept.
+   * offers only what the subscription's topics or filter accept. The frame is encoded on the
+   * first delivery and kept on the message (see encodeMessage): a message no one takes is
+   * never encoded.
    */
-  offer(message: Message, frame: () => Buffer): 1 | 0 | -1 {
+  offer(message: Message): 1 | 0 | -1 {
     if (this.state === 'closed' || this.sink.closed) return -1;
     if (covers(this.delivered, message)) return 0;
     if (message.topicShards !== undefined && !this.isCanonicalCopy(message)) return 0;
@@ -167,7 +169,7 @@ export class Subscription {
     }
     const live = this.liveCopy(message);
     this.delivered[message.shard ?? 0] = message.seq;
-    this.sink.deliver(live, live === message ? frame() : encodeMessage(live));
+    this.sink.deliver(live, encodeMessage(live));
     return this.sink.closed ? -1 : 1;
   }
 

@@ -4,7 +4,7 @@ import type { SlowConsumerPolicy } from '../config/options.js';
 import type { Message } from '../hub/message.js';
 import type { Subscription } from '../hub/subscription.js';
 import { BacklogQueue, type SlowConsumerObserver } from './backlog-queue.js';
-import { chunkOf, encodeComment } from './encode.js';
+import { chunkOf, chunkOfMessage, encodeComment } from './encode.js';
 
 /** Options of one event stream. */
 export interface SseStreamOptions {
@@ -129,7 +129,7 @@ export class SseStream {
   private pendingBytes = 0;
   /**
    * Set when the response is chunked (HTTP/1.1): frames are then written, already framed as
-   * chunks (encoded once per message, see `chunkOf`), straight to the socket. This skips
+   * chunks (encoded once per message, see `encodeMessage`), straight to the socket. This skips
    * `ServerResponse.write`, which re-frames every write and corks/uncorks the socket.
    * `res.end()` still writes the final zero-length chunk, so the response ends cleanly.
    */
@@ -191,14 +191,14 @@ export class SseStream {
 
   /** Queues framed bytes (from `encode.ts`) for the end of this event-loop turn. */
   send(frame: Buffer): void {
-    this.queue(frame, undefined, undefined);
+    this.queue(frame, undefined);
   }
 
-  private queue(frame: Buffer, id: string | undefined, key: string | undefined): void {
+  private queue(frame: Buffer, message: Message | undefined): void {
     if (this.ended) return;
-    if (this.socket) frame = chunkOf(frame);
+    if (this.socket) frame = message === undefined ? chunkOf(frame) : chunkOfMessage(message, frame);
     if (this.held) {
-      this.held.admit(frame, id, key, this.socketBytes());
+      this.held.admit(frame, message?.id, message?.key, this.socketBytes());
       if (this.opened) this.schedule();
       return;
     }
@@ -255,7 +255,7 @@ export class SseStream {
 
   /** The hub's sink interface: the frame is already encoded, once for all subscribers. */
   deliver(message: Message, frame: Buffer): void {
-    this.queue(frame, message.id, message.key);
+    this.queue(frame, message);
   }
 
   /**

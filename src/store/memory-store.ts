@@ -84,6 +84,9 @@ export class MemoryStore implements Store {
       retry: draft.retry,
       time: Date.now(),
       key: draft.key,
+      // Declared here so that encoding it later keeps the object's shape (and adds no out-of-object
+      // property store to every message).
+      encoded: undefined,
     };
     this.all.push(message);
     if (draft.id !== undefined) this.customIds.set(draft.id, seq);

@@ -1,3 +1,4 @@
+import { isAscii, isUtf8 } from 'node:buffer';
 import { RelayError } from '../../hub/errors.js';
 
 /** The character encodings a text body may declare (`; charset=`), by their usual labels. */
@@ -17,8 +18,6 @@ const CHARSET_LABELS: Readonly<Record<string, Charset>> = {
   ascii: 'us-ascii',
 };
 
-// `fatal`: a byte sequence that is not UTF-8 is refused, never replaced by U+FFFD.
-const strictUtf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 
 /** The `charset` parameter of a Content-Type header, lower-cased and unquoted, if any. */
 export function charsetOf(contentType: string | undefined): string | undefined {
@@ -52,9 +51,11 @@ export function decodeText(bytes: Uint8Array, charset: Charset, what = 'The body
     }
     return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('latin1');
   }
-  try {
-    return strictUtf8.decode(bytes);
-  } catch {
-    throw new RelayError('HUB_ERR_TEXT_ENCODING_INVALID', `${what} is not valid UTF-8`);
-  }
+  // Node's simdutf checks (`isAscii`, `isUtf8`) then a plain decode give what the strict
+  // decoder gives, without its ICU converter: an ASCII body (most are) becomes a one-byte string
+  // straight from the bytes. The strict decoder was ~4% of a non-pipelined publish's
+  // instructions (bench/callgrind-publish).
+  if (isAscii(bytes)) return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('latin1');
+  if (!isUtf8(bytes)) throw new RelayError('HUB_ERR_TEXT_ENCODING_INVALID', `${what} is not valid UTF-8`);
+  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('utf8');
 }

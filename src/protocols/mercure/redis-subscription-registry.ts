@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
+import { ioredis } from '../../store/redis/ioredis.js';
 import { RelayError } from '../../hub/errors.js';
 import type { MatcherFilter, SubscriptionDocument } from './subscription-document.js';
 import { matcherCollectionId } from './subscription-document.js';
@@ -123,7 +124,7 @@ export class RedisSubscriptionRegistry implements SubscriptionRegistry {
 
   async open(): Promise<void> {
     if (this.redis !== undefined || this.closed) return;
-    const redis = new Redis(this.options.url, {
+    const redis = new (ioredis().Redis)(this.options.url, {
       lazyConnect: true,
       connectionName: `sse-relay:${this.nodeId}:subscriptions`,
       protocol: 2,

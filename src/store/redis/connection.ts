@@ -1,4 +1,5 @@
-import { Cluster, Redis, type ClusterOptions, type RedisOptions } from 'ioredis';
+import type { Cluster, ClusterOptions, Redis, RedisOptions } from 'ioredis';
+import { ioredis } from './ioredis.js';
 import { RelayError } from '../../hub/errors.js';
 import { CLUSTER_SCHEME, isClusterUrl, parseClusterUrl, type ClusterAddress } from './cluster-url.js';
 import { SCRIPT_DEFINITIONS } from './scripts.js';
@@ -160,9 +161,9 @@ export class RedisConnection {
   }
 
   private createClient(role: 'cmd' | 'reader'): RedisClient {
-    if (!isClusterUrl(this.options.url)) return new Redis(this.options.url, this.clientOptions(role));
+    if (!isClusterUrl(this.options.url)) return new (ioredis().Redis)(this.options.url, this.clientOptions(role));
     const address = parseClusterUrl(this.options.url);
-    return new Cluster([...address.nodes], this.clusterOptions(role, address));
+    return new (ioredis().Cluster)([...address.nodes], this.clusterOptions(role, address));
   }
 
   /**
