@@ -260,10 +260,13 @@ export class SseStream {
 
   /**
    * Counts one heartbeat tick and tells whether nothing was written for `ticks` of them: only
-   * such a stream needs a heartbeat. Any write restarts the count.
+   * such a stream needs a heartbeat. Any write restarts the count, and so does a heartbeat
+   * asked for: a stream waiting for drain writes nothing, and must not queue one every tick.
    */
   quietFor(ticks: number): boolean {
-    return ++this.quietTicks >= ticks;
+    if (++this.quietTicks < ticks) return false;
+    this.quietTicks = 0;
+    return true;
   }
 
   /** Sends a comment (heartbeat, notice). */
